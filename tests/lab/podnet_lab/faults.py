@@ -1,0 +1,124 @@
+"""Fault injection primitives, one per failure mode, each applied to a named node.
+
+Every primitive has an inverse (``clear_*``) so a test can show the symptom going
+away. Firewall faults are persistent, like a real misconfigured node: they come back
+after a reboot until something fixes them.
+"""
+from .podman import node_exec, node_sh, run
+
+HARDENING_FILE = "/etc/sysctl.d/99-zz-cis.conf"
+FIREWALL_BACKENDS = ("firewalld", "nftables", "iptables-legacy", "iptables-nft", "ufw")
+BLOCK_PORT = 8472
+NFT_FAULT_FILE = "/etc/nftables.conf"
+IPT_FAULT_UNIT = "podnet-lab-iptables-restore"
+
+
+# -- sysctls -------------------------------------------------------------------
+def set_sysctl_runtime(node, key, value):
+    """Runtime only (``sysctl -w``): gone after a reboot."""
+    node_exec(node, ["sysctl", "-q", "-w", "%s=%s" % (key, value)])
+
+
+def drop_hardening_file(node, settings, path=HARDENING_FILE):
+    """A hardening baseline file that overrides sysctls at boot, e.g.
+    ``{"net.ipv4.ip_forward": "0"}`` in /etc/sysctl.d/99-zz-cis.conf."""
+    body = "# CIS benchmark hardening (lab fault)\n" + "".join(
+        "%s = %s\n" % item for item in sorted(settings.items()))
+    node_exec(node, ["sh", "-c", 'cat > "$0"', path], input=body)
+
+
+def remove_file(node, path):
+    node_exec(node, ["rm", "-f", path])
+
+
+# -- firewalls -----------------------------------------------------------------
+_IPT_RULE = ["INPUT", "-p", "udp", "--dport", str(BLOCK_PORT), "-j", "DROP"]
+
+_NFT_RULESET = """#!/usr/sbin/nft -f
+# Host firewall with a default-drop input policy (lab fault): SSH and ping only.
+table inet podnet_lab_filter {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        iif "lo" accept
+        tcp dport 22 accept
+        meta l4proto { icmp, ipv6-icmp } accept
+    }
+}
+"""
+
+_IPT_RESTORE_UNIT = """[Unit]
+Description=Restore lab iptables rules (stands in for netfilter-persistent)
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c '/usr/sbin/%s-restore < /etc/iptables/rules.v4'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def block_overlay(node, backend):
+    """Make the host firewall of ``node`` drop VXLAN (UDP 8472), persistently."""
+    if backend == "firewalld":
+        # firewalld's default zone (public) admits ssh and dhcpv6-client only
+        node_exec(node, ["systemctl", "enable", "--now", "firewalld"], timeout=120)
+        node_exec(node, ["firewall-cmd", "--state"], timeout=60)
+    elif backend == "nftables":
+        node_exec(node, ["sh", "-c", 'cat > "$0"', NFT_FAULT_FILE], input=_NFT_RULESET)
+        node_exec(node, ["systemctl", "enable", "--now", "nftables"])
+        node_exec(node, ["systemctl", "restart", "nftables"])
+    elif backend in ("iptables-legacy", "iptables-nft"):
+        binary = backend
+        node_exec(node, [binary, "-A"] + _IPT_RULE)
+        node_sh(node, "mkdir -p /etc/iptables && %s-save > /etc/iptables/rules.v4" % binary)
+        node_exec(node, ["sh", "-c", 'cat > "$0"', "/etc/systemd/system/%s.service"
+                         % IPT_FAULT_UNIT], input=_IPT_RESTORE_UNIT % binary)
+        node_exec(node, ["systemctl", "daemon-reload"])
+        node_exec(node, ["systemctl", "enable", IPT_FAULT_UNIT])
+    elif backend == "ufw":
+        node_exec(node, ["ufw", "default", "deny", "incoming"])
+        node_exec(node, ["ufw", "allow", "22/tcp"])
+        node_exec(node, ["ufw", "--force", "enable"])
+    else:
+        raise ValueError("unknown firewall backend %r; one of %s" % (backend, FIREWALL_BACKENDS))
+
+
+def unblock_overlay(node, backend):
+    """Undo :func:`block_overlay` (the lab's own fault, so the lab may remove it)."""
+    if backend == "firewalld":
+        node_exec(node, ["systemctl", "disable", "--now", "firewalld"], timeout=120)
+    elif backend == "nftables":
+        node_exec(node, ["systemctl", "disable", "--now", "nftables"])
+        node_exec(node, ["nft", "delete", "table", "inet", "podnet_lab_filter"], check=False)
+        node_sh(node, "printf '#!/usr/sbin/nft -f\\nflush ruleset\\n' > %s" % NFT_FAULT_FILE)
+    elif backend in ("iptables-legacy", "iptables-nft"):
+        while node_exec(node, [backend, "-C"] + _IPT_RULE, check=False).returncode == 0:
+            node_exec(node, [backend, "-D"] + _IPT_RULE)
+        node_exec(node, ["systemctl", "disable", IPT_FAULT_UNIT], check=False)
+        remove_file(node, "/etc/iptables/rules.v4")
+    elif backend == "ufw":
+        node_exec(node, ["ufw", "--force", "reset"])
+        node_exec(node, ["ufw", "--force", "disable"], check=False)
+    else:
+        raise ValueError("unknown firewall backend %r; one of %s" % (backend, FIREWALL_BACKENDS))
+
+
+# -- CIDR overlap ----------------------------------------------------------------
+def attach_overlapping_subnet(fleet, node, subnet="10.244.2.0/24", label=None):
+    """Connect ``node`` to a lab network inside the pod CIDR (e.g. a VLAN someone
+    numbered from 10.244.0.0/16): its connected route captures pod traffic."""
+    network = "%s-overlap" % fleet.name
+    if run(["network", "exists", network], check=False).returncode != 0:
+        run(["network", "create", "--subnet", subnet, "--label",
+             "io.podnet.lab.fleet=%s" % (label or fleet.name), network])
+    run(["network", "connect", network, node])
+    return network
+
+
+def detach_overlapping_subnet(fleet, node):
+    network = "%s-overlap" % fleet.name
+    run(["network", "disconnect", network, node], check=False)

@@ -1,0 +1,100 @@
+"""Build the lab's node image with debootstrap and ``podman import`` it.
+
+No container registry is reachable here, so the image is made from Debian's packages.
+The image tag carries a hash of the recipe (suite, package lists and
+node-setup.sh); an unchanged recipe reuses the cached image or root tarball.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+
+from .podman import LAB_DIR, LabError, run
+
+SUITE = "bookworm"
+MIRROR = os.environ.get("PODNET_LAB_MIRROR", "http://deb.debian.org/debian")
+# Debootstrap only what apt itself needs; apt then resolves the rest properly
+# (debootstrap's own resolver cannot satisfy firewalld -> polkitd -> logind).
+BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "ca-certificates"]
+NODE_PACKAGES = [
+    "python3", "iproute2", "iptables", "nftables", "firewalld", "ufw",
+    "openssh-server", "iputils-ping", "procps", "kmod",
+    "socat", "sudo", "conntrack", "libpam-systemd", "python3-nftables",
+]
+IMAGE_NAME = "localhost/podnet-node"
+CACHE_DIR = os.environ.get("PODNET_LAB_CACHE", "/var/cache/podnet-lab")
+SETUP_SCRIPT = os.path.join(LAB_DIR, "node-setup.sh")
+
+
+def recipe_hash():
+    """Hash of what goes into the image (not of this code): suite, packages, setup."""
+    digest = hashlib.sha256()
+    digest.update(repr((SUITE, BASE_PACKAGES, NODE_PACKAGES)).encode())
+    with open(SETUP_SCRIPT, "rb") as handle:
+        digest.update(handle.read())
+    return digest.hexdigest()[:12]
+
+
+def image_ref():
+    return "%s:%s" % (IMAGE_NAME, recipe_hash())
+
+
+def image_exists(ref):
+    return run(["image", "exists", ref], check=False).returncode == 0
+
+
+def _chroot(root, command, log):
+    subprocess.run(["chroot", root] + command, check=True, stdout=log, stderr=subprocess.STDOUT,
+                   env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+                        "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def build_rootfs(root, log):
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
+         SUITE, root, MIRROR], check=True, stdout=log, stderr=subprocess.STDOUT)
+    policy = os.path.join(root, "usr/sbin/policy-rc.d")
+    with open(policy, "w") as handle:
+        handle.write("#!/bin/sh\nexit 101\n")  # no service starts inside the chroot
+    os.chmod(policy, 0o755)
+    for fs, target in (("proc", "proc"), ("sysfs", "sys")):
+        subprocess.run(["mount", "-t", fs, fs, os.path.join(root, target)], check=True)
+    try:
+        _chroot(root, ["apt-get", "update", "-qq"], log)
+        _chroot(root, ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
+                + NODE_PACKAGES, log)
+        shutil.copy(SETUP_SCRIPT, os.path.join(root, "tmp/node-setup.sh"))
+        _chroot(root, ["/bin/sh", "/tmp/node-setup.sh"], log)
+    finally:
+        for target in ("sys", "proc"):
+            subprocess.run(["umount", "-l", os.path.join(root, target)], check=False)
+    os.unlink(policy)
+    os.unlink(os.path.join(root, "tmp/node-setup.sh"))
+
+
+def build(force=False, quiet=False):
+    """Return the image reference, building it when the recipe changed."""
+    ref = image_ref()
+    if image_exists(ref) and not force:
+        run(["tag", ref, IMAGE_NAME + ":latest"])
+        return ref
+    if not shutil.which("debootstrap"):
+        raise LabError("debootstrap is not installed: apt-get install debootstrap")
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    tarball = os.path.join(CACHE_DIR, "node-%s.tar" % recipe_hash())
+    if force or not os.path.exists(tarball):
+        root = os.path.join(CACHE_DIR, "rootfs-%s" % recipe_hash())
+        shutil.rmtree(root, ignore_errors=True)
+        log_path = os.path.join(CACHE_DIR, "build-%s.log" % recipe_hash())
+        if not quiet:
+            print("lab: building node image %s (debootstrap %s, log %s)" % (ref, SUITE, log_path))
+        with open(log_path, "w") as log:
+            build_rootfs(root, log)
+        subprocess.run(["tar", "-C", root, "--numeric-owner", "-cf", tarball + ".tmp", "."],
+                       check=True)
+        os.replace(tarball + ".tmp", tarball)
+        shutil.rmtree(root, ignore_errors=True)
+    run(["import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+         tarball, ref], timeout=900)
+    run(["tag", ref, IMAGE_NAME + ":latest"])
+    return ref
