@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: node_info
+short_description: Read every pod-networking fact of a node in one call and evaluate the checks
+version_added: 1.0.0
+description:
+  - Reads live values from C(/proc/sys), the value each sysctl will have after the next boot
+    (resolved like C(systemd-sysctl) and C(sysctl --system) do, with the winning file and line),
+    systemd-networkd C(IPForward=) settings, and the state of the C(br_netfilter) module
+    (loaded, built-in, loadable, listed in modules-load.d, blacklisted).
+  - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
+    C(br_netfilter.boot), C(bridge_nf_call.runtime) and C(bridge_nf_call.boot).
+  - Read-only. Needs no privileges beyond reading C(/proc), C(/sys), C(/etc) and C(/usr/lib).
+author: podnet.doctor developers
+extends_documentation_fragment:
+  - podnet.doctor.node
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+options:
+  ignore:
+    description:
+      - Check IDs whose C(fail) is reported as C(ignored), like kubeadm's C(--ignore-preflight-errors).
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Read the node's forwarding and bridge netfilter state
+  podnet.doctor.node_info:
+    ip_families: [ipv4, ipv6]
+  register: podnet_node
+
+- name: Show every failing check
+  ansible.builtin.debug:
+    msg: "{{ podnet_node.checks | selectattr('status', 'eq', 'fail') | list }}"
+"""
+
+RETURN = r"""
+checks:
+  description: One result per check.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Stable check ID.
+      type: str
+      sample: ip_forward.boot
+    status:
+      description: C(pass), C(fail), C(skip), C(error) or C(ignored).
+      type: str
+      sample: fail
+    observed:
+      description: What the node shows, with the file and line that decided it.
+      type: str
+      sample: "net.ipv4.ip_forward=0 (set by /etc/sysctl.d/99-zz-cis.conf line 3)"
+    expected:
+      description: What passes.
+      type: str
+      sample: "1"
+    fix:
+      description: The exact fix, when the check fails.
+      type: str
+      returned: when failing
+facts:
+  description: The raw facts the checks were computed from.
+  returned: always
+  type: dict
+  contains:
+    sysctl:
+      description: Per key, the runtime value and the boot resolution for both tools.
+      type: dict
+    module:
+      description: State of C(br_netfilter).
+      type: dict
+    networkd_ip_forward:
+      description: C(IPForward=) lines found in systemd-networkd files.
+      type: list
+      elements: dict
+    sysctl_problems:
+      description: Lines in sysctl files that the tools reject.
+      type: list
+      elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.doctor.plugins.module_utils import node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec
+
+
+def build_module():
+    spec = node_argument_spec()
+    spec["ignore"] = dict(type="list", elements="str", default=[])
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
+
+
+def main():
+    module = build_module()
+    params = module.params
+    try:
+        facts = node_checks.gather_facts(params["root"], params["ip_families"])
+        checks = node_checks.evaluate(facts, params["ignore"], params["sysctl_file"],
+                                      params["modules_file"])
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
+    module.exit_json(changed=False, checks=checks, facts=facts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Boot-time sysctl resolution, one precedence rule per case."""
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils import sysctl_boot
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import Link, make_tree
+
+KEY = "net.ipv4.ip_forward"
+
+CASES = [
+    # id, files, systemd (value, source), procps (value, source)
+    ("kernel-default", {}, ("0", None), ("0", None)),
+    ("one-file", {"usr/lib/sysctl.d/50-k8s.conf": "net.ipv4.ip_forward = 1\n"},
+     ("1", "/usr/lib/sysctl.d/50-k8s.conf"), ("1", "/usr/lib/sysctl.d/50-k8s.conf")),
+    ("later-name-wins-across-dirs",
+     {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward=1\n",
+      "usr/lib/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward=0\n"},
+     ("0", "/usr/lib/sysctl.d/99-zz-cis.conf"), ("0", "/usr/lib/sysctl.d/99-zz-cis.conf")),
+    ("same-name-etc-masks-usr-lib",
+     {"etc/sysctl.d/50-x.conf": "net.ipv4.ip_forward=1\n",
+      "usr/lib/sysctl.d/50-x.conf": "net.ipv4.ip_forward=0\n"},
+     ("1", "/etc/sysctl.d/50-x.conf"), ("1", "/etc/sysctl.d/50-x.conf")),
+    ("run-masks-usr-lib",
+     {"run/sysctl.d/50-x.conf": "net.ipv4.ip_forward=1\n",
+      "usr/lib/sysctl.d/50-x.conf": "net.ipv4.ip_forward=0\n"},
+     ("1", "/run/sysctl.d/50-x.conf"), ("1", "/run/sysctl.d/50-x.conf")),
+    ("dev-null-mask",
+     {"etc/sysctl.d/99-zz-cis.conf": Link("/dev/null"),
+      "usr/lib/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward=0\n",
+      "usr/lib/sysctl.d/10-k8s.conf": "net.ipv4.ip_forward=1\n"},
+     ("1", "/usr/lib/sysctl.d/10-k8s.conf"), ("1", "/usr/lib/sysctl.d/10-k8s.conf")),
+    ("empty-file-masks",
+     {"etc/sysctl.d/99-zz-cis.conf": "",
+      "usr/lib/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward=0\n",
+      "usr/lib/sysctl.d/10-k8s.conf": "net.ipv4.ip_forward=1\n"},
+     ("1", "/usr/lib/sysctl.d/10-k8s.conf"), ("1", "/usr/lib/sysctl.d/10-k8s.conf")),
+    ("sysctl-conf-last-for-procps-only",
+     {"etc/sysctl.d/99-zzz-podnet.conf": "net.ipv4.ip_forward = 1\n",
+      "etc/sysctl.conf": "net.ipv4.ip_forward = 0\n"},
+     ("1", "/etc/sysctl.d/99-zzz-podnet.conf"), ("0", "/etc/sysctl.conf")),
+    ("sysctl-conf-via-debian-symlink",
+     {"etc/sysctl.d/99-sysctl.conf": Link("../sysctl.conf"),
+      "etc/sysctl.conf": "net.ipv4.ip_forward = 0\n",
+      "etc/sysctl.d/50-k8s.conf": "net.ipv4.ip_forward = 1\n"},
+     ("0", "/etc/sysctl.conf (via /etc/sysctl.d/99-sysctl.conf)"), ("0", "/etc/sysctl.conf")),
+    ("dash-prefix-still-applies",
+     {"etc/sysctl.d/50-k8s.conf": "-net.ipv4.ip_forward = 1\n"},
+     ("1", "/etc/sysctl.d/50-k8s.conf"), ("1", "/etc/sysctl.d/50-k8s.conf")),
+    ("slash-spelling",
+     {"etc/sysctl.d/50-k8s.conf": "net/ipv4/ip_forward=1\n",
+      "etc/sysctl.d/40-x.conf": "net.ipv4.ip_forward=0\n"},
+     ("1", "/etc/sysctl.d/50-k8s.conf"), ("1", "/etc/sysctl.d/50-k8s.conf")),
+    ("comments-and-whitespace",
+     {"etc/sysctl.d/50-k8s.conf": "# net.ipv4.ip_forward = 0\n; net.ipv4.ip_forward = 0\n"
+                                  "   net.ipv4.ip_forward\t=\t1   \n"},
+     ("1", "/etc/sysctl.d/50-k8s.conf"), ("1", "/etc/sysctl.d/50-k8s.conf")),
+    ("non-conf-suffix-ignored",
+     {"etc/sysctl.d/99-zz.conf.disabled": "net.ipv4.ip_forward=0\n",
+      "etc/sysctl.d/50-k8s.conf": "net.ipv4.ip_forward=1\n"},
+     ("1", "/etc/sysctl.d/50-k8s.conf"), ("1", "/etc/sysctl.d/50-k8s.conf")),
+]
+
+
+@pytest.mark.parametrize("files,systemd,procps", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_effective_boot_value(tmp_path, files, systemd, procps):
+    root = make_tree(tmp_path, files)
+    result = sysctl_boot.effective_boot_value(KEY, root)
+    assert (result["systemd"]["value"], result["systemd"]["source"]) == systemd
+    assert (result["procps"]["value"], result["procps"]["source"]) == procps
+
+
+def test_winning_line_is_reported(tmp_path):
+    root = make_tree(tmp_path, {"etc/sysctl.d/99-zz-cis.conf":
+                                "# CIS 3.1.1\n\nnet.ipv4.ip_forward = 0\n"})
+    resolved = sysctl_boot.effective_boot_value(KEY, root)["systemd"]
+    assert sysctl_boot.describe_source(resolved) == "0 (set by /etc/sysctl.d/99-zz-cis.conf line 3)"
+
+
+@pytest.mark.parametrize("text,key,expected", [
+    ("net.ipv4.conf.*.forwarding = 1\n", "net.ipv4.conf.eth0.forwarding", "1"),
+    ("net.ipv4.conf.*.forwarding = 1\n-net.ipv4.conf.eth0.forwarding\n",
+     "net.ipv4.conf.eth0.forwarding", None),
+    # an explicit key beats a glob whatever the order
+    ("net.ipv4.conf.eth0.forwarding = 0\nnet.ipv4.conf.*.forwarding = 1\n",
+     "net.ipv4.conf.eth0.forwarding", "0"),
+    # '*' does not cross a path component
+    ("net.*.forwarding = 1\n", "net.ipv4.conf.eth0.forwarding", None),
+    # dotted VLAN interface names with slash spelling
+    ("net/ipv4/conf/eth0.200/forwarding = 1\n", "net.ipv4.conf.eth0/200.forwarding", "1"),
+])
+def test_globs_exclusions_and_spelling(tmp_path, text, key, expected):
+    root = make_tree(tmp_path, {"etc/sysctl.d/50.conf": text})
+    assert sysctl_boot.effective_boot_value(key, root, kernel_default=None)["systemd"]["value"] == expected
+
+
+def test_key_to_path():
+    assert sysctl_boot.key_to_path("net.ipv4.conf.enp3s0/200.forwarding") == \
+        "net/ipv4/conf/enp3s0.200/forwarding"
+    assert sysctl_boot.key_to_path("net/ipv4/conf/enp3s0.200/forwarding") == \
+        "net/ipv4/conf/enp3s0.200/forwarding"
+
+
+def test_malformed_lines_are_problems(tmp_path):
+    root = make_tree(tmp_path, {"etc/sysctl.d/50.conf": "net.ipv4.ip_forward 1\n= 3\n"})
+    problems = sysctl_boot.effective_boot_value(KEY, root)["problems"]
+    assert any("50.conf line 1" in p for p in problems)
+    assert any("50.conf line 2" in p for p in problems)
+
+
+def test_letters_sort_after_digits(tmp_path):
+    """'k8s.conf' is applied after '99-zz-cis.conf': file names sort as strings."""
+    root = make_tree(tmp_path, {"etc/sysctl.d/k8s.conf": "net.ipv4.ip_forward = 1\n",
+                                "etc/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward = 0\n"})
+    assert sysctl_boot.effective_boot_value(KEY, root)["systemd"]["source"] == "/etc/sysctl.d/k8s.conf"
