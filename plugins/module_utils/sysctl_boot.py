@@ -43,7 +43,8 @@ KERNEL_DEFAULTS = {
 class Assignment(object):
     """One ``key = value`` line of a sysctl file."""
 
-    __slots__ = ("path", "value", "source", "line", "ignore_failure", "is_glob", "is_exclusion")
+    __slots__ = ("path", "value", "source", "line", "ignore_failure", "is_glob", "is_exclusion",
+                 "order_name", "file")
 
     def __init__(self, path, value, source, line, ignore_failure=False, is_exclusion=False):
         self.path = path
@@ -53,6 +54,8 @@ class Assignment(object):
         self.ignore_failure = ignore_failure
         self.is_exclusion = is_exclusion
         self.is_glob = bool(GLOB_CHARS.search(path))
+        self.order_name = None  # the sysctl.d file name it is ordered by (None: sysctl.conf, last)
+        self.file = None  # the node path of the file that holds the line
 
     def where(self):
         return "%s line %d" % (self.source, self.line)
@@ -205,6 +208,9 @@ def load_assignments(root="/"):
         except (IOError, OSError) as exc:
             problems.append("%s: cannot read: %s" % (entry["path"], exc))
             continue
+        for assignment in found:
+            assignment.order_name = entry["name"]
+            assignment.file = ("/" + SYSCTL_CONF) if shown != entry["path"] else entry["path"]
         assignments.extend(found)
         problems.extend(bad)
     return assignments, problems, masked
@@ -248,6 +254,8 @@ def load_boot_assignments(root="/"):
     linked = any(a.source.startswith("/" + SYSCTL_CONF) for a in systemd)
     if os.path.isfile(conf):
         found, bad = parse_sysctl_text(_read_text(conf), "/" + SYSCTL_CONF)
+        for assignment in found:
+            assignment.file = "/" + SYSCTL_CONF
         procps.extend(found)
         if not linked:
             problems.extend(bad)

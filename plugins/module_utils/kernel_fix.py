@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan and apply the forwarding / bridge netfilter fix so that it survives a reboot.
+
+``plan_fix`` is pure: it reads the node (under ``root``) and returns every change
+(file contents before/after, module loads, runtime writes) plus the reasons it cannot
+proceed. Nothing is written until the whole plan is known and has no blocker, so a
+failure never leaves half a fix behind. ``apply_fix`` carries a plan out in the order
+that keeps the node consistent: load the module, write modules-load.d, write the
+sysctl drop-in, comment out overrides (with a backup), then set runtime values.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible_collections.podnet.doctor.plugins.module_utils import kmod_state, node_checks, sysctl_boot
+
+MARKER = "# Managed by podnet.doctor"
+OWNED_DIRS = ("etc/sysctl.d", "run/sysctl.d")
+OVERRIDE_POLICIES = ("outrank", "comment")
+EDITABLE_PREFIXES = ("/etc/",)
+
+
+class FixError(Exception):
+    """The fix cannot be applied; the message says why and what to do."""
+
+
+def wanted_keys(areas, ip_families):
+    keys = []
+    if "ip_forward" in areas:
+        keys += node_checks.forwarding_keys(ip_families)
+    if "bridge_netfilter" in areas:
+        keys += node_checks.bridge_keys(ip_families)
+    return keys
+
+
+def _host(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _read(root, path):
+    try:
+        with open(_host(root, path)) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def owned_files(root, directories=OWNED_DIRS):
+    """Files in sysctl.d that this collection wrote (first line is the marker)."""
+    found = []
+    for rel in directories:
+        directory = _host(root, rel)
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            path = "/%s/%s" % (rel, name)
+            if name.endswith(".conf") and (_read(root, path) or "").startswith(MARKER):
+                found.append(path)
+    return found
+
+
+def sysctl_file_body(keys):
+    lines = [MARKER + " (podnet.doctor.kernel_prereqs); changes here are overwritten.",
+             "# Kubernetes pod networking needs these at boot. This file is named to sort",
+             "# after every sysctl.d file that sets them to anything else."]
+    for key in keys:
+        # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
+        # module from failing systemd-sysctl (modules-load.d loads it first).
+        prefix = "-" if key.startswith("net.bridge.") else ""
+        lines.append("%s%s = 1" % (prefix, key))
+    return "\n".join(lines) + "\n"
+
+
+def modules_file_body(module):
+    return "%s (podnet.doctor.kernel_prereqs); changes here are overwritten.\n%s\n" % (MARKER, module)
+
+
+def outranking_path(default_path, keys, assignments, owned):
+    """``default_path``, or a name prefixed with 'z' until it sorts after every foreign
+    sysctl.d file that sets one of ``keys`` to something other than 1."""
+    paths = set(sysctl_boot.key_to_path(k) for k in keys)
+    later = [a.order_name for a in assignments
+             if a.order_name and a.file not in owned and a.value != "1" and not a.is_exclusion
+             and (a.path in paths or (a.is_glob and any(sysctl_boot._match(a.path, p) for p in paths)))]
+    directory, name = os.path.split(default_path)
+    latest = max(later) if later else None
+    while latest is not None and name <= latest:
+        name = "z" + name
+    return os.path.join(directory, name)
+
+
+def _comment_out(root, path, keys):
+    """The text of ``path`` with every line that sets one of ``keys`` commented out."""
+    text = _read(root, path)
+    if text is None:
+        return None
+    paths = set(sysctl_boot.key_to_path(k) for k in keys)
+    out = []
+    for raw in text.splitlines(True):
+        found, _ = sysctl_boot.parse_sysctl_text(raw, path)
+        if found and not found[0].is_exclusion and found[0].path in paths and found[0].value != "1":
+            out.append("# disabled by podnet.doctor (Kubernetes needs it at 1): " + raw.lstrip())
+        else:
+            out.append(raw)
+    return "".join(out)
+
+
+def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
+             sysctl_file=node_checks.DEFAULT_SYSCTL_FILE, modules_file=node_checks.DEFAULT_MODULES_FILE,
+             on_override="outrank", module="br_netfilter"):
+    keys = wanted_keys(areas, ip_families)
+    plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {},
+            "unresolved": [], "blockers": []}
+    owned = owned_files(root)
+    loaded = sysctl_boot.load_boot_assignments(root)
+
+    if "bridge_netfilter" in areas:
+        state = kmod_state.module_state(module, root)
+        if state["blacklisted"]:
+            plan["blockers"].append(
+                "%s is blacklisted by %s: Kubernetes pod networking needs it; remove that line "
+                "and run again (podnet.doctor does not edit modprobe.d)" % (module, state["blacklisted"]))
+        if not state["active"]:
+            if not state["loadable"] and state["module_index_found"]:
+                plan["blockers"].append(
+                    "%s is neither built into kernel %s nor in its modules.dep: install the "
+                    "kernel modules package for this kernel" % (module, state["kernel_release"]))
+            plan["modprobe"] = module
+        if not state["builtin"]:
+            plan["files"].append({"path": modules_file, "mode": 0o644,
+                                  "before": _read(root, modules_file),
+                                  "after": modules_file_body(module)})
+
+    if keys:
+        target = outranking_path(sysctl_file, keys, loaded["systemd"], owned)
+        plan["files"].append({"path": target, "mode": 0o644, "before": _read(root, target),
+                              "after": sysctl_file_body(keys)})
+        plan["remove"] = [{"path": path, "before": _read(root, path)} for path in owned if path != target]
+        plan["sysctl_file"] = target
+
+    # What still overrides our drop-in at boot (only /etc/sysctl.conf can, for procps).
+    for key in keys:
+        path = sysctl_boot.key_to_path(key)
+        for tool in ("systemd", "procps"):
+            assignments = [a for a in loaded[tool] if a.file not in owned]
+            winner = sysctl_boot.winning_assignment(assignments, path)
+            if winner is None or winner.value == "1":
+                continue
+            loses_to_us = tool == "systemd" or (winner.file != "/" + sysctl_boot.SYSCTL_CONF)
+            if on_override == "comment" and winner.file.startswith(EDITABLE_PREFIXES):
+                plan_comment(plan, root, winner.file, keys)
+            elif not loses_to_us:
+                plan["unresolved"].append(
+                    "%s=%s still wins for sysctl --system (it reads /etc/sysctl.conf last); set "
+                    "podnet_sysctl_override: comment to comment that line out (a backup is kept)"
+                    % (key, sysctl_boot.describe_source(
+                        {"value": winner.value, "source": winner.source, "line": winner.line})))
+
+    for key in keys:
+        now = node_checks.runtime_value(root, key)
+        if now != "1":
+            plan["runtime"][key] = now
+    return plan
+
+
+def plan_comment(plan, root, path, keys):
+    for entry in plan["files"]:
+        if entry["path"] == path:
+            return
+    after = _comment_out(root, path, keys)
+    before = _read(root, path)
+    if after is not None and after != before:
+        plan["files"].append({"path": path, "mode": None, "before": before, "after": after,
+                              "backup": True})
+
+
+def changed_files(plan):
+    return [entry for entry in plan["files"] if entry["before"] != entry["after"]]
+
+
+def plan_changes(plan):
+    return bool(changed_files(plan) or plan["remove"] or plan["modprobe"] or plan["runtime"])
+
+
+def write_atomic(path, content, mode=None, mover=None):
+    """Write via a temp file in the same directory, fsync, then rename over ``path``."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    if mode is None and os.path.exists(path):
+        mode = os.stat(path).st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=".podnet-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o644)
+        if mover is not None:
+            mover(tmp, path)
+        else:
+            os.rename(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
+    """Carry out ``plan``. ``run_command(argv)`` returns (rc, stdout, stderr);
+    ``backup(path)`` returns the backup file name."""
+    if plan["blockers"]:
+        raise FixError("; ".join(plan["blockers"]))
+    done = {"backups": []}
+    if plan["modprobe"]:
+        rc, out, err = run_command(["modprobe", plan["modprobe"]])
+        if rc != 0 or err.strip():
+            raise FixError("modprobe %s failed (rc=%d): %s" % (plan["modprobe"], rc, (err or out).strip()))
+    for entry in changed_files(plan):
+        if entry.get("backup") and backup is not None:
+            done["backups"].append(backup(_host(root, entry["path"])))
+        write_atomic(_host(root, entry["path"]), entry["after"], entry["mode"], mover)
+    for entry in plan["remove"]:
+        os.unlink(_host(root, entry["path"]))
+    for key in plan["runtime"]:
+        proc_path = os.path.join(root, "proc/sys", sysctl_boot.key_to_path(key))
+        if not os.path.exists(proc_path):
+            raise FixError("%s does not exist%s" % (
+                "/proc/sys/" + sysctl_boot.key_to_path(key),
+                " (br_netfilter is not loaded)" if key.startswith("net.bridge.") else ""))
+        try:
+            with open(proc_path, "w") as handle:
+                handle.write("1\n")
+        except (IOError, OSError) as exc:
+            raise FixError("cannot set %s=1: %s (read-only /proc/sys: an unprivileged container, "
+                           "or not root)" % (key, exc))
+    return done
+
+
+def diff_entries(plan):
+    """Ansible diff list: one entry per changed or removed file."""
+    diffs = [{"before_header": e["path"], "after_header": e["path"],
+              "before": e["before"] or "", "after": e["after"]} for e in changed_files(plan)]
+    diffs += [{"before_header": e["path"], "after_header": "%s (removed)" % e["path"],
+               "before": e["before"] or "", "after": ""} for e in plan["remove"]]
+    diffs += [{"before_header": "/proc/sys/%s" % sysctl_boot.key_to_path(k),
+               "after_header": "/proc/sys/%s" % sysctl_boot.key_to_path(k),
+               "before": "%s\n" % (v if v is not None else "(absent)"), "after": "1\n"}
+              for k, v in sorted(plan["runtime"].items())]
+    return diffs

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: kernel_prereqs
+short_description: Turn on IP forwarding and bridge netfilter now and for every later boot
+version_added: 1.0.0
+description:
+  - Loads C(br_netfilter) when it is not active and lists it in a modules-load.d file this
+    collection owns (skipped when the module is built into the kernel).
+  - Writes a sysctl.d drop-in this collection owns with C(net.ipv4.ip_forward = 1) and
+    C(net.bridge.bridge-nf-call-iptables = 1) (and the IPv6 keys for C(ipv6)). The file is named
+    so that it sorts after every other sysctl.d file that sets those keys to anything else, so
+    it wins at boot; the chosen name is returned. Older copies it wrote under another name are
+    removed.
+  - C(/etc/sysctl.conf) is read last by C(sysctl --system), so a drop-in cannot outrank it there;
+    with O(on_override=comment) the offending line is commented out (a backup is kept),
+    otherwise it is reported in RV(unresolved).
+  - Sets the runtime values last. Every change is planned before anything is written; a blocker
+    (module blacklisted or missing, no privileges) fails the task with nothing changed.
+  - Returns the check results after the change, so the caller sees the re-check.
+author: podnet.doctor developers
+extends_documentation_fragment:
+  - podnet.doctor.node
+attributes:
+  check_mode:
+    support: full
+    description: Plans and reports every change, writes nothing.
+  diff_mode:
+    support: full
+    description: Shows each file written, removed or commented, and each runtime value.
+options:
+  areas:
+    description: Which failure modes to fix.
+    type: list
+    elements: str
+    choices: [ip_forward, bridge_netfilter]
+    default: [ip_forward, bridge_netfilter]
+  on_override:
+    description:
+      - What to do about another file that sets a key to something other than 1.
+      - C(outrank) names the drop-in to sort after it and edits no foreign file.
+      - C(comment) also comments the offending lines out in files under C(/etc), keeping a backup.
+    type: str
+    choices: [outrank, comment]
+    default: outrank
+"""
+
+EXAMPLES = r"""
+- name: Make forwarding and bridge netfilter survive reboots
+  podnet.doctor.kernel_prereqs:
+    ip_families: [ipv4]
+  become: true
+
+- name: Only forwarding, commenting out hardening overrides under /etc
+  podnet.doctor.kernel_prereqs:
+    areas: [ip_forward]
+    on_override: comment
+  become: true
+"""
+
+RETURN = r"""
+sysctl_file:
+  description: The sysctl.d drop-in that holds the settings (may differ from O(sysctl_file) to outrank an override).
+  returned: when a sysctl key is managed
+  type: str
+  sample: /etc/sysctl.d/99-zzz-podnet-doctor.conf
+modprobe:
+  description: The module that was (or in check mode would be) loaded.
+  returned: always
+  type: str
+runtime:
+  description: Keys whose runtime value was changed to 1, with the value before.
+  returned: always
+  type: dict
+unresolved:
+  description: Overrides this run could not defeat, with what to do about them.
+  returned: always
+  type: list
+  elements: str
+backups:
+  description: Backup files made before editing a foreign file.
+  returned: always
+  type: list
+  elements: str
+checks:
+  description: The check results after the change (same shape as M(podnet.doctor.node_info)).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec
+
+
+def build_module():
+    spec = node_argument_spec()
+    spec.update(
+        areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter"],
+                   default=["ip_forward", "bridge_netfilter"]),
+        on_override=dict(type="str", choices=list(kernel_fix.OVERRIDE_POLICIES), default="outrank"),
+    )
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
+
+
+def main():
+    module = build_module()
+    params = module.params
+    root = params["root"]
+    result = dict(changed=False, unresolved=[], backups=[], runtime={}, modprobe=None)
+    try:
+        plan = kernel_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
+                                   params["modules_file"], params["on_override"])
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="podnet.doctor.kernel_prereqs could not read the node state: %s" % exc, **result)
+    result.update(changed=kernel_fix.plan_changes(plan), unresolved=plan["unresolved"],
+                  runtime=plan["runtime"], modprobe=plan["modprobe"])
+    if plan.get("sysctl_file"):
+        result["sysctl_file"] = plan["sysctl_file"]
+    if module._diff:
+        result["diff"] = kernel_fix.diff_entries(plan)
+    if plan["blockers"]:
+        module.fail_json(msg="; ".join(plan["blockers"]) + " (nothing was changed)", **result)
+    if result["changed"] and not module.check_mode:
+        if root == "/" and os.geteuid() != 0:
+            module.fail_json(msg="podnet.doctor.kernel_prereqs must run as root to write /etc/sysctl.d, "
+                                 "/etc/modules-load.d and /proc/sys: add 'become: true' (nothing was changed)",
+                             **result)
+        try:
+            done = kernel_fix.apply_fix(
+                plan, root,
+                run_command=lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+                mover=lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False),
+                backup=module.backup_local)
+        except kernel_fix.FixError as exc:
+            module.fail_json(msg=str(exc), **result)
+        result["backups"] = done["backups"]
+    facts = node_checks.gather_facts(root, params["ip_families"])
+    result["checks"] = [c for c in node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
+                        if c["id"].split(".")[0] in _check_prefixes(params["areas"])]
+    module.exit_json(**result)
+
+
+def _check_prefixes(areas):
+    prefixes = []
+    if "ip_forward" in areas:
+        prefixes.append("ip_forward")
+    if "bridge_netfilter" in areas:
+        prefixes += ["br_netfilter", "bridge_nf_call"]
+    return prefixes
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Remediation plans over fixture trees: what is written, where, and what is not."""
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import make_tree
+
+REL = "6.1.0-26-amd64"
+BROKEN = {
+    "proc/sys/kernel/osrelease": REL + "\n",
+    "lib/modules/%s/modules.dep" % REL: "kernel/net/bridge/br_netfilter.ko.xz:\n",
+    "lib/modules/%s/modules.builtin" % REL: "",
+    "proc/modules": "",
+    "proc/sys/net/ipv4/ip_forward": "0\n",
+    "etc/sysctl.d/99-zz-cis.conf": "# CIS\nnet.ipv4.ip_forward = 0\n",
+}
+
+
+def fake_modprobe(root):
+    def run(argv):
+        assert argv == ["modprobe", "br_netfilter"]
+        with open(os.path.join(root, "proc/modules"), "w") as handle:
+            handle.write("br_netfilter 32768 0 - Live 0x0\n")
+        os.makedirs(os.path.join(root, "proc/sys/net/bridge"), exist_ok=True)
+        with open(os.path.join(root, "proc/sys/net/bridge/bridge-nf-call-iptables"), "w") as handle:
+            handle.write("0\n")
+        return 0, "", ""
+    return run
+
+
+def statuses(root):
+    facts = node_checks.gather_facts(root, ("ipv4",))
+    return dict((c["id"], c["status"]) for c in node_checks.evaluate(facts))
+
+
+def test_fix_then_everything_passes_and_second_plan_is_empty(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    assert "fail" in statuses(root).values()
+    plan = kernel_fix.plan_fix(root)
+    assert plan["modprobe"] == "br_netfilter" and not plan["blockers"]
+    kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert set(statuses(root).values()) == {"pass"}
+    again = kernel_fix.plan_fix(root)
+    assert not kernel_fix.plan_changes(again)
+    body = open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read()
+    assert "net.ipv4.ip_forward = 1" in body and "-net.bridge.bridge-nf-call-iptables = 1" in body
+    assert open(os.path.join(root, "etc/modules-load.d/podnet-doctor.conf")).read().endswith("br_netfilter\n")
+    # the foreign hardening file is untouched by default
+    assert open(os.path.join(root, "etc/sysctl.d/99-zz-cis.conf")).read() == BROKEN["etc/sysctl.d/99-zz-cis.conf"]
+
+
+@pytest.mark.parametrize("override_name,expected", [
+    ("99-zz-cis.conf", "/etc/sysctl.d/99-zzz-podnet-doctor.conf"),
+    ("zz-hardening.conf", "/etc/sysctl.d/zz99-zzz-podnet-doctor.conf"),  # '9' sorts after '-'
+    ("k8s.conf", "/etc/sysctl.d/z99-zzz-podnet-doctor.conf"),
+])
+def test_drop_in_is_named_to_outrank_the_override(tmp_path, override_name, expected):
+    files = dict(BROKEN)
+    files["usr/lib/sysctl.d/" + override_name] = files.pop("etc/sysctl.d/99-zz-cis.conf")
+    root = make_tree(tmp_path, files)
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert plan["sysctl_file"] == expected
+    kernel_fix.apply_fix(plan, root)
+    assert statuses(root)["ip_forward.boot"] == "pass"
+
+
+def test_renamed_drop_in_replaces_our_older_copy(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    kernel_fix.apply_fix(kernel_fix.plan_fix(root, areas=["ip_forward"]), root)
+    make_tree(tmp_path, {"etc/sysctl.d/zz-late.conf": "net.ipv4.ip_forward=0\n"})
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert [e["path"] for e in plan["remove"]] == ["/etc/sysctl.d/99-zzz-podnet-doctor.conf"]
+    kernel_fix.apply_fix(plan, root)
+    assert sorted(os.listdir(os.path.join(root, "etc/sysctl.d"))) == [
+        "99-zz-cis.conf", "zz-late.conf", "zz99-zzz-podnet-doctor.conf"]
+    assert statuses(root)["ip_forward.boot"] == "pass"
+
+
+def test_sysctl_conf_is_unresolved_unless_comment_policy(tmp_path):
+    files = dict(BROKEN)
+    files["etc/sysctl.conf"] = "kernel.panic = 10\nnet.ipv4.ip_forward=0\n"
+    root = make_tree(tmp_path, files)
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert any("/etc/sysctl.conf line 2" in u for u in plan["unresolved"])
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"], on_override="comment")
+    assert not plan["unresolved"]
+    backups = []
+    kernel_fix.apply_fix(plan, root, backup=lambda p: backups.append(p) or p + ".bak")
+    text = open(os.path.join(root, "etc/sysctl.conf")).read()
+    assert text == "kernel.panic = 10\n# disabled by podnet.doctor (Kubernetes needs it at 1): net.ipv4.ip_forward=0\n"
+    assert sorted(backups) == [os.path.join(root, "etc/sysctl.conf"), os.path.join(root, "etc/sysctl.d/99-zz-cis.conf")]
+    assert statuses(root)["ip_forward.boot"] == "pass"
+
+
+def test_vendor_files_are_never_edited(tmp_path):
+    files = dict(BROKEN)
+    files["usr/lib/sysctl.d/99-zz-cis.conf"] = files.pop("etc/sysctl.d/99-zz-cis.conf")
+    root = make_tree(tmp_path, files)
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"], on_override="comment")
+    assert all(not e["path"].startswith("/usr/") for e in plan["files"])
+
+
+def test_blacklisted_module_blocks_and_nothing_is_written(tmp_path):
+    files = dict(BROKEN)
+    files["etc/modprobe.d/cis.conf"] = "blacklist br_netfilter\n"
+    root = make_tree(tmp_path, files)
+    before = sorted(os.walk(root))
+    plan = kernel_fix.plan_fix(root)
+    assert "blacklisted by /etc/modprobe.d/cis.conf line 1" in plan["blockers"][0]
+    with pytest.raises(kernel_fix.FixError):
+        kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert sorted(os.walk(root)) == before
+    assert open(os.path.join(root, "proc/sys/net/ipv4/ip_forward")).read() == "0\n"
+
+
+def test_missing_module_is_a_blocker(tmp_path):
+    files = dict(BROKEN)
+    files["lib/modules/%s/modules.dep" % REL] = ""
+    plan = kernel_fix.plan_fix(make_tree(tmp_path, files))
+    assert "install the kernel modules package" in plan["blockers"][0]
+
+
+def test_built_in_module_needs_no_modules_load_file(tmp_path):
+    files = dict(BROKEN)
+    files["lib/modules/%s/modules.builtin" % REL] = "kernel/net/bridge/br_netfilter.ko\n"
+    files["proc/sys/net/bridge/bridge-nf-call-iptables"] = "1\n"
+    plan = kernel_fix.plan_fix(make_tree(tmp_path, files))
+    assert plan["modprobe"] is None
+    assert all("modules-load.d" not in e["path"] for e in plan["files"])
+
+
+def test_write_atomic_leaves_no_temp_files(tmp_path):
+    target = os.path.join(str(tmp_path), "etc", "x.conf")
+    kernel_fix.write_atomic(target, "a = 1\n")
+    kernel_fix.write_atomic(target, "a = 2\n")
+    assert os.listdir(os.path.dirname(target)) == ["x.conf"]
+    assert oct(os.stat(target).st_mode & 0o777) == "0o644"
