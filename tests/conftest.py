@@ -6,7 +6,7 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_COLLECTIONS = os.path.join(REPO, "tests", "output", "collections")
+_COLLECTIONS = os.path.join(REPO, "tests", "output", "pytest-collections")
 _LINK = os.path.join(_COLLECTIONS, "ansible_collections", "podnet", "doctor")
 
 if "ansible_collections.podnet.doctor" not in sys.modules and not REPO.endswith(

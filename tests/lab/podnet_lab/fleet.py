@@ -38,6 +38,11 @@ class Fleet(object):
     def address(self, index):
         return str(self.subnet.network_address + 10 + index)
 
+    def mac(self, index):
+        """Fixed per node: a real server keeps its MAC across reboots, so peers'
+        neighbour entries (and VXLAN FDBs) stay valid after a lab reboot."""
+        return "02:00:" + ":".join("%02x" % int(o) for o in self.address(index).split("."))
+
     @property
     def nodes(self):
         return [self.node(i) for i in range(1, self.size + 1)]
@@ -65,7 +70,7 @@ class Fleet(object):
                 continue
             run(["create", "--name", node, "--hostname", self.hostname(index),
                  "--privileged", "--systemd=always", "--network", self.network,
-                 "--ip", self.address(index), "--label", "%s=%s" % (LABEL, self.name),
+                 "--ip", self.address(index), "--mac-address", self.mac(index), "--label", "%s=%s" % (LABEL, self.name),
                  "--stop-timeout", "20", ref])
             run(["cp", SSH_KEY + ".pub", "%s:/root/.ssh/authorized_keys" % node])
             run(["start", node])

@@ -78,6 +78,9 @@ def setup_script(fleet, index):
         "  systemd-run --quiet --unit podnet-lab-echo --collect ip netns exec pod-b "
         "socat TCP-LISTEN:%d,fork,reuseaddr SYSTEM:'echo podnet-ok'" % BACKEND_PORT,
         "fi",
+        # probes run right after this: wait until the backend really listens
+        "for i in $(seq 50); do ip netns exec pod-b ss -Hltn 'sport = :%d' | grep -q . && break; "
+        "sleep 0.1; done" % BACKEND_PORT,
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,49 @@
+"""Fixtures for the lab tests: a real 2-node fleet, torn down even when tests fail."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from podnet_lab import fleet as lab_fleet  # noqa: E402
+from podnet_lab import podman  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("CONTAINERS_CONF", podman.CONTAINERS_CONF)
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory):
+    lab = lab_fleet.Fleet(name="podnet-test", size=2, subnet="192.168.78.0/24")
+    lab.down()  # a previous run killed hard may have left it
+    try:
+        lab.up()
+        lab.inventory_path = lab.write_inventory(
+            str(tmp_path_factory.mktemp("inventory") / "hosts.json"))
+        yield lab
+    finally:
+        lab.down()
+
+
+def ansible_playbook(inventory, playbook, *extra):
+    """Run a playbook of the installed collection over SSH; return (rc, output)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(["ansible-playbook", "-i", inventory, playbook] + list(extra),
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def node_info(inventory, host):
+    """The check results node_info returns for ``host`` (ad-hoc, JSON)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    proc = subprocess.run(["ansible", "-i", inventory, host, "-m", "podnet.doctor.node_info"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    # the JSON document comes first; the fleet summary callback prints after it
+    data, _ = json.JSONDecoder().raw_decode(proc.stdout)
+    result = data["plays"][0]["tasks"][0]["hosts"][host]
+    return dict((c["id"], c) for c in result["checks"])
