@@ -9,6 +9,7 @@ DOCUMENTATION = r"""
 name: fleet_summary
 type: aggregate
 short_description: Print a hosts x checks table of podnet.doctor results at the end of a run
+author: podnet.doctor developers (@podnet)
 version_added: 1.0.0
 description:
   - Collects the C(checks) returned by M(podnet.doctor.node_info) and M(podnet.doctor.kernel_prereqs)

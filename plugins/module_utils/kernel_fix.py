@@ -102,7 +102,7 @@ def _comment_out(root, path, keys):
     paths = set(sysctl_boot.key_to_path(k) for k in keys)
     out = []
     for raw in text.splitlines(True):
-        found, _ = sysctl_boot.parse_sysctl_text(raw, path)
+        found = sysctl_boot.parse_sysctl_text(raw, path)[0]
         if found and not found[0].is_exclusion and found[0].path in paths and found[0].value != "1":
             out.append("# disabled by podnet.doctor (Kubernetes needs it at 1): " + raw.lstrip())
         else:

@@ -107,7 +107,7 @@ def blacklist_entries(root="/"):
                     entry["path"], number, raw.strip()))
     cmdline = _read(root, "proc/cmdline") or ""
     for word in cmdline.split():
-        key, _, value = word.partition("=")
+        key, _sep, value = word.partition("=")
         if key in ("module_blacklist", "modprobe.blacklist"):
             for name in value.split(","):
                 if name:

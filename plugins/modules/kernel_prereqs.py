@@ -24,7 +24,7 @@ description:
   - Sets the runtime values last. Every change is planned before anything is written; a blocker
     (module blacklisted or missing, no privileges) fails the task with nothing changed.
   - Returns the check results after the change, so the caller sees the re-check.
-author: podnet.doctor developers
+author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.node
 attributes:

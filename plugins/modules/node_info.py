@@ -18,7 +18,7 @@ description:
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime) and C(bridge_nf_call.boot).
   - Read-only. Needs no privileges beyond reading C(/proc), C(/sys), C(/etc) and C(/usr/lib).
-author: podnet.doctor developers
+author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.node
 attributes:

@@ -33,7 +33,7 @@ def ansible_playbook(inventory, playbook, *extra):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(["ansible-playbook", "-i", inventory, playbook] + list(extra),
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -42,8 +42,8 @@ def node_info(inventory, host):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     proc = subprocess.run(["ansible", "-i", inventory, host, "-m", "podnet.doctor.node_info"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     # the JSON document comes first; the fleet summary callback prints after it
-    data, _ = json.JSONDecoder().raw_decode(proc.stdout)
+    data = json.JSONDecoder().raw_decode(proc.stdout)[0]
     result = data["plays"][0]["tasks"][0]["hosts"][host]
     return dict((c["id"], c) for c in result["checks"])

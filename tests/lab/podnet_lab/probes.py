@@ -91,3 +91,23 @@ def pod_connect(fleet, src, dst, timeout=5):
     return ProbeResult("pod %s -> pod %s:%d (TCP)" % (
         pods.pod_ip(src), pods.pod_ip(dst, "b"), pods.BACKEND_PORT),
         "podnet-ok" in proc.stdout, None, output or "no answer (timed out)")
+
+
+SNAPSHOT_SCRIPT = r"""
+find /etc -xdev \( -type f -o -type l \) -printf '%p %m %U %s %l\n' 2>/dev/null | sort
+find /etc -xdev -type f -exec sha256sum {} + 2>/dev/null | sort
+for key in net/ipv4/ip_forward net/ipv6/conf/all/forwarding \
+           net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do
+    echo "$key=$(cat /proc/sys/$key 2>/dev/null)"
+done
+cat /proc/modules
+nft list ruleset 2>&1
+iptables-legacy-save 2>&1 | grep -v '^#'
+iptables-nft-save 2>&1 | grep -v '^#'
+"""
+
+
+def node_snapshot(node):
+    """Everything a fix could change on a node: /etc (names, modes, hashes), the
+    relevant /proc/sys values, loaded modules and every ruleset."""
+    return node_exec(node, ["sh", "-c", SNAPSHOT_SCRIPT], timeout=120).stdout
