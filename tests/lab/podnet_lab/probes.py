@@ -100,10 +100,11 @@ for key in net/ipv4/ip_forward net/ipv6/conf/all/forwarding \
            net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables; do
     echo "$key=$(cat /proc/sys/$key 2>/dev/null)"
 done
-cat /proc/modules
+cat /proc/modules 2>/dev/null || echo "(no loadable module support)"
 nft list ruleset 2>&1
 iptables-legacy-save 2>&1 | grep -v '^#'
 iptables-nft-save 2>&1 | grep -v '^#'
+true  # an empty ruleset makes grep exit 1; this is a read, not a check
 """
 
 
