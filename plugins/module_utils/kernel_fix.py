@@ -82,7 +82,7 @@ def modules_file_body(module):
 
 def outranking_path(default_path, keys, assignments, owned):
     """``default_path``, or a name prefixed with 'z' until it sorts after every foreign
-    sysctl.d file that sets one of ``keys`` to something other than 1."""
+    sysctl.d file that sets one of ``keys`` to something other than 1; and those files."""
     paths = set(sysctl_boot.key_to_path(k) for k in keys)
     later = [a.order_name for a in assignments
              if a.order_name and a.file not in owned and a.value != "1" and not a.is_exclusion
@@ -91,7 +91,8 @@ def outranking_path(default_path, keys, assignments, owned):
     latest = max(later) if later else None
     while latest is not None and name <= latest:
         name = "z" + name
-    return os.path.join(directory, name)
+    return os.path.join(directory, name), sorted(set(
+        a.file for a in assignments if a.order_name in later and a.file not in owned))
 
 
 def _comment_out(root, path, keys):
@@ -115,7 +116,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
              on_override="outrank", module="br_netfilter"):
     keys = wanted_keys(areas, ip_families)
     plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {},
-            "unresolved": [], "blockers": []}
+            "unresolved": [], "blockers": [], "outranks": []}
     owned = owned_files(root)
     loaded = sysctl_boot.load_boot_assignments(root)
 
@@ -137,7 +138,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                                   "after": modules_file_body(module)})
 
     if keys:
-        target = outranking_path(sysctl_file, keys, loaded["systemd"], owned)
+        target, plan["outranks"] = outranking_path(sysctl_file, keys, loaded["systemd"], owned)
         plan["files"].append({"path": target, "mode": 0o644, "before": _read(root, target),
                               "after": sysctl_file_body(keys)})
         plan["remove"] = [{"path": path, "before": _read(root, path)} for path in owned if path != target]

@@ -70,6 +70,12 @@ sysctl_file:
   returned: when a sysctl key is managed
   type: str
   sample: /etc/sysctl.d/99-zzz-podnet-doctor.conf
+outranks:
+  description: Foreign sysctl.d files that set a managed key to something other than 1, which the drop-in is named to sort after.
+  returned: when a sysctl key is managed
+  type: list
+  elements: str
+  sample: [/etc/sysctl.d/99-zz-cis.conf]
 modprobe:
   description: The module that was (or in check mode would be) loaded.
   returned: always
@@ -127,6 +133,10 @@ def main():
                   runtime=plan["runtime"], modprobe=plan["modprobe"])
     if plan.get("sysctl_file"):
         result["sysctl_file"] = plan["sysctl_file"]
+        result["outranks"] = plan["outranks"]
+        if plan["outranks"]:
+            result["msg"] = "%s is named to sort after %s, which set%s a key to something else at boot" % (
+                plan["sysctl_file"], ", ".join(plan["outranks"]), "s" if len(plan["outranks"]) == 1 else "")
     if module._diff:
         result["diff"] = kernel_fix.diff_entries(plan)
     if plan["blockers"]:

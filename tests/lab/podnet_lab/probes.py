@@ -24,7 +24,8 @@ class ProbeResult(object):
     def summary(self):
         if self.loss is not None:
             return "%s: %s%% packet loss" % (self.name, self.loss)
-        return "%s: %s" % (self.name, "ok" if self.ok else self.output.strip().splitlines()[-1:])
+        last = (self.output.strip().splitlines() or ["no output"])[-1]
+        return "%s: %s" % (self.name, "ok" if self.ok else last)
 
 
 def _ping(node, netns, target, count, name):

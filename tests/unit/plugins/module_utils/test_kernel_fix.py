@@ -136,3 +136,8 @@ def test_write_atomic_leaves_no_temp_files(tmp_path):
     kernel_fix.write_atomic(target, "a = 2\n")
     assert os.listdir(os.path.dirname(target)) == ["x.conf"]
     assert oct(os.stat(target).st_mode & 0o777) == "0o644"
+
+
+def test_plan_names_the_files_it_outranks(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    assert kernel_fix.plan_fix(root, areas=["ip_forward"])["outranks"] == ["/etc/sysctl.d/99-zz-cis.conf"]
