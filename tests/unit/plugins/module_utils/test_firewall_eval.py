@@ -1,0 +1,148 @@
+"""The firewall evaluator over rulesets captured from lab nodes and crafted cases."""
+import json
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+NODE_NET = "192.168.76.0/24"
+VXLAN = fw.Packet("udp", 8472, src=NODE_NET, iif="eth0")
+SSH = fw.Packet("tcp", 22, src=NODE_NET, iif="eth0")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+# -- captured from the lab (tests/lab faults.block_overlay) ------------------------
+@pytest.mark.parametrize("backend", ["iptables-legacy", "iptables-nft", "ufw"])
+def test_captured_iptables_rulesets(backend):
+    saved = fixture("%s.%s" % (backend, "iptables-nft-save" if backend != "iptables-legacy" else "iptables-legacy-save"))
+    rules = fw.IptablesRuleset(saved, backend)
+    assert fw.ipt_verdict(rules, VXLAN)["verdict"] == "drop"
+    assert fw.ipt_verdict(rules, SSH)["verdict"] == "accept"
+
+
+def test_captured_legacy_rule_is_named():
+    rules = fw.IptablesRuleset(fixture("iptables-legacy.iptables-legacy-save"), "iptables-legacy")
+    assert fw.ipt_verdict(rules, VXLAN)["where"] == \
+        "iptables-legacy: -A INPUT -p udp -m udp --dport 8472 -j DROP"
+
+
+@pytest.mark.parametrize("backend,where", [
+    ("nftables", "policy drop of inet podnet_lab_filter input"),
+    ("iptables-nft", "ip filter INPUT rule handle 2"),
+])
+def test_captured_nft_rulesets(backend, where):
+    ruleset = fw.NftRuleset(fixture("%s.nft.json" % backend))
+    verdict = fw.nft_verdict(ruleset, VXLAN)
+    assert verdict["verdict"] == "drop" and where in verdict["where"]
+    assert fw.nft_verdict(ruleset, SSH)["verdict"] == "accept"
+
+
+def test_captured_firewalld_zone():
+    zone = fw.parse_list_all(fixture("firewalld.list-all").split("\n", 2)[2])
+    zones = {"public": zone}
+    services = {"ssh": ["22/tcp"], "dhcpv6-client": ["546/udp"]}
+    assert fw.firewalld_verdict(VXLAN, zones, "public", services)["verdict"] == "reject"
+    assert fw.firewalld_verdict(SSH, zones, "public", services)["verdict"] == "accept"
+    zone["rich rules"] = ['rule family="ipv4" source address="192.168.76.0/24" port port="8472" protocol="udp" accept']
+    assert fw.firewalld_verdict(VXLAN, zones, "public", services)["verdict"] == "accept"
+    zone["rich rules"] = ['rule family="ipv4" source address="10.0.0.0/8" port port="8472" protocol="udp" accept']
+    assert fw.firewalld_verdict(VXLAN, zones, "public", services)["verdict"] == "reject"
+    zone["ports"] = ["8000-9000/udp"]
+    assert fw.firewalld_verdict(VXLAN, zones, "public", services)["verdict"] == "accept"
+
+
+# -- crafted iptables cases ------------------------------------------------------------
+def ipt(body, policy="ACCEPT"):
+    return fw.IptablesRuleset("*filter\n:INPUT %s [0:0]\n:FORWARD ACCEPT [0:0]\n:USER - [0:0]\n%s\nCOMMIT\n"
+                              % (policy, body), "iptables")
+
+
+@pytest.mark.parametrize("body,policy,verdict", [
+    ("", "DROP", "drop"),                                                     # policy drop
+    ("-A INPUT -p udp --dport 8472 -j ACCEPT\n-A INPUT -j DROP", "ACCEPT", "accept"),  # earlier accept
+    ("-A INPUT -j USER\n-A USER -p udp --dport 8472 -j RETURN\n-A USER -j DROP", "ACCEPT", "accept"),  # return
+    ("-A INPUT -j USER\n-A USER -p udp -j DROP", "ACCEPT", "drop"),           # jump into a drop
+    ("-A INPUT -s 10.9.0.0/16 -p udp --dport 8472 -j ACCEPT", "DROP", "drop"),  # source elsewhere
+    ("-A INPUT -s 192.168.0.0/16 -p udp --dport 8472 -j ACCEPT", "DROP", "accept"),  # covers node net
+    ("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", "DROP", "drop"),  # new flow
+    ("-A INPUT ! -s 192.168.76.0/24 -j DROP", "ACCEPT", "accept"),            # negation
+    ("-A INPUT -p udp -m multiport --dports 4789,8000:9000 -j DROP", "ACCEPT", "drop"),
+    ("-A INPUT -i eth1 -j DROP", "ACCEPT", "accept"),                         # other interface
+    ("-A INPUT -p tcp --dport 8472 -j DROP", "ACCEPT", "accept"),             # other protocol
+    ("-A INPUT -m limit --limit 3/min -j LOG\n-A INPUT -p udp -j REJECT", "ACCEPT", "reject"),
+])
+def test_iptables_semantics(body, policy, verdict):
+    assert fw.ipt_verdict(ipt(body, policy), VXLAN)["verdict"] == verdict
+
+
+@pytest.mark.parametrize("body", [
+    "-A INPUT -s 192.168.76.128/25 -j DROP",                  # only part of the node network
+    "-A INPUT -m set --match-set blocked src -j DROP",        # ipsets are not modelled
+    "-A INPUT -p udp -m limit --limit 5/s -j ACCEPT\n-A INPUT -j DROP",
+])
+def test_iptables_unknowns_are_errors_not_passes(body):
+    with pytest.raises(fw.Unevaluable) as err:
+        fw.ipt_verdict(ipt(body), VXLAN)
+    assert "-A INPUT" in str(err.value)
+
+
+def test_definitely_false_match_beats_unknown():
+    assert fw.ipt_verdict(ipt("-A INPUT -p tcp -m set --match-set x src -j DROP"), VXLAN)["verdict"] == "accept"
+
+
+# -- crafted nft cases -------------------------------------------------------------
+def nft(rules, policy="accept", prio=0, extra=()):
+    objs = [{"table": {"family": "inet", "name": "t"}},
+            {"chain": {"family": "inet", "table": "t", "name": "input", "type": "filter", "hook": "input",
+                       "prio": prio, "policy": policy}},
+            {"chain": {"family": "inet", "table": "t", "name": "sub"}}]
+    for chain, expr in rules:
+        objs.append({"rule": {"family": "inet", "table": "t", "chain": chain, "handle": len(objs), "expr": expr}})
+    return fw.NftRuleset(json.dumps({"nftables": objs + list(extra)}))
+
+
+def m(left, right, op="=="):
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+UDP_DPORT = {"payload": {"protocol": "udp", "field": "dport"}}
+SADDR = {"payload": {"protocol": "ip", "field": "saddr"}}
+
+
+@pytest.mark.parametrize("rules,policy,verdict", [
+    ([("input", [m(UDP_DPORT, 8472), {"accept": None}])], "drop", "accept"),
+    ([("input", [m(UDP_DPORT, {"set": [4789, {"range": [8000, 9000]}]}), {"drop": None}])], "accept", "drop"),
+    ([("input", [{"jump": {"target": "sub"}}]), ("sub", [m(UDP_DPORT, 8472), {"return": None}]),
+      ("sub", [{"drop": None}])], "accept", "accept"),
+    ([("input", [{"goto": {"target": "sub"}}]), ("input", [{"accept": None}])], "drop", "drop"),
+    ([("input", [m(SADDR, {"prefix": {"addr": "10.0.0.0", "len": 8}}), m(UDP_DPORT, 8472), {"accept": None}])],
+     "drop", "drop"),
+    ([("input", [m(SADDR, {"prefix": {"addr": "192.168.0.0", "len": 16}}), {"accept": None}])], "drop", "accept"),
+    ([("input", [m({"ct": {"key": "state"}}, ["established", "related"], "in"), {"accept": None}])], "drop", "drop"),
+    ([("input", [m({"meta": {"key": "iifname"}}, "eth*"), {"counter": None}, {"accept": None}])], "drop", "accept"),
+    ([("input", [m({"payload": {"protocol": "ip6", "field": "saddr"}}, "::/0"), {"drop": None}])], "accept", "accept"),
+])
+def test_nft_semantics(rules, policy, verdict):
+    assert fw.nft_verdict(nft(rules, policy), VXLAN)["verdict"] == verdict
+
+
+def test_nft_every_base_chain_must_accept():
+    """An accept in one base chain does not stop a later base chain from dropping."""
+    ruleset = nft([("input", [{"accept": None}])], extra=[
+        {"chain": {"family": "ip", "table": "late", "name": "in", "type": "filter", "hook": "input",
+                   "prio": 10, "policy": "drop"}}])
+    assert fw.nft_verdict(ruleset, VXLAN) == {"verdict": "drop", "where": "policy drop of ip late in"}
+
+
+def test_nft_named_set_and_unknown_expression():
+    ruleset = nft([("input", [m(UDP_DPORT, "@overlay"), {"accept": None}])], "drop", extra=[
+        {"set": {"family": "inet", "table": "t", "name": "overlay", "type": "inet_service", "elem": [8472, 4789]}}])
+    assert fw.nft_verdict(ruleset, VXLAN)["verdict"] == "accept"
+    with pytest.raises(fw.Unevaluable):
+        fw.nft_verdict(nft([("input", [{"xt": {"type": "match", "name": "recent"}}, {"drop": None}])]), VXLAN)
