@@ -114,10 +114,12 @@ class NftRuleset(object):
                 self.sets[(nset["family"], nset["table"], nset["name"])] = nset
 
     def base_chains(self, hook, family="ipv4", skip_tables=()):
+        """Filter base chains on ``hook`` by priority; ``skip_tables``: (family, table)
+        pairs evaluated elsewhere (firewalld's own table, iptables-nft's tables)."""
         wanted = ("ip", "inet") if family == "ipv4" else ("ip6", "inet")
         chains = [c for c in self.chains.values()
                   if c.get("hook") == hook and c.get("type", "filter") == "filter"
-                  and c["family"] in wanted and c["table"] not in skip_tables]
+                  and c["family"] in wanted and (c["family"], c["table"]) not in skip_tables]
         return sorted(chains, key=lambda c: (c.get("prio", 0), c.get("handle", 0)))
 
     def tables(self):
@@ -199,7 +201,7 @@ def _nft_value_in(value, elements):
                     ipaddress.ip_address(text_type(low)), ipaddress.ip_address(text_type(high))))
             else:
                 prefixes.append(str(elem))
-        return _net_match(value[1], prefixes, "the source" if True else "")
+        return _net_match(value[1], prefixes, "the address")
     if isinstance(value, tuple) and value[0] == "iface":
         return _iface_match(value[1], [str(e) for e in elements])
     if isinstance(value, tuple) and value[0] == "flags":

@@ -15,9 +15,13 @@ description:
     (resolved like C(systemd-sysctl) and C(sysctl --system) do, with the winning file and line),
     systemd-networkd C(IPForward=) settings, and the state of the C(br_netfilter) module
     (loaded, built-in, loadable, listed in modules-load.d, blacklisted).
+  - Reads every firewall that can drop packets (nftables, iptables-nft, iptables-legacy, firewalld
+    zones, ufw) and evaluates, for every overlay port of the CNI and every node network, whether
+    a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
-    C(br_netfilter.boot), C(bridge_nf_call.runtime) and C(bridge_nf_call.boot).
-  - Read-only. Needs no privileges beyond reading C(/proc), C(/sys), C(/etc) and C(/usr/lib).
+    C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound)
+    and C(overlay.forward).
+  - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.node
@@ -35,6 +39,37 @@ options:
     type: list
     elements: str
     default: []
+  cni:
+    description:
+      - The CNI plugin; with O(cni_mode) it decides which overlay ports must be open (see the
+        catalog in C(plugins/module_utils/cni_catalog.py)). C(custom) needs O(overlay_ports).
+    type: str
+    default: flannel
+  cni_mode:
+    description: The CNI's backend, e.g. C(vxlan), C(udp), C(host-gw), C(ipip), C(bgp), C(geneve), C(wireguard).
+    type: str
+    default: vxlan
+  overlay_ports:
+    description: Replace the catalog's ports, as C(PORT/PROTOCOL) strings (C(8472/udp), C(ipip)).
+    type: list
+    elements: raw
+    default: []
+  node_networks:
+    description:
+      - Networks the peers send overlay traffic from. Empty derives them from O(peers) (the networks
+        of this node's interfaces that hold a peer's address).
+    type: list
+    elements: str
+    default: []
+  peers:
+    description: Addresses of the other nodes (the inventory's C(ansible_host)), used to derive O(node_networks).
+    type: list
+    elements: str
+    default: []
+  pod_cidr:
+    description: The cluster's pod network, for the forwarded-traffic check.
+    type: str
+    default: 10.244.0.0/16
 """
 
 EXAMPLES = r"""
@@ -98,12 +133,14 @@ facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import node_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec
+from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, node_checks, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
+    node_argument_spec, overlay_argument_spec, validated_overlay_params)
 
 
 def build_module():
     spec = node_argument_spec()
+    spec.update(overlay_argument_spec())
     spec["ignore"] = dict(type="list", elements="str", default=[])
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
@@ -112,12 +149,24 @@ def main():
     module = build_module()
     params = module.params
     try:
+        ports, pod_cidr, node_networks = validated_overlay_params(params)
+    except (cni_catalog.CatalogError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    try:
         facts = node_checks.gather_facts(params["root"], params["ip_families"])
-        checks = node_checks.evaluate(facts, params["ignore"], params["sysctl_file"],
-                                      params["modules_file"])
+        checks = node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
+        firewall = overlay_checks.gather_firewall(
+            lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+            params["root"], lambda name: module.get_bin_path(name))
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
-    module.exit_json(changed=False, checks=checks, facts=facts)
+    if not node_networks:
+        node_networks = overlay_checks.derive_node_networks(firewall["addresses"], params["peers"])
+    checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
+    facts["firewall"] = firewall
+    facts["node_networks"] = node_networks
+    facts["overlay_ports"] = ["%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports]
+    module.exit_json(changed=False, checks=node_checks.apply_ignore(checks, params["ignore"]), facts=facts)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,15 @@ def ansible_playbook(inventory, playbook, *extra):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def node_info(inventory, host):
-    """The check results node_info returns for ``host`` (ad-hoc, JSON)."""
+def node_info(inventory, host, **args):
+    """The check results node_info returns for ``host`` (ad-hoc, JSON). The node
+    network comes from the inventory's podnet_node_networks, as the roles pass it."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run(["ansible", "-i", inventory, host, "-m", "podnet.doctor.node_info"],
+    with open(inventory) as handle:
+        args.setdefault("node_networks", json.load(handle)["all"]["vars"]["podnet_node_networks"])
+    proc = subprocess.run(["ansible", "-i", inventory, host, "-m", "podnet.doctor.node_info",
+                           "-a", json.dumps(args)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     # the JSON document comes first; the fleet summary callback prints after it
     data = json.JSONDecoder().raw_decode(proc.stdout)[0]

@@ -146,3 +146,13 @@ def test_nft_named_set_and_unknown_expression():
     assert fw.nft_verdict(ruleset, VXLAN)["verdict"] == "accept"
     with pytest.raises(fw.Unevaluable):
         fw.nft_verdict(nft([("input", [{"xt": {"type": "match", "name": "recent"}}, {"drop": None}])]), VXLAN)
+
+
+def test_skip_tables_is_per_family():
+    ruleset = fw.NftRuleset(json.dumps({"nftables": [
+        {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "type": "filter", "hook": "input",
+                   "prio": 0, "policy": "drop"}},
+        {"chain": {"family": "inet", "table": "filter", "name": "input", "type": "filter", "hook": "input",
+                   "prio": 0, "policy": "drop"}}]}))
+    verdict = fw.nft_verdict(ruleset, VXLAN, skip_tables=[("ip", "filter")])
+    assert verdict == {"verdict": "drop", "where": "policy drop of inet filter input"}

@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""overlay.inbound and overlay.forward: read every ruleset once, ask each backend.
+
+``gather_firewall(run, root)`` runs the read-only commands (``run(argv)`` returns
+(rc, stdout, stderr)) and reads firewalld's service definitions under ``root``;
+``evaluate_overlay(...)`` turns that into the two checks.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+
+from ansible.module_utils.six import text_type
+
+from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+
+IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
+FIREWALLD_SERVICE_DIRS = ("usr/lib/firewalld/services", "etc/firewalld/services")
+# Interfaces pod traffic crosses on a node, per CNI: (from the pod side, to the overlay).
+POD_INTERFACES = {"flannel": ("cni0", "flannel.1"), "calico": ("cali0a1b2c3d4e5", "vxlan.calico"),
+                  "cilium": ("lxc0a1b2c3d4e5", "cilium_vxlan"), "weave": ("vethwepl0a1b2c3", "weave"),
+                  "custom": ("cni0", "overlay0")}
+OUTSIDE = "198.51.100.1/32"  # TEST-NET-2: stands for "any address outside the cluster"
+
+
+def _tool(run, argv):
+    rc, out, err = run(argv)
+    return {"rc": rc, "out": out, "err": err.strip()}
+
+
+def parse_active_zones(text):
+    zones, current = {}, None
+    for line in (text or "").splitlines():
+        if line and not line.startswith(" "):
+            current = line.split()[0]
+            zones[current] = {"interfaces": [], "sources": []}
+        elif current and ":" in line:
+            key, _sep, value = line.strip().partition(":")
+            zones[current][key.strip()] = value.split()
+    return zones
+
+
+def parse_all_zones(text):
+    """``firewall-cmd --list-all-zones``: blocks separated by blank lines."""
+    zones = {}
+    for block in re.split(r"\n\s*\n", (text or "").strip()):
+        if block.strip():
+            zone = fw.parse_list_all(block)
+            zones[zone["name"]] = zone
+    return zones
+
+
+def firewalld_services(root, names):
+    """Service name -> ["port/proto", ...] from firewalld's XML (/etc overrides /usr/lib)."""
+    services = {}
+    for rel in FIREWALLD_SERVICE_DIRS:
+        directory = os.path.join(root, rel)
+        for name in names:
+            path = os.path.join(directory, name + ".xml")
+            if not os.path.isfile(path):
+                continue
+            try:
+                tree = ET.parse(path)
+            except ET.ParseError:
+                continue
+            services[name] = ["%s/%s" % (p.get("port"), p.get("protocol"))
+                              for p in tree.getroot().findall("port")]
+            services[name] += ["%s" % p.get("value") for p in tree.getroot().findall("protocol")]
+    return services
+
+
+def gather_firewall(run, root="/", which=None):
+    """Every ruleset and firewall state, read-only."""
+    which = which or (lambda name: name)
+    facts = {"errors": []}
+    addr = _tool(run, ["ip", "-j", "addr", "show"])
+    facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
+    for key, argv in (("nft", ["nft", "-j", "list", "ruleset"]),
+                      ("iptables_legacy", ["iptables-legacy-save"]),
+                      ("iptables_nft", ["iptables-nft-save"])):
+        binary = which(argv[0])
+        if not binary:
+            facts[key] = None
+            continue
+        result = _tool(run, [binary] + argv[1:])
+        if result["rc"] != 0:
+            facts["errors"].append("%s failed (rc=%d): %s" % (" ".join(argv), result["rc"], result["err"]))
+            facts[key] = None
+        else:
+            facts[key] = result["out"]
+    firewalld = {"running": False}
+    cmd = which("firewall-cmd")
+    if cmd:
+        state = _tool(run, [cmd, "--state"])
+        firewalld["running"] = state["rc"] == 0 and state["out"].strip() == "running"
+        if firewalld["running"]:
+            firewalld["default_zone"] = _tool(run, [cmd, "--get-default-zone"])["out"].strip()
+            firewalld["active_zones"] = parse_active_zones(_tool(run, [cmd, "--get-active-zones"])["out"])
+            firewalld["zones"] = parse_all_zones(_tool(run, [cmd, "--list-all-zones"])["out"])
+            names = set()
+            for zone in firewalld["zones"].values():
+                names.update(zone.get("services", []))
+                for rich in zone.get("rich rules", []):
+                    names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
+            firewalld["services"] = firewalld_services(root, sorted(names))
+            conf = os.path.join(root, "etc/firewalld/firewalld.conf")
+            backend = "nftables"
+            if os.path.isfile(conf):
+                with open(conf) as handle:
+                    match = re.search(r"^\s*FirewallBackend\s*=\s*(\w+)", handle.read(), re.M)
+                    backend = match.group(1) if match else backend
+            firewalld["backend"] = backend
+    facts["firewalld"] = firewalld
+    ufw = which("ufw")
+    facts["ufw_active"] = bool(ufw) and "Status: active" in _tool(run, [ufw, "status"])["out"]
+    return facts
+
+
+def interface_for(addresses, network):
+    """(interface, own address) of the node inside ``network``, or (None, None)."""
+    network = ipaddress.ip_network(text_type(network), strict=False)
+    for link in addresses:
+        for info in link.get("addr_info", []):
+            try:
+                address = ipaddress.ip_address(text_type(info.get("local", "")))
+            except ValueError:
+                continue
+            if address in network:
+                return link.get("ifname"), str(address)
+    return None, None
+
+
+def derive_node_networks(addresses, peers):
+    """The networks of this node's interfaces that hold any peer address (the inventory)."""
+    found = []
+    for link in addresses:
+        if link.get("ifname") == "lo":
+            continue
+        for info in link.get("addr_info", []):
+            if "local" not in info or "prefixlen" not in info:
+                continue
+            net = ipaddress.ip_network(u"%s/%s" % (info["local"], info["prefixlen"]), strict=False)
+            for peer in peers:
+                try:
+                    if ipaddress.ip_address(text_type(peer)) in net and str(net) not in found:
+                        found.append(str(net))
+                except ValueError:
+                    continue
+    return found
+
+
+def _backends(facts):
+    """[(name, verdict function)] for every firewall that is in charge of packets."""
+    backends, skip = [], []
+    fwd = facts.get("firewalld") or {}
+    if fwd.get("running"):
+        skip += [("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")]
+        zones = fwd.get("zones", {})
+        for name, active in (fwd.get("active_zones") or {}).items():
+            zones.setdefault(name, {}).setdefault("interfaces", active.get("interfaces", []))
+        backends.append(("firewalld", lambda p: (
+            fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}))
+            if p.hook == "input" else
+            fw.firewalld_forward_verdict(zones, fwd["default_zone"], p.iif, p.oif))))
+    ipt_nft = fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    if facts.get("iptables_nft") and ipt_nft.policies and not (fwd.get("running") and fwd.get("backend") == "iptables"):
+        skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
+        backends.append(("iptables-nft", lambda p: fw.ipt_verdict(ipt_nft, p)))
+    if facts.get("nft"):
+        ruleset = fw.NftRuleset(facts["nft"])
+        backends.append(("nftables", lambda p: fw.nft_verdict(ruleset, p, skip)))
+    legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
+    if legacy.in_use() and not (fwd.get("running") and fwd.get("backend") == "iptables"):
+        backends.append(("iptables-legacy", lambda p: fw.ipt_verdict(legacy, p)))
+    return backends
+
+
+def packet_verdict(facts, packet):
+    """First backend that drops or rejects, else accept: (verdict, backend, where)."""
+    for name, verdict_of in _backends(facts):
+        result = verdict_of(packet)
+        if result["verdict"] != "accept":
+            return result["verdict"], name, result["where"]
+    return "accept", None, None
+
+
+def _fix_text(backend, proto, port, network, facts):
+    spec = "%s/%s" % (port, proto) if port else proto
+    if backend == "firewalld":
+        zone = (facts.get("firewalld") or {}).get("default_zone", "public")
+        match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto
+        return ("firewall-cmd --permanent --zone=%s --add-rich-rule='rule family=\"ipv4\" source address=\"%s\" %s "
+                "accept' && firewall-cmd --reload" % (zone, network, match))
+    if backend == "ufw" or (backend.startswith("iptables") and facts.get("ufw_active")):
+        return "ufw allow from %s to any port %s proto %s" % (network, port, proto) if port else \
+            "ufw allow from %s proto %s" % (network, proto)
+    if backend.startswith("iptables"):
+        binary = "iptables-legacy" if backend == "iptables-legacy" else "iptables"
+        match = "-p %s --dport %s" % (proto, port) if port else "-p %s" % proto
+        return "%s -I INPUT -s %s %s -j ACCEPT, then persist it" % (binary, network, match)
+    return "nft insert rule <family> <table> <input chain> ip saddr %s %s accept, and add it to the " \
+           "file /etc/nftables.conf includes" % (network, "%s dport %s" % (proto, port) if port else
+                                                  "meta l4proto %s" % proto)
+
+
+def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
+    """The overlay.inbound and overlay.forward check results."""
+    results = []
+    active = [name for name, _f in _backends(facts)]
+    if facts.get("ufw_active"):
+        active.append("ufw (rules in %s)" % ("iptables-nft" if facts.get("iptables_nft") else "iptables"))
+    legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
+    mixed = legacy.in_use() and bool(facts.get("iptables_nft") and
+                                      fw.IptablesRuleset(facts["iptables_nft"]).in_use())
+    notes = ["rules in both iptables-legacy and iptables-nft (mixed backends: kube-proxy and the CNI "
+             "may write to the other one)"] if mixed else []
+    if facts.get("errors"):
+        err = "; ".join(facts["errors"])
+        for check_id in ("overlay.inbound", "overlay.forward"):
+            results.append({"id": check_id, "status": "error", "expected": "rulesets readable",
+                            "observed": "cannot read the firewall rulesets: %s (run with become: true)" % err})
+        return results
+
+    if not ports:
+        results.append({"id": "overlay.inbound", "status": "skip", "observed": "the CNI mode needs no overlay port",
+                        "expected": "-"})
+    elif not node_networks:
+        results.append({"id": "overlay.inbound", "status": "error", "expected": "node network known",
+                        "observed": "no node network: set podnet_node_networks or put the peers in the inventory"})
+    else:
+        dropped, unknown, fixes = [], [], []
+        for proto, port, desc in ports:
+            for network in node_networks:
+                iface, own = interface_for(facts.get("addresses", []), network)
+                packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
+                try:
+                    verdict, backend, where = packet_verdict(facts, packet)
+                except fw.Unevaluable as exc:
+                    unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, exc))
+                    continue
+                if verdict != "accept":
+                    dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, verdict, where))
+                    fixes.append(_fix_text(backend, proto, port, network, facts))
+        backends_text = "firewalls in charge: %s" % (", ".join(active) or "none")
+        if dropped:
+            results.append({"id": "overlay.inbound", "status": "fail", "observed": "; ".join(dropped + unknown + notes),
+                            "expected": "every overlay port accepted from the node network",
+                            "fix": " ; ".join(fixes) + " (podnet.doctor.remediate opens exactly these)",
+                            "backends": active})
+        elif unknown:
+            results.append({"id": "overlay.inbound", "status": "error", "observed": "; ".join(unknown + notes),
+                            "expected": "every overlay port accepted from the node network", "backends": active})
+        else:
+            results.append({"id": "overlay.inbound", "status": "pass",
+                            "observed": "; ".join(["%s accepted" % ", ".join(
+                                "%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports), backends_text] + notes),
+                            "expected": "every overlay port accepted from the node network", "backends": active})
+
+    in_if, out_if = POD_INTERFACES.get(cni, POD_INTERFACES["custom"])
+    node_if = interface_for(facts.get("addresses", []), node_networks[0])[0] if node_networks else None
+    flows = [fw.Packet("tcp", 443, src=pod_cidr, dst=pod_cidr, iif=in_if, oif=out_if, hook="forward", dst_local=False),
+             fw.Packet("tcp", 443, src=pod_cidr, dst=pod_cidr, iif=out_if, oif=in_if, hook="forward", dst_local=False),
+             fw.Packet("tcp", 443, src=pod_cidr, dst=OUTSIDE, iif=in_if, oif=node_if, hook="forward", dst_local=False)]
+    names = ["pod -> pod on another node", "pod on another node -> pod", "pod -> outside"]
+    dropped, unknown = [], []
+    for name, packet in zip(names, flows):
+        try:
+            verdict, backend, where = packet_verdict(facts, packet)
+        except fw.Unevaluable as exc:
+            unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
+            continue
+        if verdict != "accept":
+            dropped.append("%s (%s -> %s): %s by %s" % (name, packet.iif, packet.oif, verdict, where))
+    if dropped:
+        results.append({"id": "overlay.forward", "status": "fail", "observed": "; ".join(dropped + unknown),
+                        "expected": "forwarded pod traffic accepted",
+                        "fix": "accept forwarding for %s (iptables -I FORWARD -s %s -j ACCEPT and -d %s; firewalld: "
+                               "zone forward yes)" % (pod_cidr, pod_cidr, pod_cidr)})
+    elif unknown:
+        results.append({"id": "overlay.forward", "status": "error", "observed": "; ".join(unknown),
+                        "expected": "forwarded pod traffic accepted"})
+    else:
+        results.append({"id": "overlay.forward", "status": "pass", "expected": "forwarded pod traffic accepted",
+                        "observed": "pod <-> pod and pod -> outside forwarded (%s)" % (", ".join(active) or "no firewall")})
+    return results
