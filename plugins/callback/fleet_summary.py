@@ -25,7 +25,8 @@ requirements:
 
 from ansible.plugins.callback import CallbackBase
 
-CHECK_ACTIONS = ("podnet.doctor.node_info", "node_info", "podnet.doctor.kernel_prereqs", "kernel_prereqs")
+CHECK_ACTIONS = ("podnet.doctor.node_info", "node_info", "podnet.doctor.kernel_prereqs", "kernel_prereqs",
+                 "podnet.doctor.overlay_firewall", "overlay_firewall")
 ORDER = ("fail", "error", "ignored", "skip", "pass")
 
 

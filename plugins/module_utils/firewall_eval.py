@@ -91,8 +91,12 @@ def _proto_number(value):
     return L4_NAMES[text]
 
 
-def _verdict_result(verdict, where):
-    return {"verdict": verdict, "where": where}
+def _verdict_result(verdict, where, **target):
+    """``target`` says where a fix belongs: ``chain`` (nft base chain key or iptables
+    chain name) or ``zone`` (firewalld)."""
+    result = {"verdict": verdict, "where": where}
+    result.update(target)
+    return result
 
 
 # ----------------------------------------------------------------------------- nft
@@ -301,9 +305,9 @@ def nft_verdict(ruleset, packet, skip_tables=()):
         key = (chain["family"], chain["table"], chain["name"])
         verdict, where = nft_walk(ruleset, key, packet)
         if verdict is None and chain.get("policy", "accept") == "drop":
-            return _verdict_result("drop", "policy drop of %s %s %s" % key)
+            return _verdict_result("drop", "policy drop of %s %s %s" % key, chain=key)
         if verdict in ("drop", "reject"):
-            return _verdict_result(verdict, where)
+            return _verdict_result(verdict, where, chain=key)
     return _verdict_result("accept", None)
 
 
@@ -448,9 +452,9 @@ def ipt_verdict(ruleset, packet):
     chain = "INPUT" if packet.hook == "input" else "FORWARD"
     verdict, where = ipt_walk(ruleset, chain, packet)
     if verdict is None and ruleset.policies.get(chain, "ACCEPT") == "DROP":
-        return _verdict_result("drop", "%s: policy DROP of %s" % (ruleset.name, chain))
+        return _verdict_result("drop", "%s: policy DROP of %s" % (ruleset.name, chain), chain=chain)
     if verdict in ("drop", "reject"):
-        return _verdict_result(verdict, where)
+        return _verdict_result(verdict, where, chain=chain)
     return _verdict_result("accept", None)
 
 
@@ -566,7 +570,7 @@ def firewalld_verdict(packet, zones, default_zone, services):
         if rule["service"] and not _fw_port_match(packet, services.get(rule["service"], [])):
             continue
         if rule["action"] in ("drop", "reject") and rule["priority"] <= 0:
-            return _verdict_result(rule["action"], "%s rich rule: %s" % (where, text))
+            return _verdict_result(rule["action"], "%s rich rule: %s" % (where, text), zone=name)
         if rule["action"] == "accept":
             allowed.append("%s rich rule: %s" % (where, text))
     if allowed:
@@ -585,24 +589,27 @@ def firewalld_verdict(packet, zones, default_zone, services):
     if target == "ACCEPT":
         return _verdict_result("accept", "%s target ACCEPT" % where)
     return _verdict_result("drop" if target == "DROP" else "reject",
-                           "%s (target %s: not in its services, ports or rich rules)" % (where, target))
+                           "%s (target %s: not in its services, ports or rich rules)" % (where, target), zone=name)
 
 
-def firewalld_forward_verdict(zones, default_zone, in_iface, out_iface):
-    """Forwarded pod traffic: both pod interfaces fall in one zone whose forward is on
-    (firewalld >= 1.0 intra-zone forwarding) or whose target is ACCEPT."""
-    def zone_of(iface):
-        for name, zone in zones.items():
-            if iface in zone.get("interfaces", []):
-                return name
-        return default_zone
-    zin, zout = zone_of(in_iface), zone_of(out_iface)
+def firewalld_forward_verdict(packet, zones, default_zone):
+    """Forwarded traffic. The packet's zone is found like for input (source-bound zones
+    first, then the in-interface's zone, then the default zone). It passes when that
+    zone's target is ACCEPT, or when the zone has forward on AND the way out is
+    explicitly bound to the same zone (an interface or a source in it): firewalld's
+    intra-zone forwarding writes one ``oifname``/``daddr`` accept per binding, so the
+    default zone's catch-all for unbound interfaces forwards nothing."""
+    zin = firewalld_zone_for(packet, zones, default_zone)
     zone = zones.get(zin, {})
-    if zin != zout:
-        return _verdict_result("reject", "firewalld: %s is in zone %s but %s is in zone %s; no policy "
-                                         "between them was modelled" % (in_iface, zin, out_iface, zout))
-    if zone.get("target") == "ACCEPT" or zone.get("forward") == "yes":
-        return _verdict_result("accept", "firewalld zone %s forward=%s target=%s" % (
-            zin, zone.get("forward"), zone.get("target")))
-    return _verdict_result("reject", "firewalld zone %s has forward: %s and target %s" % (
-        zin, zone.get("forward", "no"), zone.get("target", "default")))
+    if zone.get("target") == "ACCEPT":
+        return _verdict_result("accept", "firewalld zone %s target ACCEPT" % zin)
+    if zone.get("forward") == "yes":
+        if packet.oif and packet.oif in zone.get("interfaces", []):
+            return _verdict_result("accept", "firewalld zone %s forwards to its interface %s" % (zin, packet.oif))
+        if zone.get("sources") and packet.dst is not None and \
+                _net_match(packet.dst, zone["sources"], "the destination"):
+            return _verdict_result("accept", "firewalld zone %s forwards to its sources" % zin)
+    return _verdict_result("reject", "firewalld zone %s (forward %s, target %s): %s is not bound to it, so "
+                                     "forwarding %s -> %s is rejected" % (
+                                         zin, zone.get("forward", "no"), zone.get("target", "default"),
+                                         packet.oif, packet.iif, packet.oif), zone=zin)

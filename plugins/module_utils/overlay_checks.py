@@ -168,7 +168,7 @@ def _backends(facts):
         backends.append(("firewalld", lambda p: (
             fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}))
             if p.hook == "input" else
-            fw.firewalld_forward_verdict(zones, fwd["default_zone"], p.iif, p.oif))))
+            fw.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
     ipt_nft = fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
     if facts.get("iptables_nft") and ipt_nft.policies and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
@@ -182,13 +182,20 @@ def _backends(facts):
     return backends
 
 
-def packet_verdict(facts, packet):
-    """First backend that drops or rejects, else accept: (verdict, backend, where)."""
+def packet_result(facts, packet):
+    """The first backend's result that drops or rejects (with ``backend`` set), else accept."""
     for name, verdict_of in _backends(facts):
         result = verdict_of(packet)
         if result["verdict"] != "accept":
-            return result["verdict"], name, result["where"]
-    return "accept", None, None
+            result["backend"] = name
+            return result
+    return {"verdict": "accept", "where": None, "backend": None}
+
+
+def packet_verdict(facts, packet):
+    """(verdict, backend, where) of :func:`packet_result`."""
+    result = packet_result(facts, packet)
+    return result["verdict"], result["backend"], result["where"]
 
 
 def _fix_text(backend, proto, port, network, facts):
@@ -208,6 +215,17 @@ def _fix_text(backend, proto, port, network, facts):
     return "nft insert rule <family> <table> <input chain> ip saddr %s %s accept, and add it to the " \
            "file /etc/nftables.conf includes" % (network, "%s dport %s" % (proto, port) if port else
                                                   "meta l4proto %s" % proto)
+
+
+def _forward_fix_text(backend, pod_cidr, facts):
+    if backend == "firewalld":
+        return "firewall-cmd --permanent --zone=trusted --add-source=%s && firewall-cmd --reload" % pod_cidr
+    if backend.startswith("iptables") and facts.get("ufw_active"):
+        return "ufw route allow from %s; ufw route allow to %s" % (pod_cidr, pod_cidr)
+    if backend.startswith("iptables"):
+        return "%s -I FORWARD -s %s -j ACCEPT and -d %s, then persist them" % (
+            "iptables-legacy" if backend == "iptables-legacy" else "iptables", pod_cidr, pod_cidr)
+    return "nft insert rule <family> <table> <forward chain> ip saddr %s accept (and ip daddr)" % pod_cidr
 
 
 def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
@@ -269,7 +287,7 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
              fw.Packet("tcp", 443, src=pod_cidr, dst=pod_cidr, iif=out_if, oif=in_if, hook="forward", dst_local=False),
              fw.Packet("tcp", 443, src=pod_cidr, dst=OUTSIDE, iif=in_if, oif=node_if, hook="forward", dst_local=False)]
     names = ["pod -> pod on another node", "pod on another node -> pod", "pod -> outside"]
-    dropped, unknown = [], []
+    dropped, unknown, droppers = [], [], []
     for name, packet in zip(names, flows):
         try:
             verdict, backend, where = packet_verdict(facts, packet)
@@ -278,11 +296,12 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
             continue
         if verdict != "accept":
             dropped.append("%s (%s -> %s): %s by %s" % (name, packet.iif, packet.oif, verdict, where))
+            droppers.append(backend)
     if dropped:
         results.append({"id": "overlay.forward", "status": "fail", "observed": "; ".join(dropped + unknown),
                         "expected": "forwarded pod traffic accepted",
-                        "fix": "accept forwarding for %s (iptables -I FORWARD -s %s -j ACCEPT and -d %s; firewalld: "
-                               "zone forward yes)" % (pod_cidr, pod_cidr, pod_cidr)})
+                        "fix": "; ".join(sorted(set(_forward_fix_text(b, pod_cidr, facts) for b in droppers)))
+                        + " (podnet.doctor.remediate does this)"})
     elif unknown:
         results.append({"id": "overlay.forward", "status": "error", "observed": "; ".join(unknown),
                         "expected": "forwarded pod traffic accepted"})

@@ -25,6 +25,7 @@ description:
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.node
+  - podnet.doctor.overlay
 attributes:
   check_mode:
     support: full
@@ -39,37 +40,6 @@ options:
     type: list
     elements: str
     default: []
-  cni:
-    description:
-      - The CNI plugin; with O(cni_mode) it decides which overlay ports must be open (see the
-        catalog in C(plugins/module_utils/cni_catalog.py)). C(custom) needs O(overlay_ports).
-    type: str
-    default: flannel
-  cni_mode:
-    description: The CNI's backend, e.g. C(vxlan), C(udp), C(host-gw), C(ipip), C(bgp), C(geneve), C(wireguard).
-    type: str
-    default: vxlan
-  overlay_ports:
-    description: Replace the catalog's ports, as C(PORT/PROTOCOL) strings (C(8472/udp), C(ipip)).
-    type: list
-    elements: raw
-    default: []
-  node_networks:
-    description:
-      - Networks the peers send overlay traffic from. Empty derives them from O(peers) (the networks
-        of this node's interfaces that hold a peer's address).
-    type: list
-    elements: str
-    default: []
-  peers:
-    description: Addresses of the other nodes (the inventory's C(ansible_host)), used to derive O(node_networks).
-    type: list
-    elements: str
-    default: []
-  pod_cidr:
-    description: The cluster's pod network, for the forwarded-traffic check.
-    type: str
-    default: 10.244.0.0/16
 """
 
 EXAMPLES = r"""

@@ -80,6 +80,9 @@ def block_overlay(node, backend):
         node_exec(node, ["systemctl", "daemon-reload"])
         node_exec(node, ["systemctl", "enable", IPT_FAULT_UNIT])
     elif backend == "ufw":
+        # Debian enables ufw.service with the package (the image disabled it); it
+        # loads the rules at boot when /etc/ufw/ufw.conf says ENABLED=yes
+        node_exec(node, ["systemctl", "enable", "ufw"])
         node_exec(node, ["ufw", "default", "deny", "incoming"])
         node_exec(node, ["ufw", "allow", "22/tcp"])
         node_exec(node, ["ufw", "--force", "enable"])
@@ -103,6 +106,7 @@ def unblock_overlay(node, backend):
     elif backend == "ufw":
         node_exec(node, ["ufw", "--force", "reset"])
         node_exec(node, ["ufw", "--force", "disable"], check=False)
+        node_exec(node, ["systemctl", "disable", "ufw"], check=False)
     else:
         raise ValueError("unknown firewall backend %r; one of %s" % (backend, FIREWALL_BACKENDS))
 

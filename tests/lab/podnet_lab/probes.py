@@ -6,7 +6,7 @@ own loss count, the bytes a TCP client received), never from an exit code alone.
 import re
 
 from . import pods
-from .podman import node_exec
+from .podman import node_exec, node_sh
 
 LOSS_RE = re.compile(r"(\d+) packets transmitted, (\d+) received.*?(\d+(?:\.\d+)?)% packet loss")
 
@@ -113,3 +113,57 @@ def node_snapshot(node):
     """Everything a fix could change on a node: /etc (names, modes, hashes), the
     relevant /proc/sys values, loaded modules and every ruleset."""
     return node_exec(node, ["sh", "-c", SNAPSHOT_SCRIPT], timeout=120).stdout
+
+
+OUTSIDER_SUBNET = "192.168.98.0/24"
+OUTSIDER_MAC = "0e:00:00:00:00:63"
+OUTSIDER_OVERLAY = "10.244.99.0"
+
+
+def outsider_overlay_ping(fleet, index, count=5):
+    """Real VXLAN (UDP 8472) to node ``index`` from a host OUTSIDE the node network.
+
+    A lab container on its own network (192.168.98.0/24, which node ``index`` is
+    also attached to) plays a flannel peer: its VTEP pings node ``index``'s
+    flannel.1 address. With no firewall it answers; an opening scoped to the node
+    network must keep dropping it."""
+    import ipaddress
+    from . import fleet as lab_fleet
+    from .podman import run
+    net = ipaddress.ip_network(OUTSIDER_SUBNET)
+    network, outsider = "%s-outside" % fleet.name, "%s-outsider" % fleet.name
+    out_ip, node_ip = str(net.network_address + 50), str(net.network_address + 10 + index)
+    node = fleet.node(index)
+    if run(["network", "exists", network], check=False).returncode != 0:
+        run(["network", "create", "--subnet", OUTSIDER_SUBNET, "--label", "%s=%s" % (lab_fleet.LABEL, fleet.name),
+             network])
+    if run(["container", "exists", outsider], check=False).returncode != 0:
+        run(["run", "-d", "--name", outsider, "--privileged", "--network", network, "--ip", out_ip,
+             "--label", "%s=%s" % (lab_fleet.LABEL, fleet.name), "--entrypoint", "sleep",
+             "localhost/podnet-node:latest", "infinity"])
+    inspect = run(["inspect", node, "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"]).stdout
+    if network not in inspect.split():
+        # a fixed MAC, as a real server keeps across reboots (podman picks a new one per start)
+        mac = "02:00:" + ":".join("%02x" % int(o) for o in node_ip.split("."))
+        run(["network", "connect", "--ip", node_ip, "--mac-address", mac, network, node])
+    pods.ensure(fleet, [node])
+    target = "%s.%d.0" % (pods.POD_CIDR_PREFIX, index)
+    node_sh(outsider, "\n".join([
+        "ip link show flannel.1 >/dev/null 2>&1 || ip link add flannel.1 address %s type vxlan id 1 local %s "
+        "dev eth0 dstport %d nolearning" % (OUTSIDER_MAC, out_ip, pods.VXLAN_PORT),
+        "ip addr replace %s/32 dev flannel.1" % OUTSIDER_OVERLAY,
+        "ip link set flannel.1 up",
+        "ip route replace %s.%d.0/24 via %s dev flannel.1 onlink" % (pods.POD_CIDR_PREFIX, index, target),
+        "ip neigh replace %s lladdr %s dev flannel.1 nud permanent" % (target, pods.vtep_mac(index)),
+        "bridge fdb replace %s dev flannel.1 dst %s" % (pods.vtep_mac(index), node_ip),
+    ]))
+    node_sh(node, "\n".join([
+        "ip route replace %s.99.0/24 via %s dev flannel.1 onlink" % (pods.POD_CIDR_PREFIX, OUTSIDER_OVERLAY),
+        "ip neigh replace %s lladdr %s dev flannel.1 nud permanent" % (OUTSIDER_OVERLAY, OUTSIDER_MAC),
+        "bridge fdb replace %s dev flannel.1 dst %s" % (OUTSIDER_MAC, out_ip),
+    ]))
+    # a fresh attachment needs ARP first; warm the underlay (not part of the measurement)
+    for _attempt in range(20):
+        if _ping(outsider, None, node_ip, 1, "underlay").ok:
+            break
+    return _ping(outsider, None, target, count, "outsider %s -> node%d over VXLAN" % (out_ip, index))

@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Open exactly what the overlay needs, in the firewall that drops it, now and at boot.
+
+Only additions: an accept scoped to the node network (or, for forwarding, to the pod
+CIDR) in the backend, chain or zone that dropped the packet. Never a policy change,
+a flush, a removal, or enabling/disabling a firewall; the SSH rule is never touched.
+
+Runtime and boot are handled separately per backend:
+
+* firewalld: a rich rule in the zone, with and without ``--permanent`` (the permanent
+  zones are evaluated too, so a runtime-only opening is caught and made permanent);
+  forwarded pod traffic: the pod CIDR as a source of the ``trusted`` zone.
+* nftables: ``nft insert rule`` at the top of the base chain that dropped it, and the
+  same line in our own /etc/nftables.d/podnet-doctor.nft, included from
+  /etc/nftables.conf (which must define that table; a backup is kept).
+* iptables (legacy or nft, ufw not active): ``-I <chain> 1`` with a comment, and the
+  same line in /etc/iptables/rules.v4 (netfilter-persistent's file; backup kept).
+* ufw: ``ufw allow from <net> ... comment podnet.doctor`` (ufw persists it itself).
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+
+COMMENT = "podnet.doctor"
+NFT_FILE = "/etc/nftables.d/podnet-doctor.nft"
+NFT_CONF = "/etc/nftables.conf"
+IPTABLES_RULES = "/etc/iptables/rules.v4"
+NFT_HEADER = "# Managed by podnet.doctor (podnet.doctor.overlay_firewall); changes here are overwritten.\n"
+
+
+def _read(root, path):
+    try:
+        with open(os.path.join(root, path.lstrip("/"))) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def _spec(proto, port):
+    return "%s/%s" % (port, proto) if port else proto
+
+
+def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
+    """[(packet, result, source network, purpose)] for every packet some backend drops.
+
+    Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
+    wanted = []
+    for proto, port, desc in ports:
+        for network in node_networks:
+            iface, own = overlay_checks.interface_for(facts.get("addresses", []), network)
+            packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
+            result = overlay_checks.packet_result(facts, packet)
+            if result["verdict"] != "accept":
+                wanted.append((packet, result, network, desc))
+    if forward:
+        in_if, out_if = overlay_checks.POD_INTERFACES.get(cni, overlay_checks.POD_INTERFACES["custom"])
+        node_if = overlay_checks.interface_for(facts.get("addresses", []), node_networks[0])[0] \
+            if node_networks else None
+        for src, dst, iif, oif in ((pod_cidr, pod_cidr, in_if, out_if), (pod_cidr, pod_cidr, out_if, in_if),
+                                   (pod_cidr, overlay_checks.OUTSIDE, in_if, node_if)):
+            packet = fw.Packet("tcp", 443, src=src, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False)
+            result = overlay_checks.packet_result(facts, packet)
+            if result["verdict"] != "accept":
+                wanted.append((packet, result, pod_cidr, "forwarded pod traffic"))
+    return wanted
+
+
+def _rich_rule(network, proto, port):
+    match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto
+    return 'rule family="ipv4" source address="%s" %s accept' % (network, match)
+
+
+def _nft_tokens(packet, network):
+    if packet.hook == "forward":
+        return ["ip", "saddr", network, "accept", "comment", '"%s"' % COMMENT]
+    l4 = ["%s" % packet.proto, "dport", str(packet.dport)] if packet.dport else ["meta", "l4proto", packet.proto]
+    return ["ip", "saddr", network] + l4 + ["accept", "comment", '"%s"' % COMMENT]
+
+
+def _ipt_args(packet, network):
+    args = ["-s", network]
+    if packet.hook == "input":
+        args += ["-p", packet.proto]
+        if packet.dport:
+            args += ["-m", packet.proto, "--dport", str(packet.dport)]
+    return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
+
+
+def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None):
+    """Every command and file change, computed before anything runs."""
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward)
+    nft_lines, ipt_lines = [], []
+    seen = set()
+    for packet, result, network, desc in wanted:
+        backend = result["backend"]
+        label = "%s (%s) from %s: %s by %s" % (_spec(packet.proto, packet.dport) if packet.hook == "input"
+                                               else "forward", desc, network, result["verdict"], result["where"])
+        key = (backend, packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
+        if key in seen:
+            continue
+        seen.add(key)
+        plan["openings"].append(label)
+        if backend == "firewalld":
+            if packet.hook == "input":
+                rich = _rich_rule(network, packet.proto, packet.dport)
+                zone = result["zone"]
+                plan["commands"].append(["firewall-cmd", "--zone=%s" % zone, "--add-rich-rule=%s" % rich])
+                plan["commands"].append(["firewall-cmd", "--permanent", "--zone=%s" % zone, "--add-rich-rule=%s" % rich])
+            else:
+                plan["commands"].append(["firewall-cmd", "--zone=trusted", "--add-source=%s" % network])
+                plan["commands"].append(["firewall-cmd", "--permanent", "--zone=trusted", "--add-source=%s" % network])
+        elif backend.startswith("iptables") and facts.get("ufw_active"):
+            if packet.hook == "forward":
+                for direction in ("from", "to"):
+                    plan["commands"].append(["ufw", "route", "allow", direction, network, "comment", COMMENT])
+            elif packet.dport:
+                plan["commands"].append(["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
+                                         "proto", packet.proto, "comment", COMMENT])
+            else:
+                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules"
+                                          % (label, packet.proto))
+        elif backend.startswith("iptables"):
+            chain = result["chain"]
+            args = _ipt_args(packet, network)
+            plan["commands"].append([backend, "-I", chain, "1"] + args)
+            if packet.hook == "forward":
+                reverse = ["-d" if a == "-s" else a for a in args]
+                plan["commands"].append([backend, "-I", chain, "1"] + reverse)
+                ipt_lines.append((chain, " ".join(["-A", chain] + reverse)))
+            ipt_lines.append((chain, " ".join(["-A", chain] + args)))
+        elif backend == "nftables":
+            family, table, chain = result["chain"]
+            tokens = _nft_tokens(packet, network)
+            plan["commands"].append(["nft", "insert", "rule", family, table, chain] + tokens)
+            nft_lines.append(" ".join(["insert", "rule", family, table, chain] + tokens))
+            if packet.hook == "forward":
+                reverse = ["daddr" if t == "saddr" else t for t in tokens]
+                plan["commands"].append(["nft", "insert", "rule", family, table, chain] + reverse)
+                nft_lines.append(" ".join(["insert", "rule", family, table, chain] + reverse))
+        else:
+            plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+    if permanent_zones is not None:
+        _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
+    _plan_nft_persistence(plan, root, nft_lines)
+    _plan_ipt_persistence(plan, root, ipt_lines)
+    return plan
+
+
+def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones):
+    """Accepted now but not by the permanent config: the next reload or boot drops it."""
+    fwd = facts.get("firewalld") or {}
+    for proto, port, desc in ports:
+        for network in node_networks:
+            iface, own = overlay_checks.interface_for(facts.get("addresses", []), network)
+            packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
+            result = fw.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
+                                          fwd.get("services", {}))
+            if result["verdict"] == "accept":
+                continue
+            command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
+                       "--add-rich-rule=%s" % _rich_rule(network, proto, port)]
+            if command not in plan["commands"]:
+                plan["commands"].append(command)
+                plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "
+                                        "drops it (%s)" % (_spec(proto, port), desc, network, result["where"]))
+
+
+def _plan_nft_persistence(plan, root, lines):
+    if not lines:
+        return
+    conf = _read(root, NFT_CONF)
+    existing = _read(root, NFT_FILE) or NFT_HEADER
+    body = existing.splitlines(True)
+    for line in lines:
+        if line + "\n" not in body:
+            body.append(line + "\n")
+    plan["files"][NFT_FILE] = {"before": _read(root, NFT_FILE), "after": "".join(body), "owned": True}
+    include = 'include "%s"' % NFT_FILE
+    tables = set(" ".join(line.split()[2:4]) for line in lines)
+    if conf is None or not all(("table %s" % t) in conf for t in tables):
+        plan["unresolved"].append(
+            "the nftables table(s) %s are not defined in %s: the rules were added now but will not come back "
+            "after a reboot; include %s from the file that defines them" % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE))
+        return
+    if include not in conf:
+        plan["files"][NFT_CONF] = {"before": conf, "after": conf.rstrip("\n") + "\n# podnet.doctor: overlay "
+                                   "openings (see %s)\n%s\n" % (NFT_FILE, include), "backup": True}
+
+
+def _plan_ipt_persistence(plan, root, lines):
+    if not lines:
+        return
+    text = _read(root, IPTABLES_RULES)
+    if text is None:
+        plan["unresolved"].append("no %s (netfilter-persistent): the iptables rules were added now but will "
+                                  "not come back after a reboot; install iptables-persistent and save them"
+                                  % IPTABLES_RULES)
+        return
+    rows = text.splitlines(True)
+    for chain, line in lines:
+        if line + "\n" in rows:
+            continue
+        start = next((i for i, r in enumerate(rows) if r.strip() == "*filter"), None)
+        if start is None:
+            plan["unresolved"].append("%s has no *filter table" % IPTABLES_RULES)
+            return
+        end = next(i for i in range(start, len(rows)) if rows[i].strip() == "COMMIT")
+        first = next((i for i in range(start, end) if rows[i].startswith("-A %s " % chain)), end)
+        rows.insert(first, line + "\n")
+    after = "".join(rows)
+    if after != text:
+        plan["files"][IPTABLES_RULES] = {"before": text, "after": after, "backup": True}

@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: overlay_firewall
+short_description: Open the CNI's overlay ports to the node network in the firewall that drops them
+version_added: 1.0.0
+description:
+  - Evaluates every firewall in charge (nftables, iptables-nft, iptables-legacy, firewalld, ufw)
+    for every overlay port of the CNI from every node network, and forwarded pod traffic, like
+    M(podnet.doctor.node_info) does.
+  - For each packet that is dropped, adds the narrowest accept in the backend, chain or zone
+    that dropped it, with the node network (for forwarding, the pod CIDR) as source, both now
+    and for the next boot. See the module_utils C(firewall_fix) for each backend's method.
+  - Never changes a policy, flushes, removes a rule, or enables or disables a firewall; the rule
+    that lets SSH in is never touched. Foreign files it must extend (C(/etc/nftables.conf),
+    C(/etc/iptables/rules.v4)) are backed up first.
+  - A ruleset it cannot evaluate fails the task before anything is changed.
+author: podnet.doctor developers (@podnet)
+extends_documentation_fragment:
+  - podnet.doctor.overlay
+attributes:
+  check_mode:
+    support: full
+    description: Plans every command and file change and reports them; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows every file it would write and every command it would run.
+options:
+  forward:
+    description: Also open forwarded pod traffic (C(overlay.forward)).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Open flannel VXLAN to the node network wherever a firewall drops it
+  podnet.doctor.overlay_firewall:
+    cni: flannel
+    cni_mode: vxlan
+    node_networks: [192.168.77.0/24]
+  become: true
+"""
+
+RETURN = r"""
+openings:
+  description: What was dropped and is (or in check mode would be) opened.
+  returned: always
+  type: list
+  elements: str
+commands:
+  description: The commands run (or that would run), as argument lists.
+  returned: always
+  type: list
+  elements: list
+unresolved:
+  description: What could not be made to survive a reboot, and what to do about it.
+  returned: always
+  type: list
+  elements: str
+backups:
+  description: Backups of foreign files made before editing them.
+  returned: always
+  type: list
+  elements: str
+checks:
+  description: C(overlay.inbound) and C(overlay.forward) after the change.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.doctor.plugins.module_utils import (
+    cni_catalog, firewall_eval, firewall_fix, kernel_fix, overlay_checks)
+from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
+    overlay_argument_spec, validated_overlay_params)
+
+
+def build_module():
+    spec = overlay_argument_spec()
+    spec.update(forward=dict(type="bool", default=True), root=dict(type="path", default="/"))
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
+
+
+def main():
+    module = build_module()
+    params = module.params
+    root = params["root"]
+    result = dict(changed=False, openings=[], commands=[], unresolved=[], backups=[])
+    try:
+        ports, pod_cidr, node_networks = validated_overlay_params(params)
+    except (cni_catalog.CatalogError, ValueError) as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    def run(argv):
+        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+
+    def gather():
+        return overlay_checks.gather_firewall(run, root, lambda name: module.get_bin_path(name))
+
+    facts = gather()
+    if facts["errors"]:
+        module.fail_json(msg="cannot read the firewall rulesets: %s (run with become: true); nothing was changed"
+                         % "; ".join(facts["errors"]), **result)
+    if not node_networks:
+        node_networks = overlay_checks.derive_node_networks(facts["addresses"], params["peers"])
+    if not node_networks:
+        module.fail_json(msg="no node network: set podnet_node_networks or put the peers in the inventory; "
+                             "nothing was changed", **result)
+    permanent = None
+    if (facts.get("firewalld") or {}).get("running"):
+        rc, out, err = run([module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"])
+        permanent = overlay_checks.parse_all_zones(out) if rc == 0 else None
+    try:
+        plan = firewall_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
+                                             params["forward"], permanent)
+    except firewall_eval.Unevaluable as exc:
+        module.fail_json(msg="refusing to change a ruleset that cannot be evaluated: %s; nothing was changed"
+                         % exc, **result)
+    changed_files = dict((path, entry) for path, entry in plan["files"].items() if entry["before"] != entry["after"])
+    result.update(openings=plan["openings"], commands=plan["commands"], unresolved=plan["unresolved"],
+                  changed=bool(plan["commands"] or changed_files))
+    if module._diff:
+        result["diff"] = [{"before_header": path, "after_header": path, "before": entry["before"] or "",
+                           "after": entry["after"]} for path, entry in sorted(changed_files.items())]
+        if plan["commands"]:
+            result["diff"].append({"before_header": "commands", "after_header": "commands", "before": "",
+                                   "after": "".join(" ".join(c) + "\n" for c in plan["commands"])})
+    if result["changed"] and not module.check_mode:
+        for argv in plan["commands"]:
+            binary = module.get_bin_path(argv[0], required=True)
+            rc, out, err = run([binary] + argv[1:])
+            if rc != 0:
+                module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
+        for path, entry in sorted(changed_files.items()):
+            target = module.params["root"].rstrip("/") + path
+            if entry.get("backup"):
+                result["backups"].append(module.backup_local(target))
+            kernel_fix.write_atomic(target, entry["after"], 0o644 if entry.get("owned") else None,
+                                    lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False))
+        facts = gather()
+    result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
