@@ -131,8 +131,8 @@ class NftRuleset(object):
 
 
 def _nft_rule_text(rule):
-    return "%s %s %s rule handle %s: %s" % (rule["family"], rule["table"], rule["chain"],
-                                              rule.get("handle"), json.dumps(rule.get("expr")))
+    return "%s %s %s rule handle %s: %s" % (
+        rule["family"], rule["table"], rule["chain"], rule.get("handle"), json.dumps(rule.get("expr")))
 
 
 def _nft_left_value(left, packet):
@@ -477,8 +477,8 @@ def parse_list_all(text):
             if value.strip():
                 zone["rich rules"].append(value.strip())
             continue
-        zone[key] = value.strip().split() if key not in ("target", "forward", "masquerade",
-                                                       "icmp-block-inversion") else value.strip()
+        scalar = key in ("target", "forward", "masquerade", "icmp-block-inversion")
+        zone[key] = value.strip() if scalar else value.strip().split()
     return zone
 
 

@@ -212,9 +212,9 @@ def _fix_text(backend, proto, port, network, facts):
         binary = "iptables-legacy" if backend == "iptables-legacy" else "iptables"
         match = "-p %s --dport %s" % (proto, port) if port else "-p %s" % proto
         return "%s -I INPUT -s %s %s -j ACCEPT, then persist it" % (binary, network, match)
-    return "nft insert rule <family> <table> <input chain> ip saddr %s %s accept, and add it to the " \
-           "file /etc/nftables.conf includes" % (network, "%s dport %s" % (proto, port) if port else
-                                                  "meta l4proto %s" % proto)
+    match = "%s dport %s" % (proto, port) if port else "meta l4proto %s" % proto
+    return ("nft insert rule <family> <table> <input chain> ip saddr %s %s accept, and add it to the "
+            "file /etc/nftables.conf includes" % (network, match))
 
 
 def _forward_fix_text(backend, pod_cidr, facts):
@@ -235,8 +235,8 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     if facts.get("ufw_active"):
         active.append("ufw (rules in %s)" % ("iptables-nft" if facts.get("iptables_nft") else "iptables"))
     legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
-    mixed = legacy.in_use() and bool(facts.get("iptables_nft") and
-                                      fw.IptablesRuleset(facts["iptables_nft"]).in_use())
+    nft_side = fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    mixed = legacy.in_use() and bool(facts.get("iptables_nft")) and nft_side.in_use()
     notes = ["rules in both iptables-legacy and iptables-nft (mixed backends: kube-proxy and the CNI "
              "may write to the other one)"] if mixed else []
     if facts.get("errors"):

@@ -127,7 +127,7 @@ def main():
         checks = node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
         firewall = overlay_checks.gather_firewall(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
-            params["root"], lambda name: module.get_bin_path(name))
+            params["root"], module.get_bin_path)
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
     if not node_networks:

@@ -36,6 +36,12 @@ options:
     description: Also open forwarded pod traffic (C(overlay.forward)).
     type: bool
     default: true
+  root:
+    description:
+      - Directory to treat as C(/) for the files read and written. For tests over fixture trees;
+        leave at C(/) on nodes.
+    type: path
+    default: /
 """
 
 EXAMPLES = r"""
@@ -103,7 +109,7 @@ def main():
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
     def gather():
-        return overlay_checks.gather_firewall(run, root, lambda name: module.get_bin_path(name))
+        return overlay_checks.gather_firewall(run, root, module.get_bin_path)
 
     facts = gather()
     if facts["errors"]:
