@@ -26,7 +26,7 @@ requirements:
 from ansible.plugins.callback import CallbackBase
 
 CHECK_ACTIONS = ("podnet.doctor.node_info", "node_info", "podnet.doctor.kernel_prereqs", "kernel_prereqs",
-                 "podnet.doctor.overlay_firewall", "overlay_firewall")
+                 "podnet.doctor.overlay_firewall", "overlay_firewall", "podnet.doctor.cidr_check", "cidr_check")
 ORDER = ("fail", "error", "ignored", "skip", "pass")
 
 

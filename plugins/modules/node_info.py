@@ -91,6 +91,11 @@ facts:
     module:
       description: State of C(br_netfilter).
       type: dict
+    host_networks:
+      description: Every interface network and route (all tables) of the node, with its source; CNI-owned
+        interfaces, default routes, link-local and multicast left out.
+      type: list
+      elements: dict
     networkd_ip_forward:
       description: C(IPForward=) lines found in systemd-networkd files.
       type: list
@@ -103,7 +108,7 @@ facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, node_checks, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, host_networks, node_checks, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
     node_argument_spec, overlay_argument_spec, validated_overlay_params)
 
@@ -134,6 +139,9 @@ def main():
         node_networks = overlay_checks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
     facts["firewall"] = firewall
+    facts["host_networks"] = host_networks.host_networks(
+        firewall["addresses"], host_networks.gather_routes(
+            lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"})))
     facts["node_networks"] = node_networks
     facts["overlay_ports"] = ["%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports]
     module.exit_json(changed=False, checks=node_checks.apply_ignore(checks, params["ignore"]), facts=facts)
