@@ -18,3 +18,15 @@ def make_tree(root, files):
             with open(path, "w") as handle:
                 handle.write(content)
     return str(root)
+
+
+KERNEL_RELEASE = "6.1.0-26-amd64"
+
+
+def loadable_br_netfilter(**files):
+    """A kernel with br_netfilter as a loadable (not built-in) module, plus ``files``."""
+    tree = {"proc/sys/kernel/osrelease": KERNEL_RELEASE + "\n",
+            "lib/modules/%s/modules.dep" % KERNEL_RELEASE: "kernel/net/bridge/br_netfilter.ko.xz:\n",
+            "lib/modules/%s/modules.builtin" % KERNEL_RELEASE: ""}
+    tree.update(files)
+    return tree

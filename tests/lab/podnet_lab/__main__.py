@@ -55,7 +55,9 @@ def main(argv=None):
             elif args.fault == "hardening_file":
                 faults.drop_hardening_file(node, {"net.ipv4.ip_forward": "0"})
             elif args.fault == "overlap":
-                faults.attach_overlapping_subnet(lab, node)
+                # a VLAN numbered inside the next node's pod subnet, as if set up before the CNI
+                peer = args.node % lab.size + 1
+                faults.attach_overlapping_subnet(lab, node, "10.244.%d.0/24" % peer)
                 fleet.reboot(node)
             else:
                 faults.block_overlay(node, args.fault.split(":", 1)[1])

@@ -4,17 +4,14 @@ import os
 import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks
-from ansible_collections.podnet.doctor.tests.unit.fixture_tree import make_tree
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import KERNEL_RELEASE as REL
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
-REL = "6.1.0-26-amd64"
-BROKEN = {
-    "proc/sys/kernel/osrelease": REL + "\n",
-    "lib/modules/%s/modules.dep" % REL: "kernel/net/bridge/br_netfilter.ko.xz:\n",
-    "lib/modules/%s/modules.builtin" % REL: "",
+BROKEN = loadable_br_netfilter(**{
     "proc/modules": "",
     "proc/sys/net/ipv4/ip_forward": "0\n",
     "etc/sysctl.d/99-zz-cis.conf": "# CIS\nnet.ipv4.ip_forward = 0\n",
-}
+})
 
 
 def fake_modprobe(root):

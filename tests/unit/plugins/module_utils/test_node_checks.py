@@ -2,13 +2,10 @@
 import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils import node_checks
-from ansible_collections.podnet.doctor.tests.unit.fixture_tree import make_tree
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import KERNEL_RELEASE as REL
+from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
-REL = "6.1.0-26-amd64"
-HEALTHY = {
-    "proc/sys/kernel/osrelease": REL + "\n",
-    "lib/modules/%s/modules.dep" % REL: "kernel/net/bridge/br_netfilter.ko.xz:\n",
-    "lib/modules/%s/modules.builtin" % REL: "",
+HEALTHY = loadable_br_netfilter(**{
     "proc/modules": "br_netfilter 32768 0 - Live 0x0\n",
     "proc/sys/net/ipv4/ip_forward": "1\n",
     "proc/sys/net/ipv6/conf/all/forwarding": "1\n",
@@ -16,7 +13,7 @@ HEALTHY = {
     "proc/sys/net/bridge/bridge-nf-call-ip6tables": "1\n",
     "etc/modules-load.d/k8s.conf": "br_netfilter\n",
     "etc/sysctl.d/50-k8s.conf": "net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\n",
-}
+})
 
 
 def checks(tmp_path, change=None, drop=(), families=("ipv4",), ignore=()):
