@@ -81,7 +81,7 @@ def fleet_checks(cluster, hosts_networks, reserved, missing=()):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("mode", "pod_cidr", "service_cidr", "kubeadm_config", "kops_cluster_spec",
+    _VALID_ARGS = frozenset(("mode", "pod_cidr", "service_cidr", "kubeadm_config", "kops_cluster_spec", "live",
                              "reserved_networks", "hosts", "facts_var", "results", "ignore", "pod_source",
                              "service_source"))
 
@@ -102,7 +102,8 @@ class ActionModule(ActionBase):
             if mode == "resolve":
                 cluster = cluster_sources.resolve(args.get("pod_cidr") or None, args.get("service_cidr") or None,
                                                   args.get("kubeadm_config") or None,
-                                                  args.get("kops_cluster_spec") or None, self._read)
+                                                  args.get("kops_cluster_spec") or None, self._read,
+                                                  args.get("live") or None)
                 for key, variable in (("pod_cidr", "podnet_pod_cidr"), ("service_cidr", "podnet_service_cidr")):
                     cidr_conflicts(cluster[key], ["0.0.0.0/0"])  # validates, naming the value
                 result.update(cluster)

@@ -10,7 +10,10 @@
    ``spec.podCIDR`` / ``spec.networking.podCIDR``, ``spec.serviceClusterIPRange`` /
    ``spec.networking.serviceClusterIPRange``; its ``networkCIDR`` (VPC), additional
    network CIDRs and subnets are host networks the pods must not overlap;
-4. defaults: kubeadm's 10.244.0.0/16 (flannel's) and 10.96.0.0/12.
+4. a live cluster (the result of podnet.doctor.cluster_network_info): kubeadm-config,
+   kube-proxy clusterCIDR, flannel's Network or a Calico IPPool; flannel's backend
+   port also decides the overlay port;
+5. defaults: kubeadm's 10.244.0.0/16 (flannel's) and 10.96.0.0/12.
 
 Every value carries its source (file and field) so a conflict names it.
 """
@@ -94,7 +97,21 @@ def from_kops(text, path):
     return found, reserved
 
 
-def resolve(pod_cidr=None, service_cidr=None, kubeadm_config=None, kops_cluster_spec=None, read=None):
+def from_live(live):
+    """({pod, service}, overlay ports) from podnet.doctor.cluster_network_info's result."""
+    found, ports = {}, []
+    sources = live.get("sources") or {}
+    if live.get("pod_cidrs"):
+        found["pod"] = (",".join(live["pod_cidrs"]), sources.get("pod_cidr", "live cluster"))
+    if live.get("service_cidr"):
+        found["service"] = (live["service_cidr"], sources.get("service_cidr", "live cluster"))
+    flannel = live.get("flannel") or {}
+    if flannel.get("backend") in ("vxlan", "udp") and flannel.get("port"):
+        ports.append("%s/udp" % flannel["port"])
+    return found, ports
+
+
+def resolve(pod_cidr=None, service_cidr=None, kubeadm_config=None, kops_cluster_spec=None, read=None, live=None):
     """The cluster's CIDRs with sources, and reserved networks from the cluster spec.
 
     ``read(path)`` returns a file's text (raises SourceError naming the file)."""
@@ -114,6 +131,10 @@ def resolve(pod_cidr=None, service_cidr=None, kubeadm_config=None, kops_cluster_
         found, more = from_kops(read(kops_cluster_spec), kops_cluster_spec)
         layers.append(found)
         reserved += more
+    overlay_ports = []
+    if live:
+        found, overlay_ports = from_live(live)
+        layers.append(found)
     layers.append({"pod": (DEFAULT_POD_CIDR, "default (kubeadm/flannel 10.244.0.0/16)"),
                    "service": (DEFAULT_SERVICE_CIDR, "default (kubeadm 10.96.0.0/12)")})
     result = {}
@@ -121,4 +142,4 @@ def resolve(pod_cidr=None, service_cidr=None, kubeadm_config=None, kops_cluster_
         result[key] = next(layer[key] for layer in layers if key in layer)
     return {"pod_cidr": result["pod"][0], "pod_source": result["pod"][1],
             "service_cidr": result["service"][0], "service_source": result["service"][1],
-            "reserved": reserved}
+            "reserved": reserved, "overlay_ports": overlay_ports}

@@ -54,6 +54,11 @@ options:
   kops_cluster_spec:
     description: Path (on the controller) of C(kops get cluster -o yaml) output.
     type: path
+  live:
+    description:
+      - The registered result of M(podnet.doctor.cluster_network_info), used after the files
+        (C(resolve)); flannel's backend port becomes RV(overlay_ports).
+    type: dict
   reserved_networks:
     description: VPC, VLAN or on-prem ranges pods and services must not use (CIDRs or C({network, source}) dicts).
     type: list
@@ -104,6 +109,11 @@ service_source:
   description: Where it came from.
   returned: mode resolve
   type: str
+overlay_ports:
+  description: Overlay ports the live cluster's CNI uses (flannel's backend port), as C(PORT/PROTOCOL).
+  returned: mode resolve
+  type: list
+  elements: str
 reserved:
   description: Networks the cluster spec reserves (kOps VPC and subnets).
   returned: mode resolve

@@ -84,3 +84,14 @@ def test_bad_kubeadm_files_name_the_file(text, message):
     with pytest.raises(cs.SourceError) as err:
         cs.resolve(kubeadm_config="k.yaml", read=files({"k.yaml": text}))
     assert message in str(err.value)
+
+
+def test_live_cluster_after_files_and_flannel_port():
+    live = {"pod_cidrs": ["10.50.0.0/16"], "service_cidr": None,
+            "sources": {"pod_cidr": "cluster ConfigMap kube-system/kube-proxy: clusterCIDR"},
+            "flannel": {"backend": "vxlan", "port": 4789}}
+    got = cs.resolve(live=live)
+    assert (got["pod_cidr"], got["pod_source"]) == ("10.50.0.0/16", "cluster ConfigMap kube-system/kube-proxy: clusterCIDR")
+    assert got["overlay_ports"] == ["4789/udp"]
+    got = cs.resolve(kubeadm_config="k.yaml", read=files({"k.yaml": KUBEADM["v1beta3"]}), live=live)
+    assert got["pod_cidr"] == "10.32.0.0/16"  # the file wins over the live cluster

@@ -2,7 +2,6 @@
 import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils import node_checks
-from ansible_collections.podnet.doctor.tests.unit.fixture_tree import KERNEL_RELEASE as REL
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
 HEALTHY = loadable_br_netfilter(**{
