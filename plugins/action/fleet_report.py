@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of podnet.doctor.fleet_report (documented in plugins/modules/fleet_report.py)."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+import time
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.podnet.doctor.plugins.module_utils import reports
+
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def collection_version():
+    for name, key in (("MANIFEST.json", None), ("galaxy.yml", "version:")):
+        path = os.path.join(COLLECTION_ROOT, name)
+        if not os.path.isfile(path):
+            continue
+        with open(path) as handle:
+            if key is None:
+                return json.load(handle)["collection_info"]["version"]
+            for line in handle:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    return "0.0.0"
+
+
+def write_reports(directory, files):
+    """Each file atomically (temp file in the same directory, then rename)."""
+    for rel, text in sorted(files.items()):
+        path = os.path.join(directory, rel)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        fd, tmp = tempfile.mkstemp(prefix=".podnet-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        hostvars = task_vars["hostvars"]
+        report_var = args.get("report_var", "podnet_report")
+        found, missing = {}, {}
+        for host in args.get("hosts") or task_vars.get("ansible_play_hosts_all", []):
+            report = hostvars[host].get(report_var) if host in hostvars else None
+            if isinstance(report, dict) and report.get("checks") is not None:
+                found[host] = report
+            else:
+                missing[host] = "unreachable, or failed before its checks ran"
+        started = args.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        directory = os.path.abspath(os.path.expanduser(args.get("report_dir") or "reports"))
+        files, summary = reports.fleet_reports(found, missing, collection_version(), started, time.time())
+        try:
+            write_reports(directory, files)
+        except (IOError, OSError) as exc:
+            result.update(failed=True, msg="cannot write the reports to %s: %s" % (directory, to_text(exc)))
+            return result
+        result.update(changed=False, report_dir=directory, files=sorted(files), summary=summary,
+                      exit_code=summary["exit_code"], unreachable_hosts=sorted(missing))
+        return result

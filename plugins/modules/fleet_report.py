@@ -1,0 +1,80 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: fleet_report
+short_description: Write the fleet's check results as JSON, JUnit, Prometheus and HTML reports
+version_added: 1.0.0
+description:
+  - An action plugin that runs on the controller. Reads each host's C(podnet_report) (set by the
+    C(podnet.doctor.preflight) role) and writes, into O(report_dir) - C(hosts/<host>.json) (the design's
+    per-host schema), C(summary.json) (totals, per-host status, C(exit_code) 0 pass / 1 fail / 2 error),
+    C(junit.xml) (one testcase per host x check), C(podnet.prom) (Prometheus textfile collector
+    format, one gauge per host x check and a last-run timestamp) and C(report.html) (a hosts x checks
+    grid whose failing cells show the observed value, its source and the fix).
+  - A host without a report (unreachable, or failed before its checks ran) is C(error) in every file.
+  - Each file is written atomically.
+author: podnet.doctor developers (@podnet)
+attributes:
+  check_mode:
+    support: full
+    description: Writes the reports on the controller also in check mode; the nodes are untouched.
+  diff_mode:
+    support: none
+    description: Reports are outputs, not managed state.
+options:
+  report_dir:
+    description: Directory on the controller for the reports.
+    type: path
+    default: reports
+  hosts:
+    description: Hosts to report on; default the play's hosts.
+    type: list
+    elements: str
+  report_var:
+    description: The per-host variable that holds C({host, checks}).
+    type: str
+    default: podnet_report
+  started:
+    description: When the run started (ISO 8601, UTC); default now.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Write the reports
+  podnet.doctor.fleet_report:
+    report_dir: /var/lib/podnet-doctor/reports
+    hosts: "{{ query('inventory_hostnames', 'k8s_nodes') }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+report_dir:
+  description: Where the reports were written.
+  returned: success
+  type: str
+files:
+  description: The files written, relative to RV(report_dir).
+  returned: success
+  type: list
+  elements: str
+summary:
+  description: The content of C(summary.json).
+  returned: success
+  type: dict
+exit_code:
+  description: 0 all pass, 1 any fail, 2 any error or unreachable host.
+  returned: success
+  type: int
+unreachable_hosts:
+  description: Hosts that had no report.
+  returned: success
+  type: list
+  elements: str
+"""
