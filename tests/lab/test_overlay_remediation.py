@@ -39,5 +39,5 @@ def test_remediation_opens_overlay_to_node_network_only(fleet, backend):
     finally:
         # leave the node as a fresh boot would: no fault, none of our openings
         faults.unblock_overlay(node, backend)
-        faults.remove_file(node, "/etc/nftables.d/podnet-doctor.nft")
+        faults.forget_podnet_doctor(node)
         lab_fleet.reboot(node)

@@ -4,13 +4,9 @@ from conftest import ansible_playbook, node_info
 from podnet_lab import faults, fleet as lab_fleet, probes
 
 
-OWNED = ("/etc/sysctl.d/99-zzz-podnet-doctor.conf", "/etc/modules-load.d/podnet-doctor.conf")
-
-
 def test_runtime_only_fix_is_caught_and_remediation_survives_reboot(fleet):
     node = fleet.node(2)
-    for path in OWNED:  # a node podnet.doctor has never fixed (earlier tests may have)
-        faults.remove_file(node, path)
+    faults.forget_podnet_doctor(node)  # a node podnet.doctor never fixed (earlier tests may have)
     faults.drop_hardening_file(node, {"net.ipv4.ip_forward": "0",
                                       "net.bridge.bridge-nf-call-iptables": "0"})
     lab_fleet.reboot(node)

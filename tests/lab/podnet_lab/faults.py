@@ -126,3 +126,14 @@ def attach_overlapping_subnet(fleet, node, subnet="10.244.2.0/24", label=None):
 def detach_overlapping_subnet(fleet, node):
     network = "%s-overlap" % fleet.name
     run(["network", "disconnect", network, node], check=False)
+
+
+# -- test hygiene ------------------------------------------------------------------
+PODNET_OWNED_FILES = ("/etc/sysctl.d/99-zzz-podnet-doctor.conf", "/etc/sysctl.d/z99-zzz-podnet-doctor.conf",
+                      "/etc/modules-load.d/podnet-doctor.conf", "/etc/nftables.d/podnet-doctor.nft")
+
+
+def forget_podnet_doctor(node):
+    """Remove every file podnet.doctor writes, so the next test meets a node it never
+    fixed (runtime state goes with the next reboot)."""
+    node_exec(node, ["rm", "-f"] + list(PODNET_OWNED_FILES))

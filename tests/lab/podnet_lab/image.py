@@ -20,6 +20,8 @@ NODE_PACKAGES = [
     "python3", "iproute2", "iptables", "nftables", "firewalld", "ufw",
     "openssh-server", "iputils-ping", "procps", "kmod",
     "socat", "sudo", "conntrack", "libpam-systemd", "python3-nftables",
+    # for podnet.doctor.compliance_timer: the node runs the checks on itself
+    "ansible-core", "python3-netaddr",
 ]
 IMAGE_NAME = "localhost/podnet-node"
 CACHE_DIR = os.environ.get("PODNET_LAB_CACHE", "/var/cache/podnet-lab")
