@@ -29,6 +29,9 @@ def main(argv=None):
     inject.add_argument("fault", choices=("ip_forward_runtime", "bridge_nf_runtime",
                                           "hardening_file", "overlap") +
                         tuple("block:" + b for b in faults.FIREWALL_BACKENDS))
+    clear = sub.add_parser("clear", help="remove a fault from a node")
+    clear.add_argument("node", type=int)
+    clear.add_argument("fault", choices=("overlap",) + tuple("block:" + b for b in faults.FIREWALL_BACKENDS))
     probe = sub.add_parser("probe", help="run the symptom probes between two nodes")
     probe.add_argument("src", type=int)
     probe.add_argument("dst", type=int)
@@ -61,6 +64,13 @@ def main(argv=None):
                 fleet.reboot(node)
             else:
                 faults.block_overlay(node, args.fault.split(":", 1)[1])
+        elif args.command == "clear":
+            node = lab.node(args.node)
+            if args.fault == "overlap":
+                faults.detach_overlapping_subnet(lab, node)
+                fleet.reboot(node)
+            else:
+                faults.unblock_overlay(node, args.fault.split(":", 1)[1])
         elif args.command == "probe":
             results = [probes.node_ping(lab, args.src, args.dst),
                        probes.overlay_ping(lab, args.src, args.dst),
