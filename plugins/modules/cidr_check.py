@@ -22,14 +22,9 @@ description:
     (a reserved one fails every host) and names both sides' sources and a free range of the same size.
   - C(host) returns this host's checks C(cidr.pod_service), C(cidr.pod_host), C(cidr.service_host).
 author: podnet.doctor developers (@podnet)
+extends_documentation_fragment:
+  - podnet.doctor.attributes.read_only
 requirements: [netaddr (controller)]
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Changes nothing.
 options:
   mode:
     description: Which step to run.

@@ -18,14 +18,9 @@ description:
   - Run it where the kubeconfig is (usually delegated to localhost). Credentials never appear in
     the result; TLS verification is on by default.
 author: podnet.doctor developers (@podnet)
+extends_documentation_fragment:
+  - podnet.doctor.attributes.read_only
 requirements: [kubernetes (Python)]
-attributes:
-  check_mode:
-    support: full
-    description: Read-only.
-  diff_mode:
-    support: none
-    description: Changes nothing.
 options:
   kubeconfig:
     description: Path of the kubeconfig file.

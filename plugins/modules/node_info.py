@@ -24,15 +24,9 @@ description:
   - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
+  - podnet.doctor.attributes.read_only
   - podnet.doctor.node
   - podnet.doctor.overlay
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 options:
   ignore:
     description:
