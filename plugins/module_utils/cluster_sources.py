@@ -81,6 +81,13 @@ def from_kops(text, path):
             if value:
                 found[key] = (str(value), "%s: spec.%s" % (path, field))
                 break
+    if "pod" not in found:
+        # without podCIDR, kOps allocates pods inside nonMasqueradeCIDR: all of it must be free
+        for field in ("networking.nonMasqueradeCIDR", "nonMasqueradeCIDR"):
+            value = _get(spec, field)
+            if value:
+                found["pod"] = (str(value), "%s: spec.%s (no podCIDR set)" % (path, field))
+                break
     for field in ("networking.networkCIDR", "networkCIDR"):
         value = _get(spec, field)
         if value:

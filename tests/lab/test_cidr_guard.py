@@ -27,6 +27,13 @@ def test_overlapping_node_subnet_is_caught_and_the_suggestion_is_free(fleet):
         rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.preflight", *REPORT_ONLY,
                                    "-e", "podnet_pod_cidr=%s" % suggested)
         assert rc == 0 and "[cidr." not in out, out
+
+        # the check-only role does the same on its own: fails node1 alone, passes the suggestion
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/cidr_guard.yml")
+        assert rc != 0 and "node1 FAIL [cidr.pod_host]" in out and "node2 FAIL [cidr." not in out, out
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/cidr_guard.yml",
+                                   "-e", "podnet_pod_cidr=%s" % suggested)
+        assert rc == 0, out
     finally:
         faults.detach_overlapping_subnet(fleet, node)
         lab_fleet.reboot(node)

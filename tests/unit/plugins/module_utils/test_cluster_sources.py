@@ -95,3 +95,10 @@ def test_live_cluster_after_files_and_flannel_port():
     assert got["overlay_ports"] == ["4789/udp"]
     got = cs.resolve(kubeadm_config="k.yaml", read=files({"k.yaml": KUBEADM["v1beta3"]}), live=live)
     assert got["pod_cidr"] == "10.32.0.0/16"  # the file wins over the live cluster
+
+
+def test_kops_without_pod_cidr_uses_non_masquerade_cidr():
+    text = KOPS_NEW.replace("    podCIDR: 100.96.0.0/11\n", "    nonMasqueradeCIDR: 100.64.0.0/10\n")
+    got = cs.resolve(kops_cluster_spec="c.yaml", read=files({"c.yaml": text}))
+    assert (got["pod_cidr"], got["pod_source"]) == (
+        "100.64.0.0/10", "c.yaml: spec.networking.nonMasqueradeCIDR (no podCIDR set)")
