@@ -23,24 +23,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import read_text
 
 COMMENT = "podnet.doctor"
 NFT_FILE = "/etc/nftables.d/podnet-doctor.nft"
 NFT_CONF = "/etc/nftables.conf"
 IPTABLES_RULES = "/etc/iptables/rules.v4"
 NFT_HEADER = "# Managed by podnet.doctor (podnet.doctor.overlay_firewall); changes here are overwritten.\n"
-
-
-def _read(root, path):
-    try:
-        with open(os.path.join(root, path.lstrip("/"))) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 def _spec(proto, port):
@@ -52,20 +43,12 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
 
     Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
     wanted = []
-    for proto, port, desc in ports:
-        for network in node_networks:
-            iface, own = overlay_checks.interface_for(facts.get("addresses", []), network)
-            packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
-            result = overlay_checks.packet_result(facts, packet)
-            if result["verdict"] != "accept":
-                wanted.append((packet, result, network, desc))
+    for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
+        result = overlay_checks.packet_result(facts, packet)
+        if result["verdict"] != "accept":
+            wanted.append((packet, result, network, desc))
     if forward:
-        in_if, out_if = overlay_checks.POD_INTERFACES.get(cni, overlay_checks.POD_INTERFACES["custom"])
-        node_if = overlay_checks.interface_for(facts.get("addresses", []), node_networks[0])[0] \
-            if node_networks else None
-        for src, dst, iif, oif in ((pod_cidr, pod_cidr, in_if, out_if), (pod_cidr, pod_cidr, out_if, in_if),
-                                   (pod_cidr, overlay_checks.OUTSIDE, in_if, node_if)):
-            packet = fw.Packet("tcp", 443, src=src, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False)
+        for _name, packet in overlay_checks.forward_packets(facts, node_networks, pod_cidr, cni):
             result = overlay_checks.packet_result(facts, packet)
             if result["verdict"] != "accept":
                 wanted.append((packet, result, pod_cidr, "forwarded pod traffic"))
@@ -157,32 +140,30 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
 def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones):
     """Accepted now but not by the permanent config: the next reload or boot drops it."""
     fwd = facts.get("firewalld") or {}
-    for proto, port, desc in ports:
-        for network in node_networks:
-            iface, own = overlay_checks.interface_for(facts.get("addresses", []), network)
-            packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
-            result = fw.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
-                                          fwd.get("services", {}))
-            if result["verdict"] == "accept":
-                continue
-            command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
-                       "--add-rich-rule=%s" % _rich_rule(network, proto, port)]
-            if command not in plan["commands"]:
-                plan["commands"].append(command)
-                plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "
-                                        "drops it (%s)" % (_spec(proto, port), desc, network, result["where"]))
+    for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
+        result = fw.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
+                                      fwd.get("services", {}))
+        if result["verdict"] == "accept":
+            continue
+        command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
+                   "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)]
+        if command not in plan["commands"]:
+            plan["commands"].append(command)
+            plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "
+                                    "drops it (%s)" % (_spec(packet.proto, packet.dport), desc, network,
+                                                       result["where"]))
 
 
 def _plan_nft_persistence(plan, root, lines):
     if not lines:
         return
-    conf = _read(root, NFT_CONF)
-    existing = _read(root, NFT_FILE) or NFT_HEADER
+    conf = read_text(root, NFT_CONF)
+    existing = read_text(root, NFT_FILE) or NFT_HEADER
     body = existing.splitlines(True)
     for line in lines:
         if line + "\n" not in body:
             body.append(line + "\n")
-    plan["files"][NFT_FILE] = {"before": _read(root, NFT_FILE), "after": "".join(body), "owned": True}
+    plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
     include = 'include "%s"' % NFT_FILE
     tables = set(" ".join(line.split()[2:4]) for line in lines)
     if conf is None or not all(("table %s" % t) in conf for t in tables):
@@ -198,7 +179,7 @@ def _plan_nft_persistence(plan, root, lines):
 def _plan_ipt_persistence(plan, root, lines):
     if not lines:
         return
-    text = _read(root, IPTABLES_RULES)
+    text = read_text(root, IPTABLES_RULES)
     if text is None:
         plan["unresolved"].append("no %s (netfilter-persistent): the iptables rules were added now but will "
                                   "not come back after a reboot; install iptables-persistent and save them"

@@ -42,14 +42,6 @@ def _host(root, path):
     return os.path.join(root, path.lstrip("/"))
 
 
-def _read(root, path):
-    try:
-        with open(_host(root, path)) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
 def owned_files(root, directories=OWNED_DIRS):
     """Files in sysctl.d that this collection wrote (first line is the marker)."""
     found = []
@@ -59,7 +51,7 @@ def owned_files(root, directories=OWNED_DIRS):
             continue
         for name in sorted(os.listdir(directory)):
             path = "/%s/%s" % (rel, name)
-            if name.endswith(".conf") and (_read(root, path) or "").startswith(MARKER):
+            if name.endswith(".conf") and (sysctl_boot.read_text(root, path) or "").startswith(MARKER):
                 found.append(path)
     return found
 
@@ -97,7 +89,7 @@ def outranking_path(default_path, keys, assignments, owned):
 
 def _comment_out(root, path, keys):
     """The text of ``path`` with every line that sets one of ``keys`` commented out."""
-    text = _read(root, path)
+    text = sysctl_boot.read_text(root, path)
     if text is None:
         return None
     paths = set(sysctl_boot.key_to_path(k) for k in keys)
@@ -134,14 +126,14 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
             plan["modprobe"] = module
         if not state["builtin"]:
             plan["files"].append({"path": modules_file, "mode": 0o644,
-                                  "before": _read(root, modules_file),
+                                  "before": sysctl_boot.read_text(root, modules_file),
                                   "after": modules_file_body(module)})
 
     if keys:
         target, plan["outranks"] = outranking_path(sysctl_file, keys, loaded["systemd"], owned)
-        plan["files"].append({"path": target, "mode": 0o644, "before": _read(root, target),
+        plan["files"].append({"path": target, "mode": 0o644, "before": sysctl_boot.read_text(root, target),
                               "after": sysctl_file_body(keys)})
-        plan["remove"] = [{"path": path, "before": _read(root, path)} for path in owned if path != target]
+        plan["remove"] = [{"path": path, "before": sysctl_boot.read_text(root, path)} for path in owned if path != target]
         plan["sysctl_file"] = target
 
     # What still overrides our drop-in at boot (only /etc/sysctl.conf can, for procps).
@@ -174,7 +166,7 @@ def plan_comment(plan, root, path, keys):
         if entry["path"] == path:
             return
     after = _comment_out(root, path, keys)
-    before = _read(root, path)
+    before = sysctl_boot.read_text(root, path)
     if after is not None and after != before:
         plan["files"].append({"path": path, "mode": None, "before": before, "after": after,
                               "backup": True})

@@ -20,7 +20,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import conf_files
+from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import conf_files, read_text
 
 MODULES_LOAD_DIRS = ("etc/modules-load.d", "run/modules-load.d", "usr/local/lib/modules-load.d",
                      "usr/lib/modules-load.d", "lib/modules-load.d")
@@ -35,27 +35,19 @@ NO_OP_INSTALLS = ("/bin/false", "/bin/true", "/usr/bin/false", "/usr/bin/true", 
 FUNCTIONAL_EVIDENCE = {"br_netfilter": "proc/sys/net/bridge/bridge-nf-call-iptables"}
 
 
-def _read(root, rel):
-    try:
-        with open(os.path.join(root, rel), "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
-    except (IOError, OSError):
-        return None
-
-
 def _canonical(name):
     return name.replace("-", "_")
 
 
 def kernel_release(root="/"):
-    text = _read(root, "proc/sys/kernel/osrelease")
+    text = read_text(root, "proc/sys/kernel/osrelease")
     return text.strip() if text else os.uname()[2]
 
 
 def _module_index(root, release, index):
     """Module names listed in modules.builtin / modules.dep, or None if unreadable."""
     for base in MODULE_DIRS:
-        text = _read(root, os.path.join(base, release, index))
+        text = read_text(root, os.path.join(base, release, index))
         if text is None:
             continue
         names = set()
@@ -70,7 +62,7 @@ def _module_index(root, release, index):
 
 
 def loaded_modules(root="/"):
-    text = _read(root, "proc/modules") or ""
+    text = read_text(root, "proc/modules") or ""
     return set(_canonical(line.split()[0]) for line in text.splitlines() if line.strip())
 
 
@@ -81,7 +73,7 @@ def modules_load_entries(root="/"):
         if entry["masked"]:
             masked.append(entry["path"])
             continue
-        text = _read("/", entry["real"]) or ""
+        text = read_text("/", entry["real"]) or ""
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] in "#;":
@@ -96,7 +88,7 @@ def blacklist_entries(root="/"):
     for entry in conf_files(root, MODPROBE_DIRS):
         if entry["masked"]:
             continue
-        text = _read("/", entry["real"]) or ""
+        text = read_text("/", entry["real"]) or ""
         for number, raw in enumerate(text.splitlines(), 1):
             words = raw.split("#", 1)[0].split()
             if len(words) >= 2 and words[0] == "blacklist":
@@ -105,7 +97,7 @@ def blacklist_entries(root="/"):
             elif len(words) >= 3 and words[0] == "install" and words[2] in NO_OP_INSTALLS:
                 found.setdefault(_canonical(words[1]), "%s line %d: %s" % (
                     entry["path"], number, raw.strip()))
-    cmdline = _read(root, "proc/cmdline") or ""
+    cmdline = read_text(root, "proc/cmdline") or ""
     for word in cmdline.split():
         key, _sep, value = word.partition("=")
         if key in ("module_blacklist", "modprobe.blacklist"):
@@ -121,7 +113,7 @@ def module_state(name, root="/"):
     release = kernel_release(root)
     builtin_index = _module_index(root, release, "modules.builtin")
     dep_index = _module_index(root, release, "modules.dep")
-    initstate = _read(root, "sys/module/%s/initstate" % name)
+    initstate = read_text(root, "sys/module/%s/initstate" % name)
     evidence = FUNCTIONAL_EVIDENCE.get(name)
     functional = bool(evidence and os.path.exists(os.path.join(root, evidence)))
     load_entries, load_masked = modules_load_entries(root)

@@ -156,6 +156,28 @@ def derive_node_networks(addresses, peers):
     return found
 
 
+FORWARD_FLOWS = ("pod -> pod on another node", "pod on another node -> pod", "pod -> outside")
+
+
+def inbound_packets(facts, ports, node_networks):
+    """[(packet, network, description)]: a new flow to each overlay port from each node network."""
+    packets = []
+    for proto, port, desc in ports:
+        for network in node_networks:
+            iface, own = interface_for(facts.get("addresses", []), network)
+            packets.append((fw.Packet(proto, port, src=network, dst=own, iif=iface), network, desc))
+    return packets
+
+
+def forward_packets(facts, node_networks, pod_cidr, cni):
+    """[(name, packet)]: forwarded pod traffic through this node (pod <-> pod, pod -> outside)."""
+    in_if, out_if = POD_INTERFACES.get(cni, POD_INTERFACES["custom"])
+    node_if = interface_for(facts.get("addresses", []), node_networks[0])[0] if node_networks else None
+    ends = ((pod_cidr, in_if, out_if), (pod_cidr, out_if, in_if), (OUTSIDE, in_if, node_if))
+    return [(name, fw.Packet("tcp", 443, src=pod_cidr, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False))
+            for name, (dst, iif, oif) in zip(FORWARD_FLOWS, ends)]
+
+
 def _backends(facts):
     """[(name, verdict function)] for every firewall that is in charge of packets."""
     backends, skip = [], []
@@ -199,7 +221,6 @@ def packet_verdict(facts, packet):
 
 
 def _fix_text(backend, proto, port, network, facts):
-    spec = "%s/%s" % (port, proto) if port else proto
     if backend == "firewalld":
         zone = (facts.get("firewalld") or {}).get("default_zone", "public")
         match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto
@@ -254,18 +275,15 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
                         "observed": "no node network: set podnet_node_networks or put the peers in the inventory"})
     else:
         dropped, unknown, fixes = [], [], []
-        for proto, port, desc in ports:
-            for network in node_networks:
-                iface, own = interface_for(facts.get("addresses", []), network)
-                packet = fw.Packet(proto, port, src=network, dst=own, iif=iface)
-                try:
-                    verdict, backend, where = packet_verdict(facts, packet)
-                except fw.Unevaluable as exc:
-                    unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, exc))
-                    continue
-                if verdict != "accept":
-                    dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, verdict, where))
-                    fixes.append(_fix_text(backend, proto, port, network, facts))
+        for packet, network, desc in inbound_packets(facts, ports, node_networks):
+            try:
+                verdict, backend, where = packet_verdict(facts, packet)
+            except fw.Unevaluable as exc:
+                unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, exc))
+                continue
+            if verdict != "accept":
+                dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, verdict, where))
+                fixes.append(_fix_text(backend, packet.proto, packet.dport, network, facts))
         backends_text = "firewalls in charge: %s" % (", ".join(active) or "none")
         if dropped:
             results.append({"id": "overlay.inbound", "status": "fail", "observed": "; ".join(dropped + unknown + notes),
@@ -281,14 +299,8 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
                                 "%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports), backends_text] + notes),
                             "expected": "every overlay port accepted from the node network", "backends": active})
 
-    in_if, out_if = POD_INTERFACES.get(cni, POD_INTERFACES["custom"])
-    node_if = interface_for(facts.get("addresses", []), node_networks[0])[0] if node_networks else None
-    flows = [fw.Packet("tcp", 443, src=pod_cidr, dst=pod_cidr, iif=in_if, oif=out_if, hook="forward", dst_local=False),
-             fw.Packet("tcp", 443, src=pod_cidr, dst=pod_cidr, iif=out_if, oif=in_if, hook="forward", dst_local=False),
-             fw.Packet("tcp", 443, src=pod_cidr, dst=OUTSIDE, iif=in_if, oif=node_if, hook="forward", dst_local=False)]
-    names = ["pod -> pod on another node", "pod on another node -> pod", "pod -> outside"]
     dropped, unknown, droppers = [], [], []
-    for name, packet in zip(names, flows):
+    for name, packet in forward_packets(facts, node_networks, pod_cidr, cni):
         try:
             verdict, backend, where = packet_verdict(facts, packet)
         except fw.Unevaluable as exc:

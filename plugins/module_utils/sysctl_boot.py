@@ -113,6 +113,15 @@ def parse_sysctl_text(text, source):
     return assignments, problems
 
 
+def read_text(root, path):
+    """The text of ``path`` on the node (under ``root``), or None when it cannot be read."""
+    try:
+        with open(os.path.join(root, path.lstrip("/")), "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
 def _read_text(path):
     with open(path, "rb") as handle:
         return handle.read().decode("utf-8", "replace")
