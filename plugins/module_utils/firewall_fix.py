@@ -43,13 +43,14 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
 
     Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
     wanted = []
+    backends = overlay_checks.firewall_backends(facts)
     for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
-        result = overlay_checks.packet_result(facts, packet)
+        result = overlay_checks.packet_result(backends, packet)
         if result["verdict"] != "accept":
             wanted.append((packet, result, network, desc))
     if forward:
         for _name, packet in overlay_checks.forward_packets(facts, node_networks, pod_cidr, cni):
-            result = overlay_checks.packet_result(facts, packet)
+            result = overlay_checks.packet_result(backends, packet)
             if result["verdict"] != "accept":
                 wanted.append((packet, result, pod_cidr, "forwarded pod traffic"))
     return wanted

@@ -178,8 +178,10 @@ def forward_packets(facts, node_networks, pod_cidr, cni):
             for name, (dst, iif, oif) in zip(FORWARD_FLOWS, ends)]
 
 
-def _backends(facts):
-    """[(name, verdict function)] for every firewall that is in charge of packets."""
+def firewall_backends(facts):
+    """[(name, verdict function)] for every firewall that is in charge of packets.
+
+    Parses every ruleset once; pass the result to :func:`packet_result` for each packet."""
     backends, skip = [], []
     fwd = facts.get("firewalld") or {}
     if fwd.get("running"):
@@ -204,9 +206,9 @@ def _backends(facts):
     return backends
 
 
-def packet_result(facts, packet):
+def packet_result(backends, packet):
     """The first backend's result that drops or rejects (with ``backend`` set), else accept."""
-    for name, verdict_of in _backends(facts):
+    for name, verdict_of in backends:
         result = verdict_of(packet)
         if result["verdict"] != "accept":
             result["backend"] = name
@@ -214,9 +216,9 @@ def packet_result(facts, packet):
     return {"verdict": "accept", "where": None, "backend": None}
 
 
-def packet_verdict(facts, packet):
+def packet_verdict(backends, packet):
     """(verdict, backend, where) of :func:`packet_result`."""
-    result = packet_result(facts, packet)
+    result = packet_result(backends, packet)
     return result["verdict"], result["backend"], result["where"]
 
 
@@ -252,7 +254,8 @@ def _forward_fix_text(backend, pod_cidr, facts):
 def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     """The overlay.inbound and overlay.forward check results."""
     results = []
-    active = [name for name, _f in _backends(facts)]
+    backends = firewall_backends(facts)
+    active = [name for name, _f in backends]
     if facts.get("ufw_active"):
         active.append("ufw (rules in %s)" % ("iptables-nft" if facts.get("iptables_nft") else "iptables"))
     legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
@@ -277,7 +280,7 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
         dropped, unknown, fixes = [], [], []
         for packet, network, desc in inbound_packets(facts, ports, node_networks):
             try:
-                verdict, backend, where = packet_verdict(facts, packet)
+                verdict, backend, where = packet_verdict(backends, packet)
             except fw.Unevaluable as exc:
                 unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, exc))
                 continue
@@ -302,7 +305,7 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     dropped, unknown, droppers = [], [], []
     for name, packet in forward_packets(facts, node_networks, pod_cidr, cni):
         try:
-            verdict, backend, where = packet_verdict(facts, packet)
+            verdict, backend, where = packet_verdict(backends, packet)
         except fw.Unevaluable as exc:
             unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
             continue
