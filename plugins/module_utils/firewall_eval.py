@@ -104,18 +104,27 @@ class NftRuleset(object):
     """``nft -j list ruleset`` output."""
 
     def __init__(self, text):
-        data = json.loads(text) if text and text.strip() else {"nftables": []}
+        try:
+            data = json.loads(text) if text and text.strip() else {"nftables": []}
+        except ValueError as exc:
+            raise RulesetParseError("nft -j list ruleset printed something that is not JSON (%s): %s"
+                                    % (exc, text.strip().splitlines()[0][:120]))
+        if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
+            raise RulesetParseError("nft -j list ruleset printed JSON without an \"nftables\" list")
         self.chains, self.rules, self.sets = {}, {}, {}
-        for obj in data.get("nftables", []):
-            if "chain" in obj:
-                chain = obj["chain"]
-                self.chains[(chain["family"], chain["table"], chain["name"])] = chain
-            elif "rule" in obj:
-                rule = obj["rule"]
-                self.rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
-            elif "set" in obj:
-                nset = obj["set"]
-                self.sets[(nset["family"], nset["table"], nset["name"])] = nset
+        for obj in data["nftables"]:
+            try:
+                if "chain" in obj:
+                    chain = obj["chain"]
+                    self.chains[(chain["family"], chain["table"], chain["name"])] = chain
+                elif "rule" in obj:
+                    rule = obj["rule"]
+                    self.rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
+                elif "set" in obj:
+                    nset = obj["set"]
+                    self.sets[(nset["family"], nset["table"], nset["name"])] = nset
+            except (KeyError, TypeError) as exc:
+                raise RulesetParseError("nft -j list ruleset: an object without its %s: %s" % (exc, str(obj)[:120]))
 
     def base_chains(self, hook, family="ipv4", skip_tables=()):
         """Filter base chains on ``hook`` by priority; ``skip_tables``: (family, table)
@@ -312,26 +321,52 @@ def nft_verdict(ruleset, packet, skip_tables=()):
 
 
 # ------------------------------------------------------------------------ iptables
+class RulesetParseError(ValueError):
+    """A ruleset dump that is not what its tool prints: judged ``error``, never read as empty."""
+
+
 class IptablesRuleset(object):
-    """``iptables-save`` output (legacy or nft backend)."""
+    """``iptables-save`` output (legacy or nft backend). Strict: a line iptables-save does not
+    print (garbage, a rule before its table or chain, broken quoting) raises RulesetParseError
+    naming the line, so a damaged dump is never read as "no rules"."""
 
     def __init__(self, text, name="iptables"):
         self.name = name
         self.policies, self.rules = {}, {}
-        table = None
-        for line in (text or "").splitlines():
-            line = line.strip()
+        table, chains = None, set()
+        for number, raw in enumerate((text or "").splitlines(), 1):
+            line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            if line.startswith("*"):
-                table = line[1:]
-            elif line.startswith(":") and table == "filter":
-                chain, policy = line[1:].split()[:2]
-                self.policies[chain] = policy
-                self.rules.setdefault(chain, [])
-            elif line.startswith("-A ") and table == "filter":
-                args = shlex.split(line)
-                self.rules.setdefault(args[1], []).append(args[2:])
+
+            def bad(reason):
+                return RulesetParseError("%s output line %d is not iptables-save syntax (%s): %s"
+                                         % (name, number, reason, line[:120]))
+            if line.startswith("*") and len(line) > 1 and table is None:
+                table, chains = line[1:], set()
+            elif line == "COMMIT" and table is not None:
+                table = None
+            elif line.startswith(":") and table is not None:
+                fields = line[1:].split()
+                if len(fields) < 2:
+                    raise bad("a chain line needs a name and a policy")
+                chains.add(fields[0])
+                if table == "filter":
+                    self.policies[fields[0]] = fields[1]
+                    self.rules.setdefault(fields[0], [])
+            elif line.startswith("-A ") and table is not None:
+                try:
+                    args = shlex.split(line)
+                except ValueError as exc:
+                    raise bad(exc)
+                if len(args) < 3 or args[1] not in chains:
+                    raise bad("a rule of an undeclared chain" if len(args) >= 3 else "an empty rule")
+                if table == "filter":
+                    self.rules.setdefault(args[1], []).append(args[2:])
+            else:
+                raise bad("outside a table" if table is None else "unknown line")
+        if table is not None:
+            raise RulesetParseError("%s output ends inside table %s (no COMMIT): truncated?" % (name, table))
 
     def in_use(self):
         """Any rule, or a policy other than ACCEPT, in the filter table."""

@@ -80,8 +80,13 @@ def gather_firewall(run, root="/", which=None):
     """Every ruleset and firewall state, read-only."""
     which = which or (lambda name: name)
     facts = {"errors": []}
+    parsed = facts["parsed"] = {}
     addr = _tool(run, ["ip", "-j", "addr", "show"])
-    facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
+    try:
+        facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
+    except ValueError as exc:
+        facts["addresses"] = []
+        facts["errors"].append("ip -j addr show printed something that is not JSON (%s)" % exc)
     for key, argv in (("nft", ["nft", "-j", "list", "ruleset"]),
                       ("iptables_legacy", ["iptables-legacy-save"]),
                       ("iptables_nft", ["iptables-nft-save"])):
@@ -91,12 +96,19 @@ def gather_firewall(run, root="/", which=None):
             continue
         result = _tool(run, [binary] + argv[1:])
         if result["rc"] != 0:
-            facts["errors"].append("%s failed (rc=%d): %s" % (" ".join(argv), result["rc"], result["err"]))
+            facts["errors"].append("%s failed (rc=%d): %s (run with become: true)"
+                                   % (" ".join(argv), result["rc"], result["err"]))
             facts[key] = None
-        else:
+            continue
+        try:  # parsed here, once: a damaged dump is an error, never an empty ruleset
+            parsed[key] = (fw.NftRuleset(result["out"]) if key == "nft" else
+                           fw.IptablesRuleset(result["out"], key.replace("_", "-")))
             facts[key] = result["out"]
+        except fw.RulesetParseError as exc:
+            facts["errors"].append(str(exc))
+            facts[key] = None
     firewalld = {"running": False}
-    cmd = which("firewall-cmd")
+    cmd = which("firewall-cmd") if process_running(root, "firewalld") else None
     if cmd:
         state = _tool(run, [cmd, "--state"])
         firewalld["running"] = state["rc"] == 0 and state["out"].strip() == "running"
@@ -118,9 +130,37 @@ def gather_firewall(run, root="/", which=None):
                     backend = match.group(1) if match else backend
             firewalld["backend"] = backend
     facts["firewalld"] = firewalld
-    ufw = which("ufw")
-    facts["ufw_active"] = bool(ufw) and "Status: active" in _tool(run, [ufw, "status"])["out"]
+    facts["ufw_active"] = ufw_loaded(facts.get("iptables_nft")) or ufw_loaded(facts.get("iptables_legacy"))
     return facts
+
+
+def process_running(root, name):
+    """Whether a process whose command name is ``name`` runs (``/proc/*/comm`` under ``root``).
+
+    A Python daemon started from its script (firewalld) has the script's name as comm.
+    Reading /proc costs far less than asking the daemon's own CLI, which is only run
+    when the daemon is there."""
+    proc = os.path.join(root, "proc")
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return True  # cannot tell: let the daemon's CLI answer
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, "comm")) as handle:
+                if handle.read().strip() == name:
+                    return True
+        except (IOError, OSError):
+            continue  # the process ended while we looked
+    return False
+
+
+def ufw_loaded(iptables_save):
+    """ufw is active exactly when its ``ufw-user-input`` chain exists in the iptables it uses.
+
+    That is the test ``ufw status`` itself makes (``iptables -L ufw-user-input``), read
+    here from the dump already taken instead of starting ufw."""
+    return bool(iptables_save) and re.search(r"^:ufw-user-input ", iptables_save, re.M) is not None
 
 
 def interface_for(addresses, network):
@@ -193,17 +233,39 @@ def firewall_backends(facts):
             fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}))
             if p.hook == "input" else
             fw.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
-    ipt_nft = fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    parsed = facts.get("parsed") or {}
+    ipt_nft = parsed.get("iptables_nft") or fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
     if facts.get("iptables_nft") and ipt_nft.policies and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
         backends.append(("iptables-nft", lambda p: fw.ipt_verdict(ipt_nft, p)))
     if facts.get("nft"):
-        ruleset = fw.NftRuleset(facts["nft"])
+        ruleset = parsed.get("nft") or fw.NftRuleset(facts["nft"])
         backends.append(("nftables", lambda p: fw.nft_verdict(ruleset, p, skip)))
-    legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
+    legacy = parsed.get("iptables_legacy") or fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
     if legacy.in_use() and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         backends.append(("iptables-legacy", lambda p: fw.ipt_verdict(legacy, p)))
     return backends
+
+
+def firewalls_in_charge(facts, backends=None):
+    """Names of the firewalls that filter packets on this node, ufw named with the iptables it rides on."""
+    names = [name for name, _verdict in (backends if backends is not None else firewall_backends(facts))]
+    if facts.get("ufw_active"):
+        names.append("ufw (rules in %s)" % ("iptables-nft" if ufw_loaded(facts.get("iptables_nft")) else "iptables-legacy"))
+    return names
+
+
+def firewall_summary(facts):
+    """What node_info returns about the firewalls: not the raw rulesets, which on a node with
+    kube-proxy run to megabytes and would cost every run a transfer and a parse per host."""
+    firewalld = facts.get("firewalld") or {}
+    summary = {"in_charge": firewalls_in_charge(facts), "ufw_active": bool(facts.get("ufw_active")),
+               "errors": list(facts.get("errors") or []),
+               "firewalld": dict((k, firewalld[k]) for k in ("running", "default_zone", "backend", "active_zones")
+                                 if k in firewalld),
+               "ruleset_bytes": dict((key, len(facts[key])) for key in ("nft", "iptables_legacy", "iptables_nft")
+                                     if facts.get(key) is not None)}
+    return summary
 
 
 def packet_result(backends, packet):
@@ -255,11 +317,10 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     """The overlay.inbound and overlay.forward check results."""
     results = []
     backends = firewall_backends(facts)
-    active = [name for name, _f in backends]
-    if facts.get("ufw_active"):
-        active.append("ufw (rules in %s)" % ("iptables-nft" if facts.get("iptables_nft") else "iptables"))
-    legacy = fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
-    nft_side = fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    active = firewalls_in_charge(facts, backends)
+    parsed = facts.get("parsed") or {}
+    legacy = parsed.get("iptables_legacy") or fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
+    nft_side = parsed.get("iptables_nft") or fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
     mixed = legacy.in_use() and bool(facts.get("iptables_nft")) and nft_side.in_use()
     notes = ["rules in both iptables-legacy and iptables-nft (mixed backends: kube-proxy and the CNI "
              "may write to the other one)"] if mixed else []
@@ -267,7 +328,7 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
         err = "; ".join(facts["errors"])
         for check_id in ("overlay.inbound", "overlay.forward"):
             results.append({"id": check_id, "status": "error", "expected": "rulesets readable",
-                            "observed": "cannot read the firewall rulesets: %s (run with become: true)" % err})
+                            "observed": "cannot read the firewall rulesets: %s" % err})
         return results
 
     if not ports:

@@ -1,0 +1,138 @@
+"""gather_firewall: what it runs on a node, and how it tells which firewalls are in charge.
+
+Every command it starts costs a round of CPU on the node; ufw and firewall-cmd are Python
+programs, so they are started only when their firewall is there to answer."""
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+
+from ...fixture_tree import make_tree
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+class FakeNode(object):
+    """Answers the read-only commands from captured outputs and records each call."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+        self.calls = []
+
+    def run(self, argv):
+        self.calls.append(argv)
+        name = os.path.basename(argv[0])
+        key = " ".join([name] + argv[1:])
+        if key in self.outputs:
+            return self.outputs[key]
+        if name in ("nft", "iptables-legacy-save", "iptables-nft-save", "ip"):
+            return 0, "", ""
+        raise AssertionError("unexpected command %r" % argv)
+
+    @staticmethod
+    def which(name):
+        return "/usr/sbin/" + name
+
+    def started(self, name):
+        return [c for c in self.calls if os.path.basename(c[0]) == name]
+
+
+def proc_tree(tmp_path, *comms):
+    return make_tree(tmp_path, dict(("proc/%d/comm" % (100 + i), comm + "\n") for i, comm in enumerate(comms)))
+
+
+@pytest.mark.parametrize("dump", ["iptables_nft", "iptables_legacy"])
+def test_ufw_is_active_when_its_chains_are_loaded_without_starting_ufw(tmp_path, dump):
+    saved = fixture("ufw.iptables-nft-save")
+    node = FakeNode({"iptables-nft-save": (0, saved if dump == "iptables_nft" else "", ""),
+                     "iptables-legacy-save": (0, saved if dump == "iptables_legacy" else "", "")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "sshd"), node.which)
+    assert facts["ufw_active"] is True
+    assert node.started("ufw") == []
+
+
+def test_ufw_enabled_in_config_but_not_loaded_is_not_active(tmp_path):
+    """ufw.conf ENABLED=yes alone filters nothing until ufw's chains are loaded."""
+    root = proc_tree(tmp_path, "systemd")
+    make_tree(root, {"etc/ufw/ufw.conf": "ENABLED=yes\n"})
+    node = FakeNode({"iptables-nft-save": (0, fixture("nftables.iptables-nft-save"), "")})
+    assert overlay_checks.gather_firewall(node.run, root, node.which)["ufw_active"] is False
+
+
+def test_firewalld_cli_is_not_started_when_no_firewalld_process_runs(tmp_path):
+    node = FakeNode({})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "nft"), node.which)
+    assert facts["firewalld"] == {"running": False}
+    assert node.started("firewall-cmd") == []
+
+
+def test_firewalld_is_asked_when_its_process_runs(tmp_path):
+    zones = fixture("firewalld.list-all")
+    node = FakeNode({"firewall-cmd --state": (0, "running\n", ""),
+                     "firewall-cmd --get-default-zone": (0, "public\n", ""),
+                     "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
+                     "firewall-cmd --list-all-zones": (0, zones, "")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    assert facts["firewalld"]["running"] is True
+    assert facts["firewalld"]["default_zone"] == "public"
+    assert "public" in facts["firewalld"]["zones"]
+
+
+def test_firewalld_process_that_does_not_answer_is_not_running(tmp_path):
+    """Still starting, or failed: firewall-cmd --state decides, as before."""
+    node = FakeNode({"firewall-cmd --state": (252, "not running\n", "")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "firewalld"), node.which)
+    assert facts["firewalld"] == {"running": False}
+
+
+def test_unreadable_proc_falls_back_to_asking_firewalld(tmp_path):
+    node = FakeNode({"firewall-cmd --state": (252, "not running\n", "")})
+    overlay_checks.gather_firewall(node.run, str(tmp_path / "no-such-root"), node.which)
+    assert node.started("firewall-cmd") == [["/usr/sbin/firewall-cmd", "--state"]]
+
+
+def test_process_running_ignores_processes_that_exit_while_scanned(tmp_path):
+    root = make_tree(tmp_path, {"proc/1/comm": "systemd\n", "proc/2/status": "gone\n", "proc/self/comm": "x\n"})
+    assert overlay_checks.process_running(root, "systemd") is True
+    assert overlay_checks.process_running(root, "firewalld") is False
+
+
+@pytest.mark.parametrize("dump,expected", [
+    ("garbage\n", "iptables-nft output line 1 is not iptables-save syntax (outside a table): garbage"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A FORWARD -j DROP\nCOMMIT\n", "line 3 is not iptables-save syntax "
+                                                                   "(a rule of an undeclared chain)"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment 'x -j DROP\nCOMMIT\n",
+     "line 3 is not iptables-save syntax (No closing quotation)"),
+    ("*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 8472 -j DROP\n", "ends inside table filter (no COMMIT)"),
+])
+def test_a_damaged_iptables_dump_is_an_error_naming_the_line_never_an_empty_ruleset(tmp_path, dump, expected):
+    node = FakeNode({"iptables-nft-save": (0, dump, "")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    assert any(expected in error for error in facts["errors"]), facts["errors"]
+    checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
+    assert [c["status"] for c in checks] == ["error", "error"]
+    assert expected in checks[0]["observed"]
+
+
+@pytest.mark.parametrize("dump,expected", [
+    ("Error: syntax error\n", "nft -j list ruleset printed something that is not JSON"),
+    ('{"rules": []}', 'JSON without an "nftables" list'),
+    ('{"nftables": [{"chain": {"table": "filter"}}]}', "an object without its 'family'"),
+])
+def test_a_damaged_nft_dump_is_an_error(tmp_path, dump, expected):
+    node = FakeNode({"nft -j list ruleset": (0, dump, "")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    assert any(expected in error for error in facts["errors"]), facts["errors"]
+
+
+def test_a_failing_ruleset_command_says_to_use_become(tmp_path):
+    node = FakeNode({"nft -j list ruleset": (1, "", "Operation not permitted (you must be root)")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    assert facts["errors"] == ["nft -j list ruleset failed (rc=1): Operation not permitted (you must be root) "
+                               "(run with become: true)"]
