@@ -79,6 +79,16 @@ def fleet_checks(cluster, hosts_networks, reserved, missing=()):
     return per_host
 
 
+def play_host_addresses(task_vars):
+    """``ansible_host`` (else the inventory name) of every host of the play, read once."""
+    hostvars = task_vars.get("hostvars", {})
+    addresses = []
+    for host in task_vars.get("ansible_play_hosts_all", []):
+        address = hostvars[host].get("ansible_host", host) if host in hostvars else host
+        addresses.append(to_text(address))
+    return addresses
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("mode", "pod_cidr", "service_cidr", "kubeadm_config", "kops_cluster_spec", "live",
@@ -107,6 +117,8 @@ class ActionModule(ActionBase):
                 for key, variable in (("pod_cidr", "podnet_pod_cidr"), ("service_cidr", "podnet_service_cidr")):
                     cidr_conflicts(cluster[key], ["0.0.0.0/0"])  # validates, naming the value
                 result.update(cluster)
+                result["peers"] = play_host_addresses(task_vars)
+                result["peer_names"] = list(task_vars.get("ansible_play_hosts_all", []))
             elif mode == "fleet":
                 hostvars = task_vars["hostvars"]
                 facts_var = args.get("facts_var", "podnet_node_info")

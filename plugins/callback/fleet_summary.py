@@ -12,8 +12,8 @@ short_description: Print a hosts x checks table of podnet.doctor results at the 
 author: podnet.doctor developers (@podnet)
 version_added: 1.0.0
 description:
-  - Collects the C(checks) returned by M(podnet.doctor.node_info) and M(podnet.doctor.kernel_prereqs)
-    on every host; a later result for the same check replaces an earlier one, so a re-check
+  - Collects the C(checks) returned by M(podnet.doctor.node_info), the fixers and M(podnet.doctor.verdict)
+    (also when it fails the host) on every host; a later result for the same check replaces an earlier one, so a re-check
     after remediation is what is shown.
   - Hosts that were unreachable show C(error) for every check, never pass or missing.
   - Prints one line per host with a count per status, then every failing check with what
@@ -26,7 +26,8 @@ requirements:
 from ansible.plugins.callback import CallbackBase
 
 CHECK_ACTIONS = ("podnet.doctor.node_info", "node_info", "podnet.doctor.kernel_prereqs", "kernel_prereqs",
-                 "podnet.doctor.overlay_firewall", "overlay_firewall", "podnet.doctor.cidr_check", "cidr_check")
+                 "podnet.doctor.overlay_firewall", "overlay_firewall", "podnet.doctor.cidr_check", "cidr_check",
+                 "podnet.doctor.verdict", "verdict", "podnet.doctor.overlay_probe", "overlay_probe")
 ORDER = ("fail", "error", "ignored", "skip", "pass")
 
 
@@ -42,7 +43,14 @@ class CallbackModule(CallbackBase):
         self.unreachable = {}
 
     def v2_runner_on_ok(self, result):
-        if result._task.action in CHECK_ACTIONS and "checks" in result._result:
+        self._collect(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        # podnet.doctor.verdict fails the host and still carries every check
+        self._collect(result)
+
+    def _collect(self, result):
+        if result._task.action in CHECK_ACTIONS and isinstance(result._result.get("checks"), list):
             # later results (a re-check after a fix) replace earlier ones, check by check
             merged = self.checks.setdefault(result._host.get_name(), {})
             for check in result._result["checks"]:

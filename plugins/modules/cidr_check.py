@@ -114,6 +114,20 @@ reserved:
   returned: mode resolve
   type: list
   elements: dict
+peers:
+  description:
+    - The address of every host of the play (C(ansible_host), else the inventory name), read once for
+      the fleet (C(resolve)); M(podnet.doctor.node_info) derives the node networks from it. Read once
+      here rather than by every host from every other host's variables, which grows with the square
+      of the fleet.
+  returned: mode resolve
+  type: list
+  elements: str
+peer_names:
+  description: The inventory names of the play's hosts, in the order of RV(peers) (C(resolve)).
+  returned: mode resolve
+  type: list
+  elements: str
 per_host:
   description: Host name to its list of CIDR checks (C(fleet)).
   returned: mode fleet

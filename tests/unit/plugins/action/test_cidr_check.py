@@ -40,3 +40,11 @@ def test_pod_service_overlap_and_missing_hosts():
     assert check["status"] == "fail" and "kubeadm.yaml: networking.serviceSubnet" in check["observed"]
     assert "10.0.0.0/20" in check["fix"]
     assert by_id(per_host["node3"])["cidr.pod_host"]["status"] == "error"
+
+
+def test_peer_addresses_are_read_once_for_the_play():
+    from ansible_collections.podnet.doctor.plugins.action.cidr_check import play_host_addresses
+    task_vars = {"ansible_play_hosts_all": ["node1", "node2", "db.example"],
+                 "hostvars": {"node1": {"ansible_host": "192.168.77.11"}, "node2": {"ansible_host": "192.168.77.12"},
+                              "db.example": {}}}
+    assert play_host_addresses(task_vars) == ["192.168.77.11", "192.168.77.12", "db.example"]
