@@ -21,11 +21,14 @@ options:
     description:
       - The sysctl.d drop-in this collection owns. Its name must sort after every other
         file that sets the same keys for it to win at boot.
+      - Must be a C(.conf) file directly in C(/etc/sysctl.d) named with letters, digits, C(.), C(_)
+        or C(-); anything else is never read at boot and is refused.
     type: path
     default: /etc/sysctl.d/99-zzz-podnet-doctor.conf
   modules_file:
     description:
-      - The modules-load.d file this collection owns.
+      - The modules-load.d file this collection owns. Must be a C(.conf) file directly in
+        C(/etc/modules-load.d) named with letters, digits, C(.), C(_) or C(-).
     type: path
     default: /etc/modules-load.d/podnet-doctor.conf
   root:

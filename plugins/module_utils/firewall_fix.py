@@ -200,3 +200,10 @@ def _plan_ipt_persistence(plan, root, lines):
     after = "".join(rows)
     if after != text:
         plan["files"][IPTABLES_RULES] = {"before": text, "after": after, "backup": True}
+
+
+def boot_state_first(commands):
+    """The commands in the order that is safe to interrupt: those that change the boot-time
+    configuration (firewalld ``--permanent``) before those that change only the running one.
+    Otherwise the plan's order is kept."""
+    return sorted(commands, key=lambda argv: "--permanent" not in argv)

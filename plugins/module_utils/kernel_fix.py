@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import os
 import tempfile
+import time
 
 from ansible_collections.podnet.doctor.plugins.module_utils import kmod_state, node_checks, sysctl_boot
 
@@ -180,14 +181,46 @@ def plan_changes(plan):
     return bool(changed_files(plan) or plan["remove"] or plan["modprobe"] or plan["runtime"])
 
 
+TEMP_PREFIX = ".podnet-"
+# A run holds its temp file for milliseconds; one older than this was left by a killed run.
+STALE_TEMP_SECONDS = 600
+
+
+def remove_stale_temp_files(directory, now=None):
+    """Remove ``.podnet-*`` temp files a killed run left in ``directory`` (inert: hidden and
+    without a .conf/.nft suffix, so no tool reads them, but litter under /etc all the same).
+    Young ones may belong to a run in progress and are left alone. Returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        if not name.startswith(TEMP_PREFIX) or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        try:
+            if now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue  # another run removed it first
+    return removed
+
+
 def write_atomic(path, content, mode=None, mover=None):
-    """Write via a temp file in the same directory, fsync, then rename over ``path``."""
+    """Write via a temp file in the same directory, fsync, then rename over ``path``.
+
+    Killed at any point, ``path`` is either the old file or the new one, never part of
+    either; at worst a ``.podnet-*`` temp file stays, which the next write removes."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
+    remove_stale_temp_files(directory)
     if mode is None and os.path.exists(path):
         mode = os.stat(path).st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=".podnet-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(content)

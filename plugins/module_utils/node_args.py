@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
+import re
 
 from ansible.module_utils.six import text_type
 
@@ -49,3 +51,36 @@ def validated_overlay_params(params):
     pod_cidr = validated_cidr(params["pod_cidr"], "podnet_pod_cidr")
     networks = [validated_cidr(n, "podnet_node_networks") for n in params["node_networks"]]
     return ports, pod_cidr, networks
+
+
+# Where each tool reads our owned files from, and the suffix it requires.
+OWNED_FILE_RULES = {
+    "sysctl_file": ("podnet_sysctl_file", ("/etc/sysctl.d",), ".conf"),
+    "modules_file": ("podnet_modules_file", ("/etc/modules-load.d",), ".conf"),
+}
+SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def validated_owned_file(value, parameter):
+    """The path of a file the collection owns; ValueError naming the variable otherwise.
+
+    A file elsewhere, or without the suffix, is never read at boot (systemd-sysctl and
+    systemd-modules-load read only ``*.conf`` in their directories), so it is refused
+    rather than written uselessly; so is any name a shell or a config parser could misread."""
+    variable, directories, suffix = OWNED_FILE_RULES[parameter]
+    text = text_type(value)
+    directory, name = os.path.split(text)
+    if directory not in directories or not name.endswith(suffix) or not SAFE_FILE_NAME.match(name):
+        raise ValueError("%s=%r is not a file %s reads at boot; use %s/<name>%s with letters, digits, '.', '_' "
+                         "or '-' in the name, e.g. %s" % (
+                             variable, value, "systemd-sysctl" if parameter == "sysctl_file" else
+                             "systemd-modules-load", directories[0], suffix,
+                             DEFAULT_SYSCTL_FILE if parameter == "sysctl_file" else DEFAULT_MODULES_FILE))
+    return text
+
+
+def validated_owned_files(params):
+    """Check every owned-file parameter present in ``params``."""
+    for parameter in OWNED_FILE_RULES:
+        if params.get(parameter) is not None:
+            validated_owned_file(params[parameter], parameter)

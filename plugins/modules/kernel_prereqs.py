@@ -105,8 +105,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec
+from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock, kernel_fix, node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec, validated_owned_files
 
 
 def build_module():
@@ -121,6 +121,14 @@ def build_module():
 
 def main():
     module = build_module()
+    try:
+        validated_owned_files(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    fix_lock.run_locked(module, fix)
+
+
+def fix(module):
     params = module.params
     root = params["root"]
     result = dict(changed=False, unresolved=[], backups=[], runtime={}, modprobe=None)
@@ -158,6 +166,9 @@ def main():
     facts = node_checks.gather_facts(root, params["ip_families"])
     result["checks"] = [c for c in node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
                         if c["id"].split(".")[0] in _check_prefixes(params["areas"])]
+    # shown by Ansible on every run, with no extra task per host in the roles
+    for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
+        module.warn(text)
     module.exit_json(**result)
 
 

@@ -98,13 +98,37 @@ facts:
       description: Lines in sysctl files that the tools reject.
       type: list
       elements: str
+    firewall:
+      description:
+        - What the firewalls are. The rulesets themselves are read and judged on the node, not returned
+          (on a node with kube-proxy they run to megabytes).
+      type: dict
+      contains:
+        in_charge:
+          description: The firewalls that filter packets here, in the order they are asked.
+          type: list
+          elements: str
+          sample: [firewalld, nftables]
+        firewalld:
+          description: C(running), and when it runs its C(default_zone), C(backend) and C(active_zones).
+          type: dict
+        ufw_active:
+          description: Whether ufw's chains are loaded (the test C(ufw status) makes).
+          type: bool
+        ruleset_bytes:
+          description: Size of each ruleset read (C(nft), C(iptables_legacy), C(iptables_nft)).
+          type: dict
+        errors:
+          description: Ruleset reads that failed.
+          type: list
+          elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, host_networks, node_checks, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
-    node_argument_spec, overlay_argument_spec, validated_overlay_params)
+    node_argument_spec, overlay_argument_spec, validated_overlay_params, validated_owned_files)
 
 
 def build_module():
@@ -118,6 +142,7 @@ def main():
     module = build_module()
     params = module.params
     try:
+        validated_owned_files(params)
         ports, pod_cidr, node_networks = validated_overlay_params(params)
     except (cni_catalog.CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc))
@@ -132,7 +157,7 @@ def main():
     if not node_networks:
         node_networks = overlay_checks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
-    facts["firewall"] = firewall
+    facts["firewall"] = overlay_checks.firewall_summary(firewall)
     facts["host_networks"] = host_networks.host_networks(
         firewall["addresses"], host_networks.gather_routes(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"})))

@@ -84,7 +84,7 @@ checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import (
-    cni_catalog, firewall_eval, firewall_fix, kernel_fix, overlay_checks)
+    cni_catalog, firewall_eval, firewall_fix, fix_lock, kernel_fix, overlay_checks)
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
     overlay_argument_spec, validated_overlay_params)
 
@@ -96,7 +96,10 @@ def build_module():
 
 
 def main():
-    module = build_module()
+    fix_lock.run_locked(build_module(), fix)
+
+
+def fix(module):
     params = module.params
     root = params["root"]
     result = dict(changed=False, openings=[], commands=[], unresolved=[], backups=[])
@@ -113,7 +116,7 @@ def main():
 
     facts = gather()
     if facts["errors"]:
-        module.fail_json(msg="cannot read the firewall rulesets: %s (run with become: true); nothing was changed"
+        module.fail_json(msg="cannot read the firewall rulesets: %s; nothing was changed"
                          % "; ".join(facts["errors"]), **result)
     if not node_networks:
         node_networks = overlay_checks.derive_node_networks(facts["addresses"], params["peers"])
@@ -140,19 +143,24 @@ def main():
             result["diff"].append({"before_header": "commands", "after_header": "commands", "before": "",
                                    "after": "".join(" ".join(c) + "\n" for c in plan["commands"])})
     if result["changed"] and not module.check_mode:
-        for argv in plan["commands"]:
-            binary = module.get_bin_path(argv[0], required=True)
-            rc, out, err = run([binary] + argv[1:])
-            if rc != 0:
-                module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
+        # Boot-time state first, runtime last: the checks judge the runtime ruleset, so if this
+        # run is killed part-way, a port that is open now is also open after a reboot, and one
+        # that is not open makes the next run's check fail and this fixer run again.
         for path, entry in sorted(changed_files.items()):
             target = module.params["root"].rstrip("/") + path
             if entry.get("backup"):
                 result["backups"].append(module.backup_local(target))
             kernel_fix.write_atomic(target, entry["after"], 0o644 if entry.get("owned") else None,
                                     lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False))
+        for argv in firewall_fix.boot_state_first(plan["commands"]):
+            binary = module.get_bin_path(argv[0], required=True)
+            rc, out, err = run([binary] + argv[1:])
+            if rc != 0:
+                module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
         facts = gather()
     result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"])
+    for text in result["unresolved"]:
+        module.warn(text)
     module.exit_json(**result)
 
 

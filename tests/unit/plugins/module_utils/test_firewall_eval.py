@@ -175,3 +175,13 @@ POD_FLOW = fw.Packet("tcp", 443, src="10.244.0.0/16", dst="10.244.0.0/16", iif="
 ])
 def test_firewalld_forwarding(zones, verdict):
     assert fw.firewalld_forward_verdict(POD_FLOW, zones, "public")["verdict"] == verdict
+
+
+def test_boot_state_commands_run_before_runtime_ones():
+    """Killed part-way, a port open now must also be open after a reboot."""
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall_fix import boot_state_first
+    commands = [["firewall-cmd", "--zone=public", "--add-rich-rule=A"],
+                ["firewall-cmd", "--permanent", "--zone=public", "--add-rich-rule=A"],
+                ["firewall-cmd", "--zone=trusted", "--add-source=10.244.0.0/16"],
+                ["firewall-cmd", "--permanent", "--zone=trusted", "--add-source=10.244.0.0/16"]]
+    assert boot_state_first(commands) == [commands[1], commands[3], commands[0], commands[2]]

@@ -138,3 +138,39 @@ def test_write_atomic_leaves_no_temp_files(tmp_path):
 def test_plan_names_the_files_it_outranks(tmp_path):
     root = make_tree(tmp_path, BROKEN)
     assert kernel_fix.plan_fix(root, areas=["ip_forward"])["outranks"] == ["/etc/sysctl.d/99-zz-cis.conf"]
+
+
+def test_a_write_killed_before_the_rename_leaves_the_old_file_whole(tmp_path):
+    """The rename is the only step that touches the target; a kill before it (simulated by a
+    mover that dies) leaves the old content, and the next write converges and tidies up."""
+    target = str(tmp_path / "sysctl.d" / "99-zzz-podnet-doctor.conf")
+    kernel_fix.write_atomic(target, "net.ipv4.ip_forward = 0\n")
+
+    class Killed(BaseException):
+        pass
+
+    def dies(src, dest):
+        raise Killed()
+
+    with pytest.raises(Killed):
+        kernel_fix.write_atomic(target, "net.ipv4.ip_forward = 1\n", mover=dies)
+    with open(target) as handle:
+        assert handle.read() == "net.ipv4.ip_forward = 0\n"
+    kernel_fix.write_atomic(target, "net.ipv4.ip_forward = 1\n")
+    with open(target) as handle:
+        assert handle.read() == "net.ipv4.ip_forward = 1\n"
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_young_ones_kept(tmp_path):
+    import os
+    import time
+    directory = tmp_path / "sysctl.d"
+    directory.mkdir()
+    stale, young, foreign = directory / ".podnet-abc123", directory / ".podnet-def456", directory / ".other-tmp"
+    for path in (stale, young, foreign):
+        path.write_text("net.ipv4.ip_for")  # what a kill mid-write leaves
+    old = time.time() - kernel_fix.STALE_TEMP_SECONDS - 5
+    os.utime(str(stale), (old, old))
+    os.utime(str(foreign), (old, old))
+    kernel_fix.write_atomic(str(directory / "99-zzz-podnet-doctor.conf"), "net.ipv4.ip_forward = 1\n")
+    assert sorted(p.name for p in directory.iterdir()) == [".other-tmp", ".podnet-def456", "99-zzz-podnet-doctor.conf"]
