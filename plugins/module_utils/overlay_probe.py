@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""overlay.probe: send real packets on each overlay port between node pairs and see which arrive.
+
+The receiving side observes with raw sockets, one per IP protocol. Linux hands a raw socket a
+copy of a packet in local delivery, after the INPUT hook: a probe the host firewall drops is
+never seen, one it accepts is seen whether or not something listens on the port (the kernel's
+VXLAN socket on 8472, a BGP daemon on 179). So nothing is ever bound to the CNI's ports, and a
+CNI starting during the probe cannot find its port taken.
+
+A probe is recognised by its source port (UDP and TCP, chosen per run) and, where it carries
+one, a payload naming the run: ``podnet.doctor probe <run id>``. TCP probes are SYNs: the SYN
+reaching local delivery is the proof, whatever answers it.
+
+Who probes whom: the hosts in inventory order form a ring; each probes the next ``k`` and is
+probed by the previous ``k`` (``k = 0``: everyone), so a fleet costs N x k probes, not N^2.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import json
+import os
+import socket
+import struct
+
+from ansible.module_utils.six import text_type
+
+PAYLOAD_PREFIX = b"podnet.doctor probe "
+PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17}
+TCP_SYN, TCP_ACK = 0x02, 0x10
+STATE_DIR = "run/podnet-doctor"
+
+
+def probe_partners(peers, own, width):
+    """(targets, expected senders) of ``own`` among ``peers`` (ordered, duplicates ignored)."""
+    ring = []
+    for peer in peers:
+        if peer not in ring:
+            ring.append(peer)
+    if own not in ring or len(ring) < 2:
+        return [], []
+    count = len(ring) - 1 if not width or width >= len(ring) else width
+    here = ring.index(own)
+    targets = [ring[(here + step) % len(ring)] for step in range(1, count + 1)]
+    senders = [ring[(here - step) % len(ring)] for step in range(1, count + 1)]
+    return targets, senders
+
+
+def own_address(addresses, peers):
+    """This node's address among ``peers`` (the play's node addresses), from ``ip -j addr``."""
+    mine = set()
+    for link in addresses:
+        for info in link.get("addr_info", []):
+            if info.get("local"):
+                mine.add(info["local"])
+    for peer in peers:
+        if peer in mine:
+            return peer
+    return None
+
+
+def probe_ports(ports):
+    """[(protocol name, number, port or None)] from the catalog's (proto, port, desc)."""
+    plan = []
+    for proto, port, _desc in ports:
+        if proto in PROTOCOL_NUMBERS:
+            plan.append((proto, PROTOCOL_NUMBERS[proto], int(port)))
+        else:
+            plan.append((proto, protocol_number(proto), None))
+    return plan
+
+
+def protocol_number(name):
+    aliases = {"ipip": 4, "ipencap": 4, "gre": 47, "esp": 50, "ah": 51, "icmp": 1, "sctp": 132}
+    if text_type(name).isdigit():
+        return int(name)
+    if name in aliases:
+        return aliases[name]
+    return socket.getprotobyname(name)
+
+
+def payload(run_id):
+    return PAYLOAD_PREFIX + run_id.encode("ascii")
+
+
+def parse_observation(packet, run_id, sport, ports):
+    """(source address, proto name, port or None) when ``packet`` (IPv4, from a raw socket) is
+    one of this run's probes to one of ``ports``; else None."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    number = packet[9]
+    source = socket.inet_ntoa(packet[12:16])
+    body = packet[ihl:]
+    for proto, wanted, port in ports:
+        if number != wanted:
+            continue
+        if proto == "udp" and len(body) >= 8:
+            src_port, dst_port = struct.unpack("!HH", body[:4])
+            if src_port == sport and dst_port == port and body[8:].startswith(payload(run_id)):
+                return source, proto, port
+        elif proto == "tcp" and len(body) >= 14:
+            src_port, dst_port = struct.unpack("!HH", body[:4])
+            flags = body[13]
+            if src_port == sport and dst_port == port and flags & TCP_SYN and not flags & TCP_ACK:
+                return source, proto, port
+        elif port is None and body.startswith(payload(run_id)):
+            return source, proto, None
+    return None
+
+
+def state_path(root, run_id):
+    return os.path.join(root, STATE_DIR, "probe-%s.json" % run_id)
+
+
+def write_state(path, state):
+    """Atomically, so collect never reads half a file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(state, handle)
+    os.rename(tmp, path)
+
+
+def port_label(proto, port):
+    return "%s/%s" % (port, proto) if port else "IP protocol %s" % proto
+
+
+def probe_check(received, senders, ports, names=None, note=None):
+    """The overlay.probe result for a receiver: every sender's probe on every port arrived?"""
+    names = names or {}
+    seen = set((r["from"], r["proto"], r.get("port")) for r in received)
+    missing, arrived, lost_total = [], 0, 0
+    for proto, _number, port in ports:
+        lost = [s for s in senders if (s, proto, port) not in seen]
+        arrived += len(senders) - len(lost)
+        lost_total += len(lost)
+        if lost:
+            missing.append("%s from %s" % (port_label(proto, port), ", ".join(
+                "%s (%s)" % (names.get(s, s), s) if names.get(s) else s for s in lost)))
+    result = {"id": "overlay.probe", "expected": "every probe from the node network arrives"}
+    if not senders:
+        result.update(status="skip", observed=note or "no peer probes this host (one node, or its address is "
+                                                       "not among the play's node addresses)")
+    elif missing:
+        result.update(status="fail", observed="nothing arrived: %s; %d of %d probes arrived" % (
+            "; ".join(missing), arrived, arrived + lost_total),
+            fix="find what drops them: overlay.inbound names this host's rule; if it passes, the drop is on "
+                "the path or at the sender (a cloud security group or NACL, a switch ACL, the sender's "
+                "OUTPUT chain): allow %s between the node networks" % ", ".join(
+                    port_label(p, n) for p, _x, n in ports))
+    else:
+        result.update(status="pass", observed="%d probe(s) arrived: %s from %d peer(s)" % (
+            arrived, ", ".join(port_label(p, n) for p, _x, n in ports), len(senders)))
+    bare = [port_label(p, n) for p, _x, n in ports if n is None]
+    if bare and senders:
+        # Probes without ports (IPIP, GRE) cross both ways, and conntrack keys such flows by the
+        # address pair alone: a peer's probe can be the "reply" to this node's own and pass a
+        # stateful firewall that drops a first packet. Arrival is proof for replies only.
+        result["observed"] += ("; %s: arrival does not prove a first packet passes (conntrack tracks IP "
+                               "protocols by address pair, so it can be admitted as a reply to this node's "
+                               "own probe); overlay.inbound judges first packets" % ", ".join(bare))
+    return result
