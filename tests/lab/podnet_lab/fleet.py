@@ -59,6 +59,7 @@ class Fleet(object):
     def up(self, wait=True):
         ref = image.build()
         ensure_ssh_key()
+        ensure_inotify_capacity(len(self.existing_nodes()) + self.size)
         if run(["network", "exists", self.network], check=False).returncode != 0:
             run(["network", "create", "--subnet", str(self.subnet),
                  "--gateway", str(self.subnet.network_address + 1),
@@ -110,6 +111,24 @@ class Fleet(object):
         with open(path, "w") as handle:
             json.dump(self.inventory(connection), handle, indent=2)
         return path
+
+
+# systemd in each node takes a handful of inotify instances (pid 1, journald, logind, ...);
+# past the host's per-user limit (128 on Debian) a node exits with 255 before it logs a line.
+INOTIFY_INSTANCES_PER_NODE = 10
+INOTIFY_SYSCTL = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def ensure_inotify_capacity(nodes):
+    """Raise the host's fs.inotify.max_user_instances when a fleet this big would exhaust it
+    (never lowers it). The lab host only: the nodes share its kernel."""
+    wanted = 128 + INOTIFY_INSTANCES_PER_NODE * nodes
+    with open(INOTIFY_SYSCTL) as handle:
+        current = int(handle.read().strip())
+    if current < wanted:
+        with open(INOTIFY_SYSCTL, "w") as handle:
+            handle.write("%d\n" % wanted)
+    return max(current, wanted)
 
 
 def ensure_ssh_key():
