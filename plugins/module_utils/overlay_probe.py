@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
 import json
 import os
 import socket
@@ -142,8 +141,8 @@ def probe_check(received, senders, ports, names=None, note=None):
                 "%s (%s)" % (names.get(s, s), s) if names.get(s) else s for s in lost)))
     result = {"id": "overlay.probe", "expected": "every probe from the node network arrives"}
     if not senders:
-        result.update(status="skip", observed=note or "no peer probes this host (one node, or its address is "
-                                                       "not among the play's node addresses)")
+        alone = "no peer probes this host (one node, or its address is not among the play's node addresses)"
+        result.update(status="skip", observed=note or alone)
     elif missing:
         result.update(status="fail", observed="nothing arrived: %s; %d of %d probes arrived" % (
             "; ".join(missing), arrived, arrived + lost_total),

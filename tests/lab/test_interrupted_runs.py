@@ -137,7 +137,7 @@ def test_two_remediate_runs_at_once_end_in_the_state_of_one(fleet):
     node, host = fleet.node(2), "node2"
     try:
         break_node(node)
-        runs = [start_remediate(fleet.inventory_path, host) for _ in range(2)]
+        runs = [start_remediate(fleet.inventory_path, host), start_remediate(fleet.inventory_path, host)]
         outputs = [run.communicate(timeout=300)[0] for run in runs]
         for run, output in zip(runs, outputs):
             assert run.returncode == 0, output

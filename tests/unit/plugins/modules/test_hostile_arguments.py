@@ -52,7 +52,8 @@ class Recorder(object):
     def __init__(self):
         self.calls = []
 
-    def run_command(self, module, args, **kwargs):
+    def run_command(self, args, **kwargs):
+        """Stands in for AnsibleModule.run_command (set on the class, so it gets no module)."""
         self.calls.append((args, kwargs))
         return 0, "", ""
 
@@ -81,8 +82,7 @@ def tree_of(root):
 
 def run_module(module, args, monkeypatch, capsys):
     recorder = Recorder()
-    monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                        lambda self, argv, **kw: recorder.run_command(self, argv, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", recorder.run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/usr/sbin/" + name)
     capsys.readouterr()
     with patch_module_args(args):
@@ -153,5 +153,19 @@ def test_owned_sysctl_file_outside_sysctl_d_is_refused_naming_the_variable(value
         assert "/etc/sysctl.d/<name>.conf" in result["msg"]
         assert calls == []
         assert not os.path.exists(os.path.join(root, "run", "podnet-doctor.lock"))  # refused before the lock
+    finally:
+        shutil.rmtree(root)
+
+
+def test_the_recorder_sees_every_command_of_a_run_that_proceeds(monkeypatch, capsys):
+    """Guards the property above against passing vacuously: a hostile peer is only compared,
+    so the run goes on and its ruleset reads are recorded, none carrying the marker."""
+    root = fake_node()
+    try:
+        result, calls = run_module(overlay_firewall, {"root": root, "peers": [MARKER + ";id"],
+                                                      "node_networks": ["192.168.77.0/24"]}, monkeypatch, capsys)
+        assert [os.path.basename(argv[0]) for argv, _kw in calls][:4] == [
+            "ip", "nft", "iptables-legacy-save", "iptables-nft-save"]
+        assert "failed" not in result or not result["failed"], result
     finally:
         shutil.rmtree(root)
