@@ -4,6 +4,8 @@ Every primitive has an inverse (``clear_*``) so a test can show the symptom goin
 away. Firewall faults are persistent, like a real misconfigured node: they come back
 after a reboot until something fixes them.
 """
+import ipaddress
+
 from .podman import node_exec, node_sh, run
 
 HARDENING_FILE = "/etc/sysctl.d/99-zz-cis.conf"
@@ -119,7 +121,11 @@ def attach_overlapping_subnet(fleet, node, subnet="10.244.2.0/24", label=None):
     if run(["network", "exists", network], check=False).returncode != 0:
         run(["network", "create", "--subnet", subnet, "--label",
              "io.podnet.lab.fleet=%s" % (label or fleet.name), network])
-    run(["network", "connect", network, node])
+    # A fixed address, clear of the pod addresses (.1-.3 of each node's /24): left to
+    # podman's IPAM the node could get .3, the peer's pod-b, and "connect" to itself
+    # (Connection refused) instead of showing the real symptom (No route to host).
+    address = ipaddress.ip_network(subnet).network_address + 200 + fleet.index_of(node)
+    run(["network", "connect", "--ip", str(address), network, node])
     return network
 
 
