@@ -25,14 +25,8 @@ description:
   - IPv4 node networks only. Needs root (raw sockets).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
+  - podnet.doctor.attributes.read_only
   - podnet.doctor.overlay
-attributes:
-  check_mode:
-    support: full
-    description: Changes no configuration; it sends and observes the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
 options:
   mode:
     description: Which step to run.

@@ -77,6 +77,15 @@ def kill_fixer_after(node, fixer, delay):
     return subprocess.Popen(["podman", "exec", node, "sh", "-c", script], stdout=subprocess.PIPE, text=True)
 
 
+def restore(node):
+    """Leave the node as a fresh boot would: no fault, nothing of ours, no backups."""
+    faults.unblock_overlay(node, "nftables")
+    faults.forget_podnet_doctor(node)
+    faults.remove_file(node, faults.HARDENING_FILE)
+    node_exec(node, ["sh", "-c", "rm -f /etc/nftables.conf.*~"])
+    lab_fleet.reboot(node)
+
+
 def nft_config_loads(node):
     return node_exec(node, ["nft", "-c", "-f", "/etc/nftables.conf"], check=False).returncode == 0
 
@@ -126,11 +135,7 @@ def test_sigkill_at_random_points_never_leaves_a_half_written_file(fleet):
         assert not failing, "seed %d: %s" % (seed, failing)
         assert probes.overlay_ping(fleet, 1, 2).loss == 0
     finally:
-        faults.unblock_overlay(node, "nftables")
-        faults.forget_podnet_doctor(node)
-        faults.remove_file(node, faults.HARDENING_FILE)
-        node_exec(node, ["sh", "-c", "rm -f /etc/nftables.conf.*~"])
-        lab_fleet.reboot(node)
+        restore(node)
 
 
 def test_two_remediate_runs_at_once_end_in_the_state_of_one(fleet):
@@ -154,8 +159,4 @@ def test_two_remediate_runs_at_once_end_in_the_state_of_one(fleet):
         assert rc == 0 and "changed=0" in out, out
         assert probes.overlay_ping(fleet, 1, 2).loss == 0
     finally:
-        faults.unblock_overlay(node, "nftables")
-        faults.forget_podnet_doctor(node)
-        faults.remove_file(node, faults.HARDENING_FILE)
-        node_exec(node, ["sh", "-c", "rm -f /etc/nftables.conf.*~"])
-        lab_fleet.reboot(node)
+        restore(node)
