@@ -1,6 +1,7 @@
 """podnet.doctor benchmark: wall-clock ratios on the lab fleet, from one run.
 
-Times, each ``--repeat`` times (min and median reported):
+Times, each ``--repeat`` times (min and median reported; on clean nodes the lines take turns
+in each round and every ratio is the median of the rounds' ratios):
   ping       ``ansible -m ping`` on every node: the floor (one round trip per host)
   preflight  ``podnet.doctor.preflight`` on clean nodes and on nodes with every fault
   baseline   bench/baseline.yml: the same checks, one standard task per setting
@@ -26,8 +27,13 @@ from podnet_lab import faults, fleet as lab_fleet  # noqa: E402
 RESULTS = os.path.join(REPO, "bench", "results")
 
 
+FORKS = {"value": 20}
+
+
 def timed(argv, ok_codes=(0,)):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    # forks >= N, as the fleet docs recommend; the floor and podnet.doctor get the same
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORKS=str(FORKS["value"]))
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
@@ -67,6 +73,7 @@ def stats(samples):
 
 
 def measure(lab, size, connection, repeat, lines, inventory_dir):
+    FORKS["value"] = max(20, size)
     sub = lab_fleet.Fleet(name=lab.name, size=size, subnet=str(lab.subnet))
     inventory = sub.write_inventory(os.path.join(inventory_dir, "%s-%d.json" % (connection, size)), connection)
     nodes = sub.nodes
@@ -76,38 +83,53 @@ def measure(lab, size, connection, repeat, lines, inventory_dir):
     timed(cmd["remediate"], ok_codes=(0, 2))  # clean nodes: every check passes
     timed(cmd["remediate"])
 
-    def sample(name, argv, ok_codes=(0,), before=None):
-        runs = []
-        for _ in range(repeat):
-            if before:
-                before()
-            runs.append(timed(argv, ok_codes))
-        out[name] = stats(runs)
+    def report(name):
         print("  %-7s N=%-3d %-20s min %6.2fs  median %6.2fs" % (
             connection, size, name, out[name]["min"], out[name]["median"]), flush=True)
 
-    sample("ping", cmd["ping"])
-    sample("preflight_clean", cmd["preflight"])
+    # Clean nodes: the lines take turns in each round, so drift in the machine (other load,
+    # thermal) lands on every line alike; ratios are taken per round, then the median.
+    clean = [("ping", cmd["ping"]), ("preflight_clean", cmd["preflight"])]
     if "remediate_fixed" in lines:
-        sample("remediate_fixed", cmd["remediate"])
+        clean.append(("remediate_fixed", cmd["remediate"]))
     if "baseline" in lines:
-        sample("baseline", cmd["baseline"])
+        clean.append(("baseline", cmd["baseline"]))
+    rounds = [dict((name, timed(argv)) for name, argv in clean) for _ in range(repeat)]
+    for name, _argv in clean:
+        out[name] = stats([r[name] for r in rounds])
+        report(name)
+    out["rounds"] = [dict((k, round(v, 3)) for k, v in r.items()) for r in rounds]
     if "faulty" in lines:
         on_nodes(nodes, break_node)
-        sample("preflight_faulty", cmd["preflight"], ok_codes=(2,))
-        sample("remediate_faulty", cmd["remediate"], before=lambda: on_nodes(nodes, break_node))
+        faulty = []
+        for _round in range(repeat):
+            ping = timed(cmd["ping"])
+            faulty.append({"ping": ping, "preflight_faulty": timed(cmd["preflight"], ok_codes=(2,))})
+        out["preflight_faulty"] = stats([r["preflight_faulty"] for r in faulty])
+        report("preflight_faulty")
+        runs = []
+        for _round in range(repeat):
+            on_nodes(nodes, break_node)
+            runs.append(timed(cmd["remediate"]))
+        out["remediate_faulty"] = stats(runs)
+        report("remediate_faulty")
+        out["faulty_rounds"] = [dict((k, round(v, 3)) for k, v in r.items()) for r in faulty]
     return out
 
 
 def ratios(line):
-    r = {"preflight/ping": line["preflight_clean"]["median"] / line["ping"]["median"]}
-    if "remediate_fixed" in line:
-        r["remediate_fixed/ping"] = line["remediate_fixed"]["median"] / line["ping"]["median"]
-    if "baseline" in line:
-        r["baseline/preflight"] = line["baseline"]["median"] / line["preflight_clean"]["median"]
-    if "preflight_faulty" in line:
-        r["preflight_faulty/ping"] = line["preflight_faulty"]["median"] / line["ping"]["median"]
-    return dict((k, round(v, 2)) for k, v in r.items())
+    """Median over rounds of each round's ratio (the lines of a round ran back to back)."""
+    def per_round(rounds, top, bottom):
+        return round(statistics.median(r[top] / r[bottom] for r in rounds), 2)
+    rounds = line["rounds"]
+    r = {"preflight/ping": per_round(rounds, "preflight_clean", "ping")}
+    if "remediate_fixed" in rounds[0]:
+        r["remediate_fixed/ping"] = per_round(rounds, "remediate_fixed", "ping")
+    if "baseline" in rounds[0]:
+        r["baseline/preflight"] = per_round(rounds, "baseline", "preflight_clean")
+    if line.get("faulty_rounds"):
+        r["preflight_faulty/ping"] = per_round(line["faulty_rounds"], "preflight_faulty", "ping")
+    return r
 
 
 def plot(result, path):
@@ -165,7 +187,8 @@ def main(argv=None):
         for size in scale:
             line = measure(lab, size, "ssh", args.repeat, ("remediate_fixed",), inventory_dir)
             line["ratios"] = ratios(line)
-            line["per_host"] = dict((k, round(v["median"] / size, 3)) for k, v in line.items() if k != "ratios")
+            line["per_host"] = dict((k, round(v["median"] / size, 3)) for k, v in line.items()
+                                    if isinstance(v, dict) and "median" in v)
             result["scale"][str(size)] = line
     finally:
         if not args.keep:
