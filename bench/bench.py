@@ -152,7 +152,7 @@ def plot(result, path):
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.set_ylim(bottom=0)
-    left.legend(fontsize=8, loc="upper left")
+    left.legend(fontsize=8, loc="center right")
     fig.suptitle("podnet.doctor on the podman lab, %s" % result["machine"], fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
