@@ -50,5 +50,7 @@ class ActionModule(ActionBase):
         failing = [c for c in checks if c["status"] in FAILING]
         result.update(changed=False, host=host, checks=checks, failing=[c["id"] for c in failing])
         if failing and boolean(args.get("fail_on_findings", True), strict=False):
-            result.update(failed=True, msg=failure_message(host, failing))
+            # Ansible prints a failed result whole: keep it to what failed, and name the rest.
+            result.update(failed=True, msg=failure_message(host, failing), checks=failing,
+                          passing=[c["id"] for c in checks if c not in failing])
         return result

@@ -55,6 +55,9 @@ class CallbackModule(CallbackBase):
             merged = self.checks.setdefault(result._host.get_name(), {})
             for check in result._result["checks"]:
                 merged[check["id"]] = check
+            # a failing verdict carries only what failed and names the checks that passed
+            for check_id in result._result.get("passing") or []:
+                merged.setdefault(check_id, {"id": check_id, "status": "pass", "observed": ""})
 
     def v2_runner_on_unreachable(self, result):
         self.unreachable[result._host.get_name()] = result._result.get("msg", "unreachable")

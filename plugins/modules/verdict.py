@@ -58,7 +58,10 @@ host:
   type: str
   sample: node1
 checks:
-  description: The merged check results, after O(ignore).
+  description:
+    - The merged check results, after O(ignore).
+    - When it fails the host, only the failing ones (Ansible prints a failed result whole); the
+      others are named in RV(passing). Report runs use O(fail_on_findings=false) and get every check.
   returned: always
   type: list
   elements: dict
@@ -71,6 +74,12 @@ checks:
       description: C(pass), C(fail), C(skip), C(error) or C(ignored).
       type: str
       sample: fail
+passing:
+  description: IDs of the checks not in RV(checks) because the host failed on the others.
+  returned: when it fails the host
+  type: list
+  elements: str
+  sample: [ip_forward.runtime, overlay.inbound]
 failing:
   description: IDs of the checks that are C(fail) or C(error).
   returned: always
