@@ -9,6 +9,8 @@ __metaclass__ = type
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.podnet.doctor.plugins.module_utils.node_checks import apply_ignore
+
 FAILING = ("fail", "error")
 
 
@@ -21,13 +23,6 @@ def merged_checks(groups):
                 order.append(check["id"])
             by_id[check["id"]] = dict(check)
     return [by_id[check_id] for check_id in order]
-
-
-def apply_ignore(checks, ignore):
-    for check in checks:
-        if check["status"] == "fail" and check["id"] in ignore:
-            check["status"] = "ignored"
-    return checks
 
 
 def failure_message(host, failing):

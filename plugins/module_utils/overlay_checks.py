@@ -79,8 +79,7 @@ def firewalld_services(root, names):
 def gather_firewall(run, root="/", which=None):
     """Every ruleset and firewall state, read-only."""
     which = which or (lambda name: name)
-    facts = {"errors": []}
-    parsed = facts["parsed"] = {}
+    facts = {"errors": [], "parsed": {}}
     addr = _tool(run, ["ip", "-j", "addr", "show"])
     try:
         facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
@@ -100,10 +99,9 @@ def gather_firewall(run, root="/", which=None):
                                    % (" ".join(argv), result["rc"], result["err"]))
             facts[key] = None
             continue
+        facts[key] = result["out"]
         try:  # parsed here, once: a damaged dump is an error, never an empty ruleset
-            parsed[key] = (fw.NftRuleset(result["out"]) if key == "nft" else
-                           fw.IptablesRuleset(result["out"], key.replace("_", "-")))
-            facts[key] = result["out"]
+            parsed_ruleset(facts, key)
         except fw.RulesetParseError as exc:
             facts["errors"].append(str(exc))
             facts[key] = None
@@ -218,6 +216,16 @@ def forward_packets(facts, node_networks, pod_cidr, cni):
             for name, (dst, iif, oif) in zip(FORWARD_FLOWS, ends)]
 
 
+def parsed_ruleset(facts, key):
+    """The parsed form of ``facts[key]`` (``nft``, ``iptables_legacy``, ``iptables_nft``), parsed at
+    most once per gather and kept in ``facts["parsed"]``; raises RulesetParseError."""
+    parsed = facts.setdefault("parsed", {})
+    if key not in parsed:
+        parsed[key] = (fw.NftRuleset(facts.get(key)) if key == "nft" else
+                       fw.IptablesRuleset(facts.get(key), key.replace("_", "-")))
+    return parsed[key]
+
+
 def firewall_backends(facts):
     """[(name, verdict function)] for every firewall that is in charge of packets.
 
@@ -233,15 +241,14 @@ def firewall_backends(facts):
             fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}))
             if p.hook == "input" else
             fw.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
-    parsed = facts.get("parsed") or {}
-    ipt_nft = parsed.get("iptables_nft") or fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    ipt_nft = parsed_ruleset(facts, "iptables_nft")
     if facts.get("iptables_nft") and ipt_nft.policies and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
         backends.append(("iptables-nft", lambda p: fw.ipt_verdict(ipt_nft, p)))
     if facts.get("nft"):
-        ruleset = parsed.get("nft") or fw.NftRuleset(facts["nft"])
+        ruleset = parsed_ruleset(facts, "nft")
         backends.append(("nftables", lambda p: fw.nft_verdict(ruleset, p, skip)))
-    legacy = parsed.get("iptables_legacy") or fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
+    legacy = parsed_ruleset(facts, "iptables_legacy")
     if legacy.in_use() and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         backends.append(("iptables-legacy", lambda p: fw.ipt_verdict(legacy, p)))
     return backends
@@ -318,9 +325,7 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     results = []
     backends = firewall_backends(facts)
     active = firewalls_in_charge(facts, backends)
-    parsed = facts.get("parsed") or {}
-    legacy = parsed.get("iptables_legacy") or fw.IptablesRuleset(facts.get("iptables_legacy"), "iptables-legacy")
-    nft_side = parsed.get("iptables_nft") or fw.IptablesRuleset(facts.get("iptables_nft"), "iptables-nft")
+    legacy, nft_side = parsed_ruleset(facts, "iptables_legacy"), parsed_ruleset(facts, "iptables_nft")
     mixed = legacy.in_use() and bool(facts.get("iptables_nft")) and nft_side.in_use()
     notes = ["rules in both iptables-legacy and iptables-nft (mixed backends: kube-proxy and the CNI "
              "may write to the other one)"] if mixed else []
