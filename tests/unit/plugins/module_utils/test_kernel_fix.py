@@ -174,3 +174,27 @@ def test_stale_temp_files_of_a_killed_run_are_removed_young_ones_kept(tmp_path):
     os.utime(str(foreign), (old, old))
     kernel_fix.write_atomic(str(directory / "99-zzz-podnet-doctor.conf"), "net.ipv4.ip_forward = 1\n")
     assert sorted(p.name for p in directory.iterdir()) == [".other-tmp", ".podnet-def456", "99-zzz-podnet-doctor.conf"]
+
+
+@pytest.mark.parametrize("override_name", ["~hardening.conf", "{cis}.conf", "zzzz~.conf", "ühardening.conf"])
+def test_drop_in_outranks_names_sorting_after_any_run_of_z(tmp_path, override_name):
+    """A foreign file whose name sorts after 'zzz...' ('~', '{', non-ASCII): the drop-in gets a
+    name that sorts after it byte by byte (strcmp, as systemd-sysctl and procps sort), and the
+    plan ends (it used to prefix 'z' forever)."""
+    import signal
+
+    def hung(signum, frame):
+        raise AssertionError("outranking_path did not end for %r" % override_name)
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        files = dict(BROKEN)
+        files["etc/sysctl.d/" + override_name] = files.pop("etc/sysctl.d/99-zz-cis.conf")
+        root = make_tree(tmp_path, files)
+        plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    finally:
+        signal.alarm(0)
+    name = os.path.basename(plan["sysctl_file"])
+    assert os.fsencode(name) > os.fsencode(override_name)
+    kernel_fix.apply_fix(plan, root)
+    assert statuses(root)["ip_forward.boot"] == "pass"
