@@ -60,12 +60,14 @@ def owned_files(root, directories=OWNED_DIRS):
 def sysctl_file_body(keys):
     lines = [MARKER + " (podnet.doctor.kernel_prereqs); changes here are overwritten.",
              "# Kubernetes pod networking needs these at boot. This file is named to sort",
-             "# after every sysctl.d file that sets them to anything else."]
+             "# after every sysctl.d file that sets them to anything else; a variable with two",
+             "# names gets both, so no earlier line under the other name is written after ours."]
     for key in keys:
-        # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
-        # module from failing systemd-sysctl (modules-load.d loads it first).
-        prefix = "-" if key.startswith("net.bridge.") else ""
-        lines.append("%s%s = 1" % (prefix, key))
+        for path in sysctl_boot.kernel_names(sysctl_boot.key_to_path(key)):
+            # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
+            # module from failing systemd-sysctl (modules-load.d loads it first).
+            prefix = "-" if path.startswith("net/bridge/") else ""
+            lines.append("%s%s = 1" % (prefix, sysctl_boot.key_to_dotted(path)))
     return "\n".join(lines) + "\n"
 
 
@@ -73,18 +75,56 @@ def modules_file_body(module):
     return "%s (podnet.doctor.kernel_prereqs); changes here are overwritten.\n%s\n" % (MARKER, module)
 
 
+def managed_paths(keys):
+    """The /proc/sys names of ``keys``, with every other name of the same kernel variables."""
+    return set(p for k in keys for p in sysctl_boot.kernel_names(sysctl_boot.key_to_path(k)))
+
+
+def _sets_other_than_1(assignment, paths):
+    """Does this line set (or, with '-key', unset) one of ``paths`` to anything but 1?"""
+    try:
+        if assignment.is_glob:
+            if not any(sysctl_boot.glob_matches(assignment.path or assignment.raw, p) for p in paths):
+                return False
+        elif assignment.path not in paths:
+            return False
+        return assignment.is_exclusion or sysctl_boot.kernel_value(assignment.path or "", assignment.value) != "1"
+    except sysctl_boot.Undecided:
+        return True  # cannot tell: outrank it
+
+
+# The longest file name Linux takes (NAME_MAX, bytes).
+NAME_MAX = 255
+
+
+def name_after(name, latest):
+    """``name``, or ``name`` behind the fewest 'z's, so that it sorts after ``latest`` the way both
+    tools sort (strcmp of the bytes); past a name no run of 'z' passes ('~x.conf', '{x.conf',
+    'ü.conf'), ``latest``'s stem + '.z' + ``name`` (it starts with all of ``latest`` but '.conf',
+    then 'z' > 'c'). None when that is longer than a file name can be."""
+    if latest is None:
+        return name
+    candidate, limit = name, os.fsencode(latest)
+    for _ in range(len(limit) + 1):
+        if os.fsencode(candidate) > limit:
+            break
+        candidate = "z" + candidate
+    else:
+        candidate = latest[:-len(".conf")] + ".z" + name
+    return candidate if len(os.fsencode(candidate)) <= NAME_MAX else None
+
+
 def outranking_path(default_path, keys, assignments, owned):
-    """``default_path``, or a name prefixed with 'z' until it sorts after every foreign
-    sysctl.d file that sets one of ``keys`` to something other than 1; and those files."""
-    paths = set(sysctl_boot.key_to_path(k) for k in keys)
-    later = [a.order_name for a in assignments
-             if a.order_name and a.file not in owned and a.value != "1" and not a.is_exclusion
-             and (a.path in paths or (a.is_glob and any(sysctl_boot._match(a.path, p) for p in paths)))]
+    """``default_path``, renamed to sort after every foreign sysctl.d file that sets one of
+    ``keys`` (under any of its kernel names, or by a glob, or unsets it with '-key') to anything
+    but 1; and those files. The path is None when no file name can sort after them."""
+    paths = managed_paths(keys)
+    later = set(a.order_name for a in assignments
+                if a.order_name and a.file not in owned and _sets_other_than_1(a, paths))
     directory, name = os.path.split(default_path)
-    latest = max(later) if later else None
-    while latest is not None and name <= latest:
-        name = "z" + name
-    return os.path.join(directory, name), sorted(set(
+    latest = max(later, key=os.fsencode) if later else None
+    name = name_after(name, latest)
+    return (os.path.join(directory, name) if name else None), sorted(set(
         a.file for a in assignments if a.order_name in later and a.file not in owned))
 
 
@@ -93,11 +133,11 @@ def _comment_out(root, path, keys):
     text = sysctl_boot.read_text(root, path)
     if text is None:
         return None
-    paths = set(sysctl_boot.key_to_path(k) for k in keys)
+    paths = managed_paths(keys)
     out = []
     for raw in text.splitlines(True):
         found = sysctl_boot.parse_sysctl_text(raw, path)[0]
-        if found and not found[0].is_exclusion and found[0].path in paths and found[0].value != "1":
+        if found and not found[0].is_exclusion and not found[0].is_glob and _sets_other_than_1(found[0], paths):
             out.append("# disabled by podnet.doctor (Kubernetes needs it at 1): " + raw.lstrip())
         else:
             out.append(raw)
@@ -131,35 +171,52 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                                   "after": modules_file_body(module)})
 
     if keys:
-        target, plan["outranks"] = outranking_path(sysctl_file, keys, loaded["systemd"], owned)
+        target, plan["outranks"] = outranking_path(sysctl_file, keys, loaded["systemd"] + loaded["procps"], owned)
+        if target is None:
+            target = sysctl_file
+            plan["unresolved"].append(
+                "no file name sorts after %s and fits in %d bytes: %s stays overridden at boot; "
+                "remove or rename those files" % (", ".join(plan["outranks"]), NAME_MAX, ", ".join(keys)))
         plan["files"].append({"path": target, "mode": 0o644, "before": sysctl_boot.read_text(root, target),
                               "after": sysctl_file_body(keys)})
         plan["remove"] = [{"path": path, "before": sysctl_boot.read_text(root, path)} for path in owned if path != target]
         plan["sysctl_file"] = target
-
-    # What still overrides our drop-in at boot (only /etc/sysctl.conf can, for procps).
-    for key in keys:
-        path = sysctl_boot.key_to_path(key)
-        for tool in ("systemd", "procps"):
-            assignments = [a for a in loaded[tool] if a.file not in owned]
-            winner = sysctl_boot.winning_assignment(assignments, path)
-            if winner is None or winner.value == "1":
-                continue
-            loses_to_us = tool == "systemd" or (winner.file != "/" + sysctl_boot.SYSCTL_CONF)
-            if on_override == "comment" and winner.file.startswith(EDITABLE_PREFIXES):
-                plan_comment(plan, root, winner.file, keys)
-            elif not loses_to_us:
-                plan["unresolved"].append(
-                    "%s=%s still wins for sysctl --system (it reads /etc/sysctl.conf last); set "
-                    "podnet_sysctl_override: comment to comment that line out (a backup is kept)"
-                    % (key, sysctl_boot.describe_source(
-                        {"value": winner.value, "source": winner.source, "line": winner.line})))
+        plan_overrides(plan, root, keys, loaded, owned, on_override)
 
     for key in keys:
         now = node_checks.runtime_value(root, key)
         if now != "1":
             plan["runtime"][key] = now
     return plan
+
+
+def plan_overrides(plan, root, keys, loaded, owned, on_override):
+    """With ``on_override: comment``, comment out every foreign line under /etc that wins without
+    us; then resolve the layout the plan leaves, as both tools will read it, and report every key
+    that still does not end at 1 as unresolved (file and line)."""
+    if on_override == "comment":
+        for key in keys:
+            path = sysctl_boot.key_to_path(key)
+            for tool in sysctl_boot.TOOLS:
+                foreign = [a for a in loaded[tool] if a.file not in owned]
+                winner = sysctl_boot.resolve(foreign, path, sysctl_boot.KERNEL_DEFAULTS.get(path, "0"), tool)
+                if winner["value"] != "1" and (winner["file"] or "").startswith(EDITABLE_PREFIXES):
+                    plan_comment(plan, root, winner["file"], keys)
+    overlay = dict((e["path"], None) for e in plan["remove"])
+    overlay.update((e["path"], e["after"]) for e in plan["files"] if "/sysctl.d/" in e["path"] or
+                   e["path"] == "/" + sysctl_boot.SYSCTL_CONF)
+    after = sysctl_boot.load_boot_assignments(root, overlay)
+    for key in keys:
+        resolved = sysctl_boot.effective_boot_value(key, root, loaded=after)
+        for tool, label in (("systemd", "systemd-sysctl at boot"), ("procps", "sysctl --system")):
+            if resolved[tool]["value"] == "1":
+                continue
+            text = "%s=%s still wins for %s" % (key, sysctl_boot.describe_source(resolved[tool]), label)
+            if resolved[tool]["file"] == "/" + sysctl_boot.SYSCTL_CONF and tool == "procps":
+                text += " (it reads /etc/sysctl.conf last)"
+                if on_override != "comment":
+                    text += "; set podnet_sysctl_override: comment to comment that line out (a backup is kept)"
+            plan["unresolved"].append(text)
 
 
 def plan_comment(plan, root, path, keys):

@@ -119,6 +119,26 @@ def _boot_problems(facts, keys):
     return findings
 
 
+def _boot_errors(facts, keys):
+    """What the boot model cannot decide for ``keys`` (file and line): an ``error``, never a guess."""
+    errors = []
+    for key in keys:
+        for tool, label in (("systemd", "systemd-sysctl"), ("procps", "sysctl --system")):
+            error = facts["sysctl"][key]["boot"][tool].get("error")
+            if error and "%s: %s" % (label, error) not in errors:
+                errors.append("%s: %s" % (label, error))
+    return errors
+
+
+def _boot_result(check_id, facts, keys, findings, expected, fix):
+    errors = _boot_errors(facts, keys)
+    if errors:
+        return _result(check_id, "error", "cannot tell %s after boot: %s" % (", ".join(keys), "; ".join(errors)),
+                       expected, findings=findings)
+    return _result(check_id, "fail" if findings else "pass", _boot_observed(facts, keys), expected,
+                   fix if findings else None, findings=findings)
+
+
 def _boot_observed(facts, keys):
     parts = []
     for key in keys:
@@ -156,14 +176,12 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
         lambda bad: "sysctl -w %s" % " ".join("%s=1" % k for k in bad)))
 
     findings = _boot_problems(facts, fwd)
-    observed = _boot_observed(facts, fwd)
+    result = _boot_result("ip_forward.boot", facts, fwd, findings, "1", _boot_fix(facts, fwd, sysctl_file))
     networkd = facts.get("networkd_ip_forward") or []
     if networkd:
-        observed += "; systemd-networkd IPForward= in %s" % ", ".join(
+        result["observed"] += "; systemd-networkd IPForward= in %s" % ", ".join(
             "%s line %d (%s)" % (n["file"], n["line"], n["value"]) for n in networkd)
-    results.append(_result("ip_forward.boot", "fail" if findings else "pass", observed, "1",
-                           _boot_fix(facts, fwd, sysctl_file) if findings else None,
-                           findings=findings))
+    results.append(result)
 
     # br_netfilter
     if module["active"]:
@@ -220,9 +238,8 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
         if _boot_problems(facts, brk):
             parts.append(_boot_fix(facts, brk, sysctl_file))
         fix = "; ".join(parts)
-    results.append(_result("bridge_nf_call.boot", "fail" if findings else "pass",
-                           _boot_observed(facts, brk), "1 and br_netfilter loaded before sysctl",
-                           fix, findings=findings))
+    results.append(_boot_result("bridge_nf_call.boot", facts, brk, findings,
+                                "1 and br_netfilter loaded before sysctl", fix))
 
     return apply_ignore(results, ignore)
 

@@ -1,27 +1,49 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What value will a sysctl key have after the next boot?
+"""What value will a sysctl have after the next boot, and after ``sysctl --system``?
 
-Computed the way the two tools that apply sysctl files do it:
+Modelled on what the two tools do (systemd 252 ``src/sysctl/sysctl.c``, procps-ng 4.0.2
+``src/sysctl.c``) and on what the kernel does with what they write; the lab's differential
+suite (tests/lab/test_differential_sysctl.py) runs both on real nodes to keep this honest.
 
-* ``systemd-sysctl`` (runs at every boot): every ``*.conf`` in /etc/sysctl.d,
-  /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d (and /lib/sysctl.d on a
-  system without merged /usr). A file name found in an earlier directory masks the
-  same name in later ones; a symlink to /dev/null (or an empty file) masks too. The
-  surviving files are read sorted by file name, later assignments win. An explicit key
-  beats a glob pattern whatever the order; ``-key`` without ``=`` excludes a key from
-  globs. /etc/sysctl.conf is read only where a sysctl.d file links to it (Debian ships
-  /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf).
-* ``sysctl --system`` (procps; what admins and install guides run by hand): the same
-  directories, then /etc/sysctl.conf last, always.
+``systemd-sysctl`` (every boot):
 
+* reads ``*.conf`` in /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d
+  (and /lib/sysctl.d); a name in an earlier directory hides the same name in later ones,
+  whatever it is (a /dev/null link, an empty file, a dangling link). Hidden files (``.x.conf``)
+  and directories are not read. Files are read in strcmp order of their names.
+  /etc/sysctl.conf only through a link (Debian's /etc/sysctl.d/99-sysctl.conf).
+* keeps an ordered map of keys (``net.ipv4.ip_forward`` and ``net/ipv4/ip_forward`` are one
+  key). Assigning a key the value it already has keeps its old place; another value moves it
+  to the end. ``-key`` with no ``=`` is an entry without a value: it replaces an earlier
+  assignment of that key (nothing is written) and keeps globs off it.
+* writes in map order. A glob writes every existing path it matches that is not itself a key
+  in the map.
+
+``sysctl --system`` (procps; what install guides run by hand):
+
+* the same directories and name masking, but hidden files and directories count too; then
+  /etc/sysctl.conf, always, last (on Debian it is read twice: also through 99-sysctl.conf).
+* every line is written in file order, repeats included. A glob skips any path that some
+  line of any file names exactly (an assignment or a ``-key``); ``-key`` does nothing else.
+  ``- key = 1`` (a blank after the dash) names no existing path.
+
+The kernel: two names can be one variable (net.ipv4.ip_forward is
+net.ipv4.conf.all.forwarding), so the last write under either name decides. A value it refuses
+(``yes``, ``1#x``, ``08``, out of int range) leaves the previous one; it reads the leading
+integer (decimal, 0x hex, 0 octal) when a blank or the end follows, so ``1 # on`` sets 1;
+net.bridge.* store any non-zero number as 1.
+
+What the model cannot decide is reported with its file and line, never guessed.
 Everything takes ``root`` (default ``/``) so tests run over fixture trees.
 """
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
+import fnmatch
 import os
 import re
 
@@ -29,31 +51,86 @@ SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d",
                "usr/lib/sysctl.d", "lib/sysctl.d")
 SYSCTL_CONF = "etc/sysctl.conf"
 GLOB_CHARS = re.compile(r"[*?\[]")
+TOOLS = ("systemd", "procps")
+SYSTEMD_BLANKS = " \t\n\r"
+PROCPS_BLANKS = " \t\n\r\v\f"
 
-# Values the kernel starts with when no file sets a key (a real machine's init
-# namespace; br-nf-call-* start at 1 once br_netfilter is loaded).
+# Values the kernel starts with when no file sets a key (a fresh network namespace; the
+# br-nf-call-* start at 1 once br_netfilter is loaded).
 KERNEL_DEFAULTS = {
     "net/ipv4/ip_forward": "0",
+    "net/ipv4/conf/all/forwarding": "0",
     "net/ipv6/conf/all/forwarding": "0",
     "net/bridge/bridge-nf-call-iptables": "1",
     "net/bridge/bridge-nf-call-ip6tables": "1",
 }
 
+# One kernel variable under several names (devinet.c: ip_forward's data is conf/all/forwarding's).
+KERNEL_ALIASES = (("net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding"),)
+
+INT_MAX = 2 ** 31 - 1
+# proc_get_long copies at most 21 characters of a number; longer ones are not modelled.
+LONGEST_NUMBER = 20
+
+
+class Undecided(Exception):
+    """The model cannot tell what the tools or the kernel do; the message names the file and line."""
+
+
+def kernel_names(path):
+    """Every name of the kernel variable at ``path`` (``path`` first)."""
+    for names in KERNEL_ALIASES:
+        if path in names:
+            return (path,) + tuple(n for n in names if n != path)
+    return (path,)
+
+
+def kernel_value(path, value):
+    """What the kernel stores when a tool writes ``value`` (plus a newline) to the integer sysctl
+    ``path``: the new value as text, or None when the write is refused and the old value stays."""
+    text = value.lstrip(" \t\n\r\v\f")
+    negative = text.startswith("-")
+    if negative:
+        text = text[1:]
+    if not re.match(r"[0-9]", text):
+        return None
+    if text[:1] == "0" and text[1:2] in ("x", "X") and re.match(r"[0-9a-fA-F]", text[2:3]):
+        digits = re.match(r"[0-9a-fA-F]*", text[2:]).group(0)
+        rest, number = text[2 + len(digits):], int(digits, 16)
+    elif text[:1] == "0":
+        digits = re.match(r"[0-7]*", text).group(0)
+        rest, number = text[len(digits):], int(digits, 8)
+    else:
+        digits = re.match(r"[0-9]*", text).group(0)
+        rest, number = text[len(digits):], int(digits)
+    if len(value) - len(rest) > LONGEST_NUMBER:
+        raise Undecided("a number longer than %d characters (%r)" % (LONGEST_NUMBER, value))
+    if rest and rest[0] not in " \t\n":
+        return None
+    if number > INT_MAX + (1 if negative else 0):
+        return None
+    number = -number if negative else number
+    if path.startswith("net/bridge/") and number:
+        number = 1  # br_netfilter_hooks.c: brnf_sysctl_call_tables
+    return str(number)
+
 
 class Assignment(object):
-    """One ``key = value`` line of a sysctl file."""
+    """One line of a sysctl file as one tool reads it."""
 
-    __slots__ = ("path", "value", "source", "line", "ignore_failure", "is_glob", "is_exclusion",
-                 "order_name", "file")
+    __slots__ = ("key", "path", "raw", "value", "source", "line", "ignore_failure", "is_glob",
+                 "is_exclusion", "order_name", "file")
 
-    def __init__(self, path, value, source, line, ignore_failure=False, is_exclusion=False):
-        self.path = path
-        self.value = value
+    def __init__(self, key, path, raw, value, source, line, ignore_failure=False):
+        self.key = key  # as written, without the '-'
+        self.path = path  # the /proc/sys path it names (None: no such path can exist)
+        self.raw = raw  # procps: the path string it builds, compared as is
+        self.value = value  # None: a '-key' line
         self.source = source
         self.line = line
         self.ignore_failure = ignore_failure
-        self.is_exclusion = is_exclusion
-        self.is_glob = bool(GLOB_CHARS.search(path))
+        self.is_exclusion = value is None
+        self.is_glob = bool(GLOB_CHARS.search(key))
         self.order_name = None  # the sysctl.d file name it is ordered by (None: sysctl.conf, last)
         self.file = None  # the node path of the file that holds the line
 
@@ -61,70 +138,101 @@ class Assignment(object):
         return "%s line %d" % (self.source, self.line)
 
     def as_dict(self):
-        return {"key": key_to_dotted(self.path), "value": self.value,
+        return {"key": key_to_dotted(self.path or self.key), "value": self.value,
                 "file": self.source, "line": self.line, "glob": self.is_glob}
 
     def __repr__(self):
-        return "Assignment(%r=%r @ %s)" % (self.path, self.value, self.where())
+        return "Assignment(%r=%r @ %s)" % (self.key, self.value, self.where())
 
 
-def key_to_path(key):
-    """Normalise a sysctl key to its /proc/sys relative path.
-
-    If the first separator is a slash, slashes and dots are left intact; if it is a
-    dot, dots and slashes are interchanged (sysctl.d(5)).
-    """
-    key = key.strip().strip("/")
+def _swap_separators(key):
+    """sysctl.d(5): if the first separator is a dot, dots and slashes swap places."""
     first = re.search(r"[./]", key)
     if first is None or first.group(0) == "/":
         return key
     return key.translate(str.maketrans("./", "/."))
 
 
+def key_to_path(key):
+    """A sysctl key as systemd-sysctl normalises it: its /proc/sys relative path."""
+    parts = [p for p in _swap_separators(key.strip()).split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
 def key_to_dotted(path):
     return path.translate(str.maketrans("/.", "./"))
 
 
-def parse_sysctl_text(text, source):
-    """Parse sysctl.d syntax; return (assignments, problems)."""
+def _procps_path(raw):
+    """The path procps opens for ``raw`` (slashdot applied), or None where none can exist."""
+    if raw.endswith("/") or not raw.strip("/"):
+        return None  # a trailing slash on a file: ENOTDIR
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    return None if ".." in parts else "/".join(parts)
+
+
+def parse_sysctl_text(text, source, tool="systemd"):
+    """Parse sysctl.d syntax as ``tool`` does; return (assignments, problems)."""
     assignments, problems = [], []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
+    for number, raw in enumerate(text.split("\n"), 1):
+        found = (_parse_systemd_line if tool == "systemd" else _parse_procps_line)(raw)
+        if found is None:
             continue
-        ignore_failure = line.startswith("-")
-        if ignore_failure:
-            line = line[1:].lstrip()
-        if "=" not in line:
-            if ignore_failure and line:
-                # "-key" with no value excludes the key from glob assignments
-                assignments.append(Assignment(key_to_path(line), None, source, number,
-                                              ignore_failure=True, is_exclusion=True))
-            else:
-                problems.append("%s line %d: no '=' in %r (systemd-sysctl ignores it)"
-                                % (source, number, raw.strip()))
+        if isinstance(found, str):
+            problems.append("%s line %d: %s in %r" % (source, number, found, raw.strip()))
             continue
-        key, value = line.split("=", 1)
-        if not key.strip():
-            problems.append("%s line %d: empty key in %r" % (source, number, raw.strip()))
-            continue
-        assignments.append(Assignment(key_to_path(key), value.strip(), source, number,
-                                      ignore_failure=ignore_failure))
+        key, value, ignore_failure = found
+        if tool == "systemd":
+            path = key_to_path(key) or None
+            raw_path = path
+        else:
+            raw_path = _swap_separators(key)
+            path = _procps_path(raw_path)
+        assignments.append(Assignment(key, path, raw_path, value, source, number, ignore_failure))
     return assignments, problems
+
+
+def _parse_systemd_line(raw):
+    line = raw.strip(SYSTEMD_BLANKS)
+    if not line or line[0] in "#;":
+        return None
+    if "=" not in line:
+        if line[0] != "-":
+            return "no '=' (systemd-sysctl and sysctl --system ignore it)"
+        return line[1:].strip(SYSTEMD_BLANKS), None, True
+    ignore_failure = line[0] == "-"
+    key, value = (line[1:] if ignore_failure else line).split("=", 1)
+    key = key.strip(SYSTEMD_BLANKS)
+    if not key:
+        return "empty key"
+    return key, value.strip(SYSTEMD_BLANKS), ignore_failure
+
+
+def _parse_procps_line(raw):
+    key = raw.lstrip(PROCPS_BLANKS)
+    if not key or key[0] in "#;":
+        return None
+    if "=" not in key:
+        if key[0] != "-":
+            return "no '=' (systemd-sysctl and sysctl --system ignore it)"
+        return key[1:].rstrip(PROCPS_BLANKS), None, True
+    key, value = key.split("=", 1)
+    ignore_failure = key[:1] == "-"
+    if ignore_failure:
+        key = key[1:]  # procps does not strip blanks after the dash
+    key = key.rstrip(PROCPS_BLANKS)
+    if not key.strip():
+        return "empty key"
+    return key, value.strip(PROCPS_BLANKS), ignore_failure
 
 
 def read_text(root, path):
     """The text of ``path`` on the node (under ``root``), or None when it cannot be read."""
     try:
         with open(os.path.join(root, path.lstrip("/")), "rb") as handle:
-            return handle.read().decode("utf-8", "replace")
+            return handle.read().decode("utf-8", "surrogateescape")
     except (IOError, OSError):
         return None
-
-
-def _read_text(path):
-    with open(path, "rb") as handle:
-        return handle.read().decode("utf-8", "replace")
 
 
 def _host_path(root, path):
@@ -147,8 +255,14 @@ def _resolve_in_root(root, path):
     return path
 
 
+def _name_key(name):
+    """Both tools sort file names with strcmp: by their bytes."""
+    return os.fsencode(name)
+
+
 def conf_files(root="/", dirs=SYSCTL_DIRS, suffix=".conf"):
-    """The files a systemd ``conf_files`` lookup reads, in application order.
+    """The files a systemd ``conf_files`` lookup with masking reads (modules-load.d,
+    networkd), in application order.
 
     Returns a list of dicts: ``name``, ``path`` (as on the node), ``real`` (the
     path to read under root), ``masked`` (a /dev/null link or empty file), and
@@ -162,7 +276,7 @@ def conf_files(root="/", dirs=SYSCTL_DIRS, suffix=".conf"):
         if real_dir in seen_dirs or not os.path.isdir(directory):
             continue
         seen_dirs.add(real_dir)
-        for name in sorted(os.listdir(directory)):
+        for name in sorted(os.listdir(directory), key=_name_key):
             if not name.endswith(suffix):
                 continue
             node_path = "/" + rel + "/" + name
@@ -177,102 +291,207 @@ def conf_files(root="/", dirs=SYSCTL_DIRS, suffix=".conf"):
             chosen[name] = {"name": name, "path": node_path, "real": real,
                             "masked": masked, "shadows": []}
             order.append(name)
-    return [chosen[name] for name in sorted(order)]
+    return [chosen[name] for name in sorted(order, key=_name_key)]
 
 
-def _match(pattern_path, path):
-    """Glob match per path component, as glob(3) over /proc/sys does."""
-    import fnmatch
-    parts, pattern = path.split("/"), pattern_path.split("/")
-    return len(parts) == len(pattern) and all(
-        fnmatch.fnmatchcase(part, pat) for part, pat in zip(parts, pattern))
+def sysctl_files(root="/", tool="systemd", overlay=None):
+    """The sysctl.d files ``tool`` reads, in order: dicts with ``name``, ``path`` (on the node),
+    ``text`` (None: nothing can be read: a dangling link, a directory) and ``masked`` (a
+    /dev/null link or an empty file). A name hides the same name in later directories whatever
+    it is. ``overlay`` maps node paths to text (a file written) or None (removed): the
+    layout a fix would leave."""
+    overlay = overlay or {}
+    chosen = {}
+    for rel in SYSCTL_DIRS:
+        directory = _host_path(root, rel)
+        names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+        names |= set(os.path.basename(p) for p in overlay if os.path.dirname(p) == "/" + rel and overlay[p] is not None)
+        for name in names:
+            node_path = "/" + rel + "/" + name
+            if not name.endswith(".conf") or name in chosen or (node_path in overlay and overlay[node_path] is None):
+                continue
+            full = os.path.join(directory, name)
+            if tool == "systemd" and (name.startswith(".") or (os.path.isdir(full) and not os.path.islink(full))):
+                continue  # dirent_is_file_with_suffix: no hidden files, no directories
+            if node_path in overlay:
+                chosen[name] = {"name": name, "path": node_path, "text": overlay[node_path],
+                                "masked": not overlay[node_path], "shown": node_path}
+                continue
+            real = _resolve_in_root(root, full)
+            text = "" if real == "/dev/null" else _read_file(real)
+            shown = node_path
+            if real != "/dev/null" and os.path.realpath(real) == os.path.realpath(_host_path(root, SYSCTL_CONF)):
+                shown = "/%s (via %s)" % (SYSCTL_CONF, node_path)
+                text = overlay.get("/" + SYSCTL_CONF, text)
+            chosen[name] = {"name": name, "path": node_path, "text": text, "masked": text == "", "shown": shown}
+    return [chosen[name] for name in sorted(chosen, key=_name_key)]
 
 
-def winning_assignment(assignments, path):
-    """The assignment that decides ``path``: the last explicit one, else the last
-    matching glob not excluded by a ``-key`` line."""
-    explicit = [a for a in assignments
-                if not a.is_glob and not a.is_exclusion and a.path == path]
-    if explicit:
-        return explicit[-1]
-    if any(a.is_exclusion and a.path == path for a in assignments):
-        return None
-    globs = [a for a in assignments
-             if a.is_glob and not a.is_exclusion and _match(a.path, path)]
-    return globs[-1] if globs else None
+def _read_file(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "surrogateescape")
+    except (IOError, OSError):
+        return None  # ENOENT (dangling link), EISDIR: the tools read nothing from it
 
 
-def load_assignments(root="/"):
-    """Every systemd-sysctl assignment in application order, plus problems and masked files."""
-    assignments, problems, masked = [], [], []
-    for entry in conf_files(root):
+def load_tool_assignments(root="/", tool="systemd", overlay=None):
+    """Every assignment ``tool`` reads, in order; its problems, masked files and undecidable files."""
+    assignments, problems, masked, undecided = [], [], [], []
+    files = sysctl_files(root, tool, overlay)
+    if tool == "procps":
+        conf = _host_path(root, SYSCTL_CONF)
+        if os.path.isfile(conf):  # stat() follows links; S_ISREG
+            files.append({"name": None, "path": "/" + SYSCTL_CONF, "masked": False, "shown": "/" + SYSCTL_CONF,
+                          "text": (overlay or {}).get("/" + SYSCTL_CONF, _read_file(conf))})
+    for entry in files:
         if entry["masked"]:
             masked.append(entry["path"])
             continue
-        shown = entry["path"]
-        if os.path.realpath(entry["real"]) == os.path.realpath(_host_path(root, SYSCTL_CONF)):
-            shown = "/" + SYSCTL_CONF + " (via " + entry["path"] + ")"
-        try:
-            found, bad = parse_sysctl_text(_read_text(entry["real"]), shown)
-        except (IOError, OSError) as exc:
-            problems.append("%s: cannot read: %s" % (entry["path"], exc))
+        if entry["text"] is None:
             continue
+        if tool == "procps" and entry["name"] and re.search(r"[*?\[\\]|\{.*\}", entry["name"]):
+            undecided.append("%s: sysctl --system opens it through glob(3), which reads a name with "
+                             "'*', '?', '[', '\\' or braces as a pattern" % entry["path"])
+        found, bad = parse_sysctl_text(entry["text"], entry["shown"], tool)
         for assignment in found:
             assignment.order_name = entry["name"]
-            assignment.file = ("/" + SYSCTL_CONF) if shown != entry["path"] else entry["path"]
+            assignment.file = "/" + SYSCTL_CONF if entry["shown"].startswith("/" + SYSCTL_CONF) else entry["path"]
         assignments.extend(found)
         problems.extend(bad)
-    return assignments, problems, masked
+    return assignments, problems, masked, undecided
+
+
+def load_boot_assignments(root="/", overlay=None):
+    """Read every sysctl file once, for both tools."""
+    loaded = {"problems": [], "masked": [], "undecided": []}
+    for tool in TOOLS:
+        assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay)
+        loaded[tool] = assignments
+        loaded["problems"] += [p for p in problems if p not in loaded["problems"]]
+        loaded["masked"] += [m for m in masked if m not in loaded["masked"]]
+        loaded["undecided"] += undecided
+    return loaded
+
+
+def glob_matches(pattern, path):
+    """glob(3) over /proc/sys: per path component, '*' never crosses '/' nor matches a leading '.'."""
+    if "\\" in pattern:
+        raise Undecided("glob %r has a backslash escape" % pattern)
+    parts, pattern_parts = path.split("/"), pattern.split("/")
+    if len(parts) != len(pattern_parts):
+        return False
+    for part, pat in zip(parts, pattern_parts):
+        if part.startswith(".") and not pat.startswith("."):
+            return False
+        if not fnmatch.fnmatchcase(part, pat):
+            return False
+    return True
+
+
+def _systemd_writes(assignments, names):
+    """(name, assignment) in the order systemd-sysctl writes the names of one variable."""
+    options = collections.OrderedDict()
+    for assignment in assignments:
+        if assignment.path is None:
+            continue
+        old = options.get(assignment.path)
+        if old is not None and old.value == assignment.value:
+            continue  # same value: keeps its place
+        options.pop(assignment.path, None)
+        options[assignment.path] = assignment
+    writes = []
+    for key, assignment in options.items():
+        if assignment.value is None:
+            continue
+        if assignment.is_glob:
+            writes += [(n, assignment) for n in names if n not in options and _decided_glob(assignment, n)]
+        elif key in names:
+            writes.append((key, assignment))
+    return writes
+
+
+def _procps_writes(assignments, names):
+    """(name, assignment) in the order sysctl --system writes the names of one variable."""
+    named = set(a.raw for a in assignments)
+    writes = []
+    for assignment in assignments:
+        if assignment.is_exclusion:
+            continue
+        if assignment.is_glob:
+            writes += [(n, assignment) for n in names if n not in named and _decided_glob(assignment, n)]
+        elif assignment.path in names:
+            writes.append((assignment.path, assignment))
+    return writes
+
+
+def _decided_glob(assignment, name):
+    if assignment.path != assignment.raw:
+        raise Undecided("%s: a glob spelled with a leading, doubled or trailing slash" % assignment.where())
+    try:
+        return glob_matches(assignment.path or assignment.raw, name)
+    except Undecided as exc:
+        raise Undecided("%s: %s" % (assignment.where(), exc))
+
+
+def resolve(assignments, path, kernel_default, tool):
+    """The value ``tool`` leaves in the variable at ``path``, starting from ``kernel_default``:
+    a dict with ``value``, ``source``/``line`` of the write that set it (None: the default),
+    ``ignore_failure`` and ``error`` (what the model cannot decide, else None)."""
+    result = {"value": kernel_default, "source": None, "line": None, "file": None, "ignore_failure": False,
+              "error": None}
+    names = kernel_names(path)
+    try:
+        writes = (_systemd_writes if tool == "systemd" else _procps_writes)(assignments, names)
+        for name, assignment in writes:
+            try:
+                stored = kernel_value(name, assignment.value)
+            except Undecided as exc:
+                raise Undecided("%s: %s" % (assignment.where(), exc))
+            if stored is not None:
+                result.update(value=stored, source=assignment.source, line=assignment.line,
+                              file=assignment.file, ignore_failure=assignment.ignore_failure)
+    except Undecided as exc:
+        result.update(value=None, error=str(exc))
+    return result
 
 
 def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
     """Resolve ``key`` for both boot paths.
 
-    Returns a dict with ``key``, ``systemd`` and ``procps`` (each: ``value``,
-    ``source`` or None when the kernel default applies), ``assignments`` (every line
-    that sets the key, in order), ``problems`` and ``masked``.
-    ``loaded`` may carry already-loaded (systemd, procps) assignment lists so one
-    module call reads each file once for many keys.
+    Returns a dict with ``key``, ``systemd`` and ``procps`` (see :func:`resolve`),
+    ``assignments`` (every line that sets the variable, as procps reads them), ``problems``
+    and ``masked``. ``loaded`` may carry :func:`load_boot_assignments` so one module call reads
+    each file once for many keys.
     """
     path = key_to_path(key)
     if kernel_default is None:
         kernel_default = KERNEL_DEFAULTS.get(path)
     if loaded is None:
         loaded = load_boot_assignments(root)
-    result = {"key": key_to_dotted(path), "problems": loaded["problems"],
-              "masked": loaded["masked"]}
-    for tool in ("systemd", "procps"):
-        winner = winning_assignment(loaded[tool], path)
-        if winner is None:
-            result[tool] = {"value": kernel_default, "source": None, "line": None,
-                            "ignore_failure": False}
-        else:
-            result[tool] = {"value": winner.value, "source": winner.source,
-                            "line": winner.line, "ignore_failure": winner.ignore_failure}
+    result = {"key": key_to_dotted(path), "problems": loaded["problems"], "masked": loaded["masked"]}
+    for tool in TOOLS:
+        result[tool] = resolve(loaded[tool], path, kernel_default, tool)
+    if loaded.get("undecided") and not result["procps"]["error"]:
+        result["procps"].update(value=None, error="; ".join(loaded["undecided"]))
+    names = kernel_names(path)
     result["assignments"] = [a.as_dict() for a in loaded["procps"]
-                             if not a.is_exclusion and
-                             (a.path == path or (a.is_glob and _match(a.path, path)))]
+                             if not a.is_exclusion and (a.path in names or (a.is_glob and any(
+                                 _safe_glob(a, n) for n in names)))]
     return result
 
 
-def load_boot_assignments(root="/"):
-    """Read every sysctl file once, for both tools."""
-    systemd, problems, masked = load_assignments(root)
-    procps = list(systemd)
-    conf = _host_path(root, SYSCTL_CONF)
-    linked = any(a.source.startswith("/" + SYSCTL_CONF) for a in systemd)
-    if os.path.isfile(conf):
-        found, bad = parse_sysctl_text(_read_text(conf), "/" + SYSCTL_CONF)
-        for assignment in found:
-            assignment.file = "/" + SYSCTL_CONF
-        procps.extend(found)
-        if not linked:
-            problems.extend(bad)
-    return {"systemd": systemd, "procps": procps, "problems": problems, "masked": masked}
+def _safe_glob(assignment, name):
+    try:
+        return _decided_glob(assignment, name)
+    except Undecided:
+        return True
 
 
 def describe_source(resolved):
     """Human text: '0 (set by /etc/sysctl.d/99-zz-cis.conf line 3)'."""
+    if resolved.get("error"):
+        return "undecided (%s)" % resolved["error"]
     if resolved["source"] is None:
         return "%s (kernel default, no file sets it)" % resolved["value"]
     return "%s (set by %s line %d)" % (resolved["value"], resolved["source"], resolved["line"])

@@ -57,6 +57,37 @@ CASES = [
      {"etc/sysctl.d/99-zz.conf.disabled": "net.ipv4.ip_forward=0\n",
       "etc/sysctl.d/50-k8s.conf": "net.ipv4.ip_forward=1\n"},
      ("1", "/etc/sysctl.d/50-k8s.conf"), ("1", "/etc/sysctl.d/50-k8s.conf")),
+    # each case below was seen on a bookworm node (systemd 252, procps 4.0.2, kernel 6.x)
+    ("same-value-keeps-its-place-alias-written-later",
+     {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward=1\nnet.ipv4.conf.all.forwarding=0\n",
+      "etc/sysctl.d/99-zzz-podnet-doctor.conf": "net.ipv4.ip_forward=1\n"},
+     ("0", "/etc/sysctl.d/10-a.conf"), ("1", "/etc/sysctl.d/99-zzz-podnet-doctor.conf")),
+    ("dash-key-cancels-an-earlier-assignment-for-systemd-only",
+     {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward=1\n",
+      "etc/sysctl.d/99-zzz.conf": "-net.ipv4.ip_forward\n"},
+     ("0", None), ("1", "/etc/sysctl.d/10-a.conf")),
+    ("hidden-file-read-by-procps-only",
+     {"etc/sysctl.d/.hidden.conf": "net.ipv4.ip_forward=1\n"},
+     ("0", None), ("1", "/etc/sysctl.d/.hidden.conf")),
+    ("dangling-link-hides-the-same-name",
+     {"etc/sysctl.d/60-x.conf": Link("/nonexistent.conf"),
+      "usr/lib/sysctl.d/60-x.conf": "net.ipv4.ip_forward=1\n"},
+     ("0", None), ("0", None)),
+    ("blank-after-dash-names-no-path-for-procps",
+     {"etc/sysctl.d/60-x.conf": "- net.ipv4.ip_forward = 1\n"},
+     ("1", "/etc/sysctl.d/60-x.conf"), ("0", None)),
+    ("text-after-the-value-kernel-reads-the-number",
+     {"etc/sysctl.d/60-x.conf": "net.ipv4.ip_forward = 1 # for k8s\n"},
+     ("1", "/etc/sysctl.d/60-x.conf"), ("1", "/etc/sysctl.d/60-x.conf")),
+    # systemd's map keeps only the last value of a key; procps writes both, the kernel refuses 'yes'
+    ("refused-value-keeps-the-previous-one",
+     {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward = 1\n",
+      "etc/sysctl.d/60-x.conf": "net.ipv4.ip_forward = yes\n"},
+     ("0", None), ("1", "/etc/sysctl.d/10-a.conf")),
+    ("glob-sets-the-alias",
+     {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward = 1\n",
+      "etc/sysctl.d/60-x.conf": "net.ipv4.conf.*.forwarding = 0\n"},
+     ("0", "/etc/sysctl.d/60-x.conf"), ("0", "/etc/sysctl.d/60-x.conf")),
 ]
 
 
@@ -111,3 +142,25 @@ def test_letters_sort_after_digits(tmp_path):
     root = make_tree(tmp_path, {"etc/sysctl.d/k8s.conf": "net.ipv4.ip_forward = 1\n",
                                 "etc/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward = 0\n"})
     assert sysctl_boot.effective_boot_value(KEY, root)["systemd"]["source"] == "/etc/sysctl.d/k8s.conf"
+
+
+def test_bridge_keys_store_any_non_zero_number_as_1(tmp_path):
+    root = make_tree(tmp_path, {"etc/sysctl.d/60-x.conf": "net.bridge.bridge-nf-call-iptables = 2\n"})
+    result = sysctl_boot.effective_boot_value("net.bridge.bridge-nf-call-iptables", root)
+    assert result["systemd"]["value"] == result["procps"]["value"] == "1"
+
+
+@pytest.mark.parametrize("value,stored", [
+    ("1", "1"), ("2", "2"), ("-1", "-1"), ("01", "1"), ("010", "8"), ("0x1", "1"), ("1 0", "1"),
+    ("1\t;x", "1"), ("08", None), ("0x", None), ("+1", None), ("1#c", None), ("1;", None), ("", None),
+    ("2147483648", None), ("-2147483648", "-2147483648"), ("true", None),
+])
+def test_kernel_value_is_what_proc_dointvec_stores(value, stored):
+    assert sysctl_boot.kernel_value("net/ipv4/ip_forward", value) == stored
+
+
+def test_a_glob_file_name_is_an_error_for_procps_not_a_guess(tmp_path):
+    root = make_tree(tmp_path, {"etc/sysctl.d/{a,b}.conf": "net.ipv4.ip_forward = 1\n"})
+    result = sysctl_boot.effective_boot_value(KEY, root)
+    assert result["systemd"]["value"] == "1"
+    assert result["procps"]["value"] is None and "{a,b}.conf" in result["procps"]["error"]
