@@ -50,6 +50,7 @@ import re
 SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d",
                "usr/lib/sysctl.d", "lib/sysctl.d")
 SYSCTL_CONF = "etc/sysctl.conf"
+RUNTIME_DIR = "run/sysctl.d"
 GLOB_CHARS = re.compile(r"[*?\[]")
 TOOLS = ("systemd", "procps")
 SYSTEMD_BLANKS = " \t\n\r"
@@ -362,8 +363,10 @@ def load_tool_assignments(root="/", tool="systemd", overlay=None):
     return assignments, problems, masked, undecided
 
 
-def load_boot_assignments(root="/", overlay=None):
-    """Read every sysctl file once, for both tools."""
+def load_boot_assignments(root="/", overlay=None, runtime=True):
+    """Read every sysctl file once, for both tools. /run is emptied at every boot, so where
+    /run/sysctl.d has files, ``after_reboot`` holds what both tools read once they are gone
+    (unless whatever wrote them writes them again)."""
     loaded = {"problems": [], "masked": [], "undecided": []}
     for tool in TOOLS:
         assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay)
@@ -371,7 +374,24 @@ def load_boot_assignments(root="/", overlay=None):
         loaded["problems"] += [p for p in problems if p not in loaded["problems"]]
         loaded["masked"] += [m for m in masked if m not in loaded["masked"]]
         loaded["undecided"] += undecided
+    volatile = runtime_files(root, overlay) if runtime else []
+    if volatile:
+        gone = dict(overlay or {})
+        gone.update((path, None) for path in volatile)
+        loaded["after_reboot"] = load_boot_assignments(root, gone, runtime=False)
+        loaded["after_reboot"]["runtime_files"] = volatile
     return loaded
+
+
+def runtime_files(root="/", overlay=None):
+    """The ``*.conf`` files in /run/sysctl.d (a tmpfs: gone at the next boot)."""
+    directory = _host_path(root, RUNTIME_DIR)
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    paths = set("/%s/%s" % (RUNTIME_DIR, n) for n in names if n.endswith(".conf"))
+    for path, text in (overlay or {}).items():
+        if os.path.dirname(path) == "/" + RUNTIME_DIR:
+            (paths.add if text is not None else paths.discard)(path)
+    return sorted(paths, key=_name_key)
 
 
 def glob_matches(pattern, path):
@@ -472,13 +492,31 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
     result = {"key": key_to_dotted(path), "problems": loaded["problems"], "masked": loaded["masked"]}
     for tool in TOOLS:
         result[tool] = resolve(loaded[tool], path, kernel_default, tool)
+        result[tool]["after_reboot"] = dict(result[tool])
     if loaded.get("undecided") and not result["procps"]["error"]:
         result["procps"].update(value=None, error="; ".join(loaded["undecided"]))
+    if loaded.get("after_reboot"):
+        _judge_runtime_files(result, path, kernel_default, loaded["after_reboot"])
     names = kernel_names(path)
     result["assignments"] = [a.as_dict() for a in loaded["procps"]
                              if not a.is_exclusion and (a.path in names or (a.is_glob and any(
                                  _safe_glob(a, n) for n in names)))]
     return result
+
+
+def _judge_runtime_files(result, path, kernel_default, after):
+    """Files in /run/sysctl.d are gone at the next boot unless something writes them again
+    first; where that changes whether a tool ends at 1, the model cannot tell: an error that
+    names them. Where it changes nothing, or both end other than 1, the value stands."""
+    for tool in TOOLS:
+        later = resolve(after[tool], path, kernel_default, tool)
+        now = result[tool]
+        now["after_reboot"] = later
+        if now["error"] or later["error"] or now["value"] == later["value"] or "1" not in (now["value"], later["value"]):
+            continue
+        now.update(value=None, error="now %s; %s once a reboot empties /%s, unless whatever wrote %s writes it "
+                   "again before the sysctl files are applied" % (
+                       describe_source(now), later["value"], RUNTIME_DIR, ", ".join(after["runtime_files"])))
 
 
 def _safe_glob(assignment, name):

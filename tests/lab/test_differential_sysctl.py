@@ -4,9 +4,10 @@ For each seeded layout (podnet_lab.sysctl_layouts): write it over the node's own
 set the keys to the kernel defaults, run systemd-sysctl and read /proc; reset, run
 ``sysctl --system`` and read /proc. Our resolver (sysctl_boot via node_checks) reads the same
 layout from a mirror tree on this host and must predict every value and the verdicts of
-ip_forward.boot and bridge_nf_call.boot. Every 10th layout also runs the real node_info module
-on the node (the module path must agree) and then the fixer (kernel_prereqs), after which both
-tools must give 1 or the fixer must have said what it could not resolve. A few layouts are
+ip_forward.boot and bridge_nf_call.boot. Every 10th layout (and every other 10th that fails)
+also runs the real node_info module on the node (the module path must agree) and then the fixer
+(kernel_prereqs), after which both tools must give 1 or the fixer must have said what it could
+not resolve, and the fixer's own re-read must agree with the tools. A few layouts are
 confirmed by a real reboot.
 
 Only net.* keys are applied (systemd-sysctl --prefix=/net, sysctl -r): the nodes share the host
@@ -200,10 +201,19 @@ def check_module_and_fix(node, layout, checks):
     keys = node_checks.forwarding_keys(layout.ip_families) + node_checks.bridge_keys(layout.ip_families)
     unresolved = " ".join(fix.get("unresolved") or [])
     for key in keys:
-        for tool in sysctl_boot.TOOLS:
-            if after[tool][sysctl_boot.key_to_path(key)] != "1" and key not in unresolved:
-                wrong.append("after the fix (%s) %s leaves %s=%s and the fixer reported nothing unresolved" % (
-                    fix.get("sysctl_file"), tool, key, after[tool][sysctl_boot.key_to_path(key)]))
+        left = [after[tool][sysctl_boot.key_to_path(key)] for tool in sysctl_boot.TOOLS]
+        if left != ["1", "1"] and key not in unresolved:
+            wrong.append("after the fix (%s) systemd-sysctl, sysctl --system leave %s=%s and the fixer reported "
+                         "nothing unresolved" % (fix.get("sysctl_file"), key, ", ".join(left)))
+        if left == ["1", "1"] and key + "=" in unresolved:
+            wrong.append("the fixer reported %s unresolved, both tools give 1: %s" % (key, unresolved))
+    # the fixer's own re-read after acting agrees with the tools
+    for check in fix.get("checks") or []:
+        ids = {"ip_forward.boot": node_checks.forwarding_keys(layout.ip_families),
+               "bridge_nf_call.boot": node_checks.bridge_keys(layout.ip_families)}
+        if check["id"] in ids and check["status"] != oracle_verdict(after, ids[check["id"]]):
+            wrong.append("after the fix kernel_prereqs says %s %s, the tools give %s (%s)" % (
+                check["id"], check["status"], oracle_verdict(after, ids[check["id"]]), check["observed"]))
     return wrong, fix
 
 
@@ -235,14 +245,20 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
                 # starts from: a variable no file decides keeps that lab start value.
                 booted = boot_values(node["name"])
                 stats["reboots"] += 1
+                # /run is emptied by the reboot: expect what systemd-sysctl gives without /run/sysctl.d
                 for variable in VARIABLES:
-                    want = observed["systemd"][variable]
-                    if values["systemd"][variable]["source"] is None:
-                        want = node["boot_defaults"][variable]
+                    expected = values["systemd"][variable]["after_reboot"]
+                    if expected["error"]:
+                        continue
+                    want = node["boot_defaults"][variable] if expected["source"] is None else expected["value"]
                     if booted[variable] != want:
-                        wrong.append("after a real reboot %s=%s, expected %s (systemd-sysctl alone gave %s)" % (
-                            variable, booted[variable], want, observed["systemd"][variable]))
-            elif index % MODULE_EVERY == MODULE_EVERY // 2:
+                        wrong.append("after a real reboot %s=%s, expected %s (%s; systemd-sysctl now gave %s)" % (
+                            variable, booted[variable], want, sysctl_boot.describe_source(expected),
+                            observed["systemd"][variable]))
+            elif index % MODULE_EVERY == MODULE_EVERY // 2 or (index % MODULE_EVERY == 0 and "fail" in (
+                    oracle_verdict(observed, node_checks.forwarding_keys(layout.ip_families)),
+                    oracle_verdict(observed, node_checks.bridge_keys(layout.ip_families)))):
+                # every 10th layout, and every 10th other one that the fixer has work on
                 more, fix = check_module_and_fix(node, layout, checks)
                 wrong += more
                 stats["module_runs"] += 1

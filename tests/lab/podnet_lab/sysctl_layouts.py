@@ -37,6 +37,10 @@ VALUES_REFUSED = ("yes", "true", "on", "1#k8s", "08", "1;", "", "1.0", "+1")
 
 DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
 SHIPPED_DIR = "/usr/lib/sysctl.d"  # bookworm's procps/systemd files live here (/lib is a link to usr/lib)
+# admins and guides write /etc; packages /usr/lib (or /lib); /run (a tmpfs, rebuilt by whatever
+# writes it at each boot) and /usr/local are rare
+DIRECTORY_WEIGHTS = ("/etc/sysctl.d",) * 20 + ("/run/sysctl.d",) + ("/usr/local/lib/sysctl.d",) * 3 + (
+    SHIPPED_DIR,) * 8 + ("/lib/sysctl.d",) * 4
 OURS = "99-zzz-podnet-doctor.conf"
 NAMES = ("10-k8s.conf", "k8s.conf", "kubernetes.conf", "99-kubernetes-cri.conf", "50-kubelet.conf",
          "60-cis.conf", "99-zz-cis.conf", "99-cis-hardening.conf", "zz-hardening.conf", "90-cloud.conf",
@@ -191,7 +195,7 @@ def generate(seed):
     ipv6 = rng.random() < 0.35
     files = {}
     for _ in range(rng.choice((1, 2, 2, 3, 3, 4, 5))):
-        directory = rng.choice(DIRS[:1] * 5 + DIRS[1:] + (SHIPPED_DIR,) * 2)
+        directory = rng.choice(DIRECTORY_WEIGHTS)
         name = rng.choice(NAMES)
         style = rng.choice(("k8s", "k8s", "cis", "cis", "cloud", "odd", "odd", "odd"))
         if "/usr/lib/sysctl.d/" + name in files or "/lib/sysctl.d/" + name in files:
@@ -202,7 +206,7 @@ def generate(seed):
         # a mask in a higher-priority directory: /dev/null link, empty file or a different file
         victim = rng.choice(sorted(files))
         name = victim.rsplit("/", 1)[1]
-        masks = ("/etc/sysctl.d", "/run/sysctl.d") if not victim.startswith("/etc/") else ()
+        masks = ("/etc/sysctl.d",) * 4 + ("/run/sysctl.d",) if not victim.startswith("/etc/") else ()
         if masks:
             mask = "%s/%s" % (rng.choice(masks), name)
             files[mask] = rng.choice((Link("/dev/null"), "", Link("/nonexistent/%s" % name),

@@ -19,10 +19,10 @@ CASES = [
      {"etc/sysctl.d/50-x.conf": "net.ipv4.ip_forward=1\n",
       "usr/lib/sysctl.d/50-x.conf": "net.ipv4.ip_forward=0\n"},
      ("1", "/etc/sysctl.d/50-x.conf"), ("1", "/etc/sysctl.d/50-x.conf")),
-    ("run-masks-usr-lib",
+    ("run-file-that-decides-nothing-at-reboot",
      {"run/sysctl.d/50-x.conf": "net.ipv4.ip_forward=1\n",
-      "usr/lib/sysctl.d/50-x.conf": "net.ipv4.ip_forward=0\n"},
-     ("1", "/run/sysctl.d/50-x.conf"), ("1", "/run/sysctl.d/50-x.conf")),
+      "etc/sysctl.d/60-k8s.conf": "net.ipv4.ip_forward=1\n"},
+     ("1", "/run/sysctl.d/50-x.conf"), ("1", "/etc/sysctl.d/60-k8s.conf")),
     ("dev-null-mask",
      {"etc/sysctl.d/99-zz-cis.conf": Link("/dev/null"),
       "usr/lib/sysctl.d/99-zz-cis.conf": "net.ipv4.ip_forward=0\n",
@@ -164,3 +164,15 @@ def test_a_glob_file_name_is_an_error_for_procps_not_a_guess(tmp_path):
     result = sysctl_boot.effective_boot_value(KEY, root)
     assert result["systemd"]["value"] == "1"
     assert result["procps"]["value"] is None and "{a,b}.conf" in result["procps"]["error"]
+
+
+def test_a_run_file_that_masks_usr_lib_is_an_error_naming_it(tmp_path):
+    """/run is a tmpfs: at the next boot the /usr/lib file it hides is read again, unless
+    whatever wrote /run/sysctl.d writes it again first. Whether it does is not on disk."""
+    root = make_tree(tmp_path, {"run/sysctl.d/50-x.conf": "net.ipv4.ip_forward=1\n",
+                                "usr/lib/sysctl.d/50-x.conf": "net.ipv4.ip_forward=0\n"})
+    result = sysctl_boot.effective_boot_value(KEY, root)
+    for tool in ("systemd", "procps"):
+        assert result[tool]["value"] is None
+        assert "/run/sysctl.d/50-x.conf" in result[tool]["error"] and "after a reboot" in result[tool]["error"]
+        assert result[tool]["after_reboot"]["value"] == "0"
