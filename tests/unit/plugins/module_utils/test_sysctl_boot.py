@@ -174,5 +174,5 @@ def test_a_run_file_that_masks_usr_lib_is_an_error_naming_it(tmp_path):
     result = sysctl_boot.effective_boot_value(KEY, root)
     for tool in ("systemd", "procps"):
         assert result[tool]["value"] is None
-        assert "/run/sysctl.d/50-x.conf" in result[tool]["error"] and "after a reboot" in result[tool]["error"]
+        assert "/run/sysctl.d/50-x.conf" in result[tool]["error"] and "once a reboot empties" in result[tool]["error"]
         assert result[tool]["after_reboot"]["value"] == "0"
