@@ -43,6 +43,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import errno
 import fnmatch
 import os
 import re
@@ -324,16 +325,23 @@ def sysctl_files(root="/", tool="systemd", overlay=None):
             if real != "/dev/null" and os.path.realpath(real) == os.path.realpath(_host_path(root, SYSCTL_CONF)):
                 shown = "/%s (via %s)" % (SYSCTL_CONF, node_path)
                 text = overlay.get("/" + SYSCTL_CONF, text)
-            chosen[name] = {"name": name, "path": node_path, "text": text, "masked": text == "", "shown": shown}
+            chosen[name] = {"name": name, "path": node_path, "text": text, "masked": text == "" and not isinstance(
+                text, Unreadable), "shown": shown}
     return [chosen[name] for name in sorted(chosen, key=_name_key)]
+
+
+class Unreadable(str):
+    """A file the tools may read but we cannot (its text is unknown)."""
 
 
 def _read_file(path):
     try:
         with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "surrogateescape")
-    except (IOError, OSError):
-        return None  # ENOENT (dangling link), EISDIR: the tools read nothing from it
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP):
+            return None  # a dangling link, a directory: the tools read nothing from it either
+        return Unreadable(str(exc))
 
 
 def load_tool_assignments(root="/", tool="systemd", overlay=None):
@@ -351,6 +359,9 @@ def load_tool_assignments(root="/", tool="systemd", overlay=None):
             continue
         if entry["text"] is None:
             continue
+        if isinstance(entry["text"], Unreadable):
+            undecided.append("%s: cannot read it (%s)" % (entry["path"], entry["text"]))
+            continue
         if tool == "procps" and entry["name"] and re.search(r"[*?\[\\]|\{.*\}", entry["name"]):
             undecided.append("%s: sysctl --system opens it through glob(3), which reads a name with "
                              "'*', '?', '[', '\\' or braces as a pattern" % entry["path"])
@@ -367,13 +378,13 @@ def load_boot_assignments(root="/", overlay=None, runtime=True):
     """Read every sysctl file once, for both tools. /run is emptied at every boot, so where
     /run/sysctl.d has files, ``after_reboot`` holds what both tools read once they are gone
     (unless whatever wrote them writes them again)."""
-    loaded = {"problems": [], "masked": [], "undecided": []}
+    loaded = {"problems": [], "masked": [], "undecided": {}}
     for tool in TOOLS:
         assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay)
         loaded[tool] = assignments
         loaded["problems"] += [p for p in problems if p not in loaded["problems"]]
         loaded["masked"] += [m for m in masked if m not in loaded["masked"]]
-        loaded["undecided"] += undecided
+        loaded["undecided"][tool] = undecided
     volatile = runtime_files(root, overlay) if runtime else []
     if volatile:
         gone = dict(overlay or {})
@@ -493,8 +504,9 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
     for tool in TOOLS:
         result[tool] = resolve(loaded[tool], path, kernel_default, tool)
         result[tool]["after_reboot"] = dict(result[tool])
-    if loaded.get("undecided") and not result["procps"]["error"]:
-        result["procps"].update(value=None, error="; ".join(loaded["undecided"]))
+    for tool in TOOLS:
+        if loaded["undecided"][tool] and not result[tool]["error"]:
+            result[tool].update(value=None, error="; ".join(loaded["undecided"][tool]))
     if loaded.get("after_reboot"):
         _judge_runtime_files(result, path, kernel_default, loaded["after_reboot"])
     names = kernel_names(path)
