@@ -35,6 +35,9 @@ net.ipv4.conf.all.forwarding), so the last write under either name decides. A va
 integer (decimal, 0x hex, 0 octal) when a blank or the end follows, so ``1 # on`` sets 1;
 net.bridge.* store any non-zero number as 1.
 
+/run is emptied at every boot: where a /run/sysctl.d file decides whether a key ends at 1,
+the next boot depends on whether whatever wrote it writes it again first, which is not on disk.
+
 What the model cannot decide is reported with its file and line, never guessed.
 Everything takes ``root`` (default ``/``) so tests run over fixture trees.
 """

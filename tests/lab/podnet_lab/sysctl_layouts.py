@@ -30,6 +30,9 @@ NOISE = (
     ("net.ipv6.conf.all.accept_ra", ("0",)), ("net.ipv6.conf.default.accept_redirects", ("0",)),
     ("net.core.somaxconn", ("4096", "32768")), ("net.ipv4.conf.default.forwarding", ("0", "1")),
     ("net.ipv4.conf.*.rp_filter", ("2",)), ("net.ipv4.tcp_keepalive_time", ("600",)),
+    # near-namesakes of our variables that are not the same variable in the kernel
+    ("net.ipv6.conf.default.forwarding", ("0", "1")), ("net.ipv4.conf.eth0.forwarding", ("0", "1")),
+    ("net.ipv6.conf.eth0.forwarding", ("0", "1")), ("net.ipv4.conf.lo.forwarding", ("0",)),
 )
 VALUES_ON = ("1", "1", "1", "1", "01", "1 # Kubernetes", "1\t; k8s", "0x1", "2")
 VALUES_OFF = ("0", "0", "0", "0 # CIS 3.1.1", "00", "-0")

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils import kernel_fix, node_checks, sysctl_boot
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import KERNEL_RELEASE as REL
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
@@ -198,3 +198,25 @@ def test_drop_in_outranks_names_sorting_after_any_run_of_z(tmp_path, override_na
     assert os.fsencode(name) > os.fsencode(override_name)
     kernel_fix.apply_fix(plan, root)
     assert statuses(root)["ip_forward.boot"] == "pass"
+
+
+@pytest.mark.parametrize("foreign", [
+    # an earlier same-value line keeps its early place in systemd-sysctl's order; the alias set
+    # to 0 after it would be written after our drop-in's net.ipv4.ip_forward = 1
+    {"etc/sysctl.d/10-a.conf": "net.ipv4.ip_forward = 1\n", "etc/sysctl.d/20-b.conf": "net.ipv4.conf.all.forwarding = 0\n"},
+    # the alias set to 0 in a file that sorts after ours
+    {"etc/sysctl.d/zz-late.conf": "net.ipv4.conf.all.forwarding = 0\n"},
+    # a later '-key' drops our assignment in systemd-sysctl
+    {"etc/sysctl.d/zz-late.conf": "-net.ipv4.ip_forward\n"},
+    # a later glob over the alias
+    {"etc/sysctl.d/zz-late.conf": "net.ipv4.conf.*.forwarding = 0\n"},
+])
+def test_fix_wins_over_aliases_same_value_places_exclusions_and_globs(tmp_path, foreign):
+    files = dict(BROKEN)
+    files.update(foreign)
+    root = make_tree(tmp_path, files)
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert not plan["unresolved"]
+    kernel_fix.apply_fix(plan, root)
+    result = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)
+    assert result["systemd"]["value"] == result["procps"]["value"] == "1"
