@@ -105,7 +105,7 @@ def name_after(name, latest):
     if latest is None:
         return name
     candidate, limit = name, os.fsencode(latest)
-    for _ in range(len(limit) + 1):
+    for _attempt in range(len(limit) + 1):
         if os.fsencode(candidate) > limit:
             break
         candidate = "z" + candidate

@@ -121,7 +121,7 @@ def _value(rng, kind):
 def _assignment_lines(rng, ipv6):
     """A few lines touching our variables, the way some file would."""
     lines = []
-    for _ in range(rng.randint(1, 3)):
+    for _line in range(rng.randint(1, 3)):
         family = rng.random()
         if family < 0.45:
             key = _key(rng, FORWARD_V4)
@@ -162,7 +162,7 @@ def _file_body(rng, ipv6, style):
     elif style == "cloud":
         lines += ["# Added by the image build", "net.ipv4.conf.all.rp_filter = 2",
                   "net.ipv4.conf.default.rp_filter = 2", "net.ipv6.conf.all.use_tempaddr = 0"]
-    for _ in range(rng.randint(0, 2)):
+    for _noise in range(rng.randint(0, 2)):
         key, values = rng.choice(NOISE)
         lines.append("%s = %s" % (key, rng.choice(values)))
     if style == "odd" or rng.random() < 0.5:
@@ -197,7 +197,7 @@ def generate(seed):
     rng = random.Random(seed)
     ipv6 = rng.random() < 0.35
     files = {}
-    for _ in range(rng.choice((1, 2, 2, 3, 3, 4, 5))):
+    for _file in range(rng.choice((1, 2, 2, 3, 3, 4, 5))):
         directory = rng.choice(DIRECTORY_WEIGHTS)
         name = rng.choice(NAMES)
         style = rng.choice(("k8s", "k8s", "cis", "cis", "cloud", "odd", "odd", "odd"))
