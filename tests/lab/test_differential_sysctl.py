@@ -8,7 +8,7 @@ ip_forward.boot and bridge_nf_call.boot. Every 10th layout (and every other 20th
 also runs the real node_info module on the node (the module path must agree) and then the fixer
 (kernel_prereqs), after which both tools must give 1 or the fixer must have said what it could
 not resolve, and the fixer's own re-read must agree with the tools. A few layouts are
-confirmed by a real reboot.
+confirmed by a real reboot, one of them after the fixer.
 
 Only net.* keys are applied (systemd-sysctl --prefix=/net, sysctl -r): the nodes share the host
 kernel. Replay or vary: PODNET_FUZZ_SEED (first seed), PODNET_FUZZ_LAYOUTS (how many).
@@ -217,6 +217,16 @@ def check_module_and_fix(node, layout, checks):
     return wrong, fix
 
 
+def fix_survives_reboot(node, layout, fix):
+    """After the fixer and a real reboot every key is 1, or the fixer said it is not resolved."""
+    booted = boot_values(node["name"])
+    unresolved = " ".join(fix.get("unresolved") or [])
+    keys = node_checks.forwarding_keys(layout.ip_families) + node_checks.bridge_keys(layout.ip_families)
+    return ["after the fix (%s) and a real reboot %s=%s, and the fixer reported nothing unresolved" % (
+        fix.get("sysctl_file"), key, booted[sysctl_boot.key_to_path(key)])
+        for key in keys if booted[sysctl_boot.key_to_path(key)] != "1" and key not in unresolved]
+
+
 def write_score(line, data):
     out = os.path.join(REPO, "tests", "output", "differential")
     os.makedirs(out, exist_ok=True)
@@ -231,7 +241,9 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
     # spread over the run, never on a layout that also runs the modules
     reboot_at = set(seeds[i + (i % MODULE_EVERY == MODULE_EVERY // 2)] for i in
                     sorted(set(len(seeds) * k // REBOOTS + 1 for k in range(REBOOTS))) if i + 1 < len(seeds))
-    failures, errors, stats = [], [], {"module_runs": 0, "fixes": 0, "unresolved": 0, "reboots": 0}
+    failures, errors, stats = [], [], {"module_runs": 0, "fixes": 0, "unresolved": 0, "reboots": 0, "fix_reboots": 0}
+    # one fixed layout is also rebooted: the fix, not only the tools run by hand, must hold at boot
+    fix_reboot_at = MODULE_EVERY * (len(seeds) // MODULE_EVERY // 2) + MODULE_EVERY // 2
     try:
         for index, seed in enumerate(seeds):
             layout = sysctl_layouts.generate(seed)
@@ -261,6 +273,9 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
                 # every 10th layout, and every 20th other one that the fixer has work on
                 more, fix = check_module_and_fix(node, layout, checks)
                 wrong += more
+                if fix and index == fix_reboot_at:
+                    wrong += fix_survives_reboot(node, layout, fix)
+                    stats["fix_reboots"] = 1
                 stats["module_runs"] += 1
                 stats["fixes"] += 1
                 stats["unresolved"] += bool(fix and fix.get("unresolved"))
@@ -271,9 +286,10 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
     finally:
         node_sh(node["name"], RESTORE)
     n = len(seeds)
-    line = "%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%d..%d module_runs=%d fixes=%d unresolved=%d reboots=%d %.0fs" % (
-        SUITE, n, len(failures), len(errors), 100.0 * len(errors) / n, seeds[0], seeds[-1], stats["module_runs"],
-        stats["fixes"], stats["unresolved"], stats["reboots"], time.time() - started)
+    line = ("%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%d..%d module_runs=%d fixes=%d unresolved=%d reboots=%d "
+            "fix_reboots=%d %.0fs" % (SUITE, n, len(failures), len(errors), 100.0 * len(errors) / n, seeds[0], seeds[-1],
+                                      stats["module_runs"], stats["fixes"], stats["unresolved"], stats["reboots"],
+                                      stats["fix_reboots"], time.time() - started))
     write_score(line, {"suite": SUITE, "layouts": n, "wrong": len(failures), "error": len(errors),
                        "error_percent": round(100.0 * len(errors) / n, 2), "seeds": [seeds[0], seeds[-1]],
                        "stats": stats, "seconds": round(time.time() - started), "failures": failures, "errors": errors})
