@@ -30,13 +30,29 @@ class FixError(Exception):
     """The fix cannot be applied; the message says why and what to do."""
 
 
-def wanted_keys(areas, ip_families):
-    keys = []
+# Every key this collection may write, in the order our drop-in lists them.
+MANAGED_KEYS = node_checks.forwarding_keys(("ipv4", "ipv6")) + node_checks.bridge_keys(("ipv4", "ipv6"))
+
+
+def wanted_keys(areas, ip_families, held=()):
+    """The keys of ``areas`` for ``ip_families``, plus ``held``: the managed keys our drop-in
+    already sets for this node. The drop-in is rewritten whole, so a run fixing one area must
+    keep what an earlier run wrote for another, or that setting is gone at the next boot."""
+    keys = set(held)
     if "ip_forward" in areas:
-        keys += node_checks.forwarding_keys(ip_families)
+        keys.update(node_checks.forwarding_keys(ip_families))
     if "bridge_netfilter" in areas:
-        keys += node_checks.bridge_keys(ip_families)
-    return keys
+        keys.update(node_checks.bridge_keys(ip_families))
+    return [key for key in MANAGED_KEYS if key in keys]
+
+
+def held_keys(root, owned):
+    """The managed keys our drop-ins (``owned``) set to 1."""
+    paths = set()
+    for path in owned:
+        assignments = sysctl_boot.parse_sysctl_text(sysctl_boot.read_text(root, path) or "", path)[0]
+        paths.update(a.path for a in assignments if a.value == "1" and not a.is_exclusion and not a.is_glob)
+    return [key for key in MANAGED_KEYS if sysctl_boot.key_to_path(key) in paths]
 
 
 def _host(root, path):
@@ -107,10 +123,13 @@ def _comment_out(root, path, keys):
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
              sysctl_file=node_checks.DEFAULT_SYSCTL_FILE, modules_file=node_checks.DEFAULT_MODULES_FILE,
              on_override="outrank", module="br_netfilter"):
-    keys = wanted_keys(areas, ip_families)
+    owned = owned_files(root)
+    # The drop-in holds ``keys`` (this run's areas and what it held before); this run
+    # resolves overrides and sets runtime values for its own areas' keys only.
+    keys = wanted_keys(areas, ip_families, held_keys(root, owned))
+    area_keys = wanted_keys(areas, ip_families)
     plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {},
             "unresolved": [], "blockers": [], "outranks": []}
-    owned = owned_files(root)
     loaded = sysctl_boot.load_boot_assignments(root)
 
     if "bridge_netfilter" in areas:
@@ -138,7 +157,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
         plan["sysctl_file"] = target
 
     # What still overrides our drop-in at boot (only /etc/sysctl.conf can, for procps).
-    for key in keys:
+    for key in area_keys:
         path = sysctl_boot.key_to_path(key)
         for tool in ("systemd", "procps"):
             assignments = [a for a in loaded[tool] if a.file not in owned]
@@ -147,7 +166,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                 continue
             loses_to_us = tool == "systemd" or (winner.file != "/" + sysctl_boot.SYSCTL_CONF)
             if on_override == "comment" and winner.file.startswith(EDITABLE_PREFIXES):
-                plan_comment(plan, root, winner.file, keys)
+                plan_comment(plan, root, winner.file, area_keys)
             elif not loses_to_us:
                 plan["unresolved"].append(
                     "%s=%s still wins for sysctl --system (it reads /etc/sysctl.conf last); set "
@@ -155,7 +174,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                     % (key, sysctl_boot.describe_source(
                         {"value": winner.value, "source": winner.source, "line": winner.line})))
 
-    for key in keys:
+    for key in area_keys:
         now = node_checks.runtime_value(root, key)
         if now != "1":
             plan["runtime"][key] = now

@@ -174,3 +174,56 @@ def test_stale_temp_files_of_a_killed_run_are_removed_young_ones_kept(tmp_path):
     os.utime(str(foreign), (old, old))
     kernel_fix.write_atomic(str(directory / "99-zzz-podnet-doctor.conf"), "net.ipv4.ip_forward = 1\n")
     assert sorted(p.name for p in directory.iterdir()) == [".other-tmp", ".podnet-def456", "99-zzz-podnet-doctor.conf"]
+
+
+def fixed_then_reset(tmp_path, files, reset):
+    """A node fixed for both areas, then a compliance scan's sysctl -w ``reset``=0."""
+    root = make_tree(tmp_path, files)
+    kernel_fix.apply_fix(kernel_fix.plan_fix(root), root, run_command=fake_modprobe(root))
+    assert set(statuses(root).values()) == {"pass"}
+    make_tree(tmp_path, {"proc/sys/" + reset.replace(".", "/"): "0\n"})
+    return root
+
+
+@pytest.mark.parametrize("area,reset,kept", [
+    ("bridge_netfilter", "net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward = 1"),
+    ("ip_forward", "net.ipv4.ip_forward", "-net.bridge.bridge-nf-call-iptables = 1"),
+])
+def test_fixing_one_area_keeps_the_other_areas_key_in_the_owned_file(tmp_path, area, reset, kept):
+    # the lifecycle suite's seed 1203: a one-area fix rewrote the drop-in with that area's
+    # keys only, and the CIS file's ip_forward = 0 won the next boot
+    files = dict(BROKEN)
+    files["etc/sysctl.d/99-zz-cis.conf"] = "# CIS\nnet.ipv4.ip_forward = 0\nnet.bridge.bridge-nf-call-iptables = 0\n"
+    root = fixed_then_reset(tmp_path, files, reset)
+    assert statuses(root)["ip_forward.runtime" if area == "ip_forward" else "bridge_nf_call.runtime"] == "fail"
+    plan = kernel_fix.plan_fix(root, areas=[area])
+    kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert kept in open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read()
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_fixing_one_area_keeps_the_name_that_outranks_the_other_areas_override(tmp_path):
+    files = dict(BROKEN)
+    files["etc/sysctl.d/zz-hardening.conf"] = files.pop("etc/sysctl.d/99-zz-cis.conf")
+    root = fixed_then_reset(tmp_path, files, "net.bridge.bridge-nf-call-iptables")
+    assert sorted(os.listdir(os.path.join(root, "etc/sysctl.d"))) == ["zz-hardening.conf", "zz99-zzz-podnet-doctor.conf"]
+    plan = kernel_fix.plan_fix(root, areas=["bridge_netfilter"])
+    assert plan["sysctl_file"] == "/etc/sysctl.d/zz99-zzz-podnet-doctor.conf" and not plan["remove"]
+    kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_a_one_area_fix_sets_no_runtime_value_of_the_other_area(tmp_path):
+    root = fixed_then_reset(tmp_path, BROKEN, "net.ipv4.ip_forward")
+    make_tree(tmp_path, {"proc/sys/net/bridge/bridge-nf-call-iptables": "0\n"})
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert list(plan["runtime"]) == ["net.ipv4.ip_forward"]
+
+
+def test_the_drop_in_holds_the_areas_keys_plus_those_it_already_held(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    assert kernel_fix.plan_fix(root, areas=["ip_forward"])["keys"] == ["net.ipv4.ip_forward"]
+    kernel_fix.apply_fix(kernel_fix.plan_fix(root, areas=["bridge_netfilter"]), root, run_command=fake_modprobe(root))
+    # in the order a full run writes them, so runs for different areas agree on the body
+    assert kernel_fix.plan_fix(root, areas=["ip_forward"])["keys"] == [
+        "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"]
