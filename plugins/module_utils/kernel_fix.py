@@ -260,11 +260,15 @@ def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
     ``backup(path)`` returns the backup file name."""
     if plan["blockers"]:
         raise FixError("; ".join(plan["blockers"]))
-    done = {"backups": []}
+    done = {"backups": [], "warnings": []}
     if plan["modprobe"]:
         rc, out, err = run_command(["modprobe", plan["modprobe"]])
-        if rc != 0 or err.strip():
+        # the exit code says whether it loaded; stderr may hold warnings (a bad line in an
+        # unrelated modprobe.d file) on a load that worked
+        if rc != 0:
             raise FixError("modprobe %s failed (rc=%d): %s" % (plan["modprobe"], rc, (err or out).strip()))
+        if err.strip():
+            done["warnings"].append("modprobe %s succeeded with a message: %s" % (plan["modprobe"], err.strip()))
     for entry in changed_files(plan):
         if entry.get("backup") and backup is not None:
             done["backups"].append(backup(_host(root, entry["path"])))

@@ -167,6 +167,8 @@ def fix(module):
         except kernel_fix.FixError as exc:
             module.fail_json(msg=str(exc), **result)
         result["backups"] = done["backups"]
+        for text in done["warnings"]:
+            module.warn(text)
     # A fresh read of both kernel areas, whichever this run fixed: the drop-in it rewrote holds
     # the other area's keys too, and the role's final verdict takes these checks as the word.
     facts = node_checks.gather_facts(root, params["ip_families"])

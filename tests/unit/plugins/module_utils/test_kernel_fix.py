@@ -227,3 +227,24 @@ def test_the_drop_in_holds_the_areas_keys_plus_those_it_already_held(tmp_path):
     # in the order a full run writes them, so runs for different areas agree on the body
     assert kernel_fix.plan_fix(root, areas=["ip_forward"])["keys"] == [
         "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"]
+
+
+def test_modprobe_is_judged_by_its_exit_code_and_its_stderr_is_a_warning(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    loads = fake_modprobe(root)
+
+    def warns(argv):  # e.g. a deprecated option in a modprobe.d file: modprobe still loads the module
+        loads(argv)
+        return 0, "", "modprobe: WARNING: /etc/modprobe.d/old.conf line 1: ignoring bad line\n"
+    done = kernel_fix.apply_fix(kernel_fix.plan_fix(root), root, run_command=warns)
+    assert done["warnings"] == ["modprobe br_netfilter succeeded with a message: modprobe: WARNING: "
+                                "/etc/modprobe.d/old.conf line 1: ignoring bad line"]
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_a_failed_modprobe_stops_the_fix_with_its_message(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    with pytest.raises(kernel_fix.FixError) as caught:
+        kernel_fix.apply_fix(kernel_fix.plan_fix(root), root,
+                             run_command=lambda argv: (1, "", "modprobe: FATAL: Module br_netfilter not found.\n"))
+    assert str(caught.value) == "modprobe br_netfilter failed (rc=1): modprobe: FATAL: Module br_netfilter not found."
