@@ -22,6 +22,9 @@ values, not the kernel's (a new namespace inherits IPv4 settings from the host, 
 forwards), so :func:`boot_from_kernel_defaults` installs a unit that puts the keys back to
 the kernel defaults before systemd-sysctl runs, as on a real machine.
 """
+import random
+import time
+
 from . import faults, fleet as lab_fleet, pods, probes
 from .podman import node_exec, node_sh, run
 
@@ -44,7 +47,13 @@ HARDENING_SETTINGS = (({IP_FORWARD: "0"}, 3), ({BRIDGE_NF: "0"}, 2), ({IP_FORWAR
 # firewalld starts slowly (D-Bus, its own nft tables): drawn less often.
 BACKENDS = (("nftables", 3), ("iptables-legacy", 2), ("iptables-nft", 2), ("ufw", 2), ("firewalld", 1))
 STEP_KINDS = (("harden", 3), ("firewall", 3), ("scan_reset", 3), ("remediate", 5), ("two_fixers", 2),
-              ("reboot", 2), ("unharden", 1))
+              ("reboot", 2), ("unharden", 1), ("reload_firewall", 1.5), ("admin_fix", 1))
+# How each firewall's own service reloads its boot configuration (a config management run,
+# a package upgrade): what a reboot would load, without the reboot.
+RELOAD = {"nftables": ["systemctl", "restart", "nftables"], "ufw": ["ufw", "reload"],
+          "firewalld": ["firewall-cmd", "--reload"],
+          "iptables-legacy": ["systemctl", "restart", faults.IPT_FAULT_UNIT],
+          "iptables-nft": ["systemctl", "restart", faults.IPT_FAULT_UNIT]}
 BOOT_UNIT = "podnet-lab-kernel-defaults.service"
 BOOT_UNIT_TEXT = """[Unit]
 Description=Lab: start the boot from the kernel's sysctl defaults, as a real machine does
@@ -73,15 +82,22 @@ def _weighted(rng, choices):
 
 def draw_sequence(seed, min_steps=5, max_steps=7):
     """A sequence of steps for one node's life, from ``seed`` alone."""
-    import random
     rng = random.Random(seed)
     backend = _weighted(rng, BACKENDS)
     sequence = {"seed": seed, "on_override": "comment" if rng.random() < 0.25 else "outrank", "steps": []}
-    hardened = []
+    hardened, firewalled, fixed_since = [], False, False
     for _index in range(rng.randint(min_steps, max_steps)):
         kind = _weighted(rng, STEP_KINDS)
         if kind == "unharden" and not hardened:
             kind = "harden"
+        if kind == "reload_firewall" and not firewalled:
+            kind = "firewall"
+        elif kind == "firewall" and firewalled and not fixed_since:
+            kind = "reload_firewall"  # it is in place already: nothing was fixed since
+        if kind in ("remediate", "two_fixers"):
+            fixed_since = True
+        elif kind == "firewall":
+            fixed_since = False
         step = {"kind": kind}
         if kind == "harden":
             step["path"] = _weighted(rng, HARDENING_FILES)
@@ -90,9 +106,10 @@ def draw_sequence(seed, min_steps=5, max_steps=7):
         elif kind == "unharden":
             step["path"] = rng.choice(hardened)
             hardened = [p for p in hardened if p != step["path"]]
-        elif kind == "firewall":
+        elif kind in ("firewall", "reload_firewall"):
             step["backend"] = backend
-        elif kind == "scan_reset":
+            firewalled = True
+        elif kind in ("scan_reset", "admin_fix"):
             step["key"] = rng.choice(KEYS)
         elif kind == "remediate" and rng.random() < 0.25:
             # a team that lets podnet.doctor fix one area only
@@ -100,7 +117,7 @@ def draw_sequence(seed, min_steps=5, max_steps=7):
         sequence["steps"].append(step)
     kinds = [s["kind"] for s in sequence["steps"]]
     if "remediate" not in kinds and "two_fixers" not in kinds:
-        sequence["steps"][rng.randrange(len(kinds))] = {"kind": "remediate"}
+        sequence["steps"].insert(rng.randrange(len(kinds) + 1), {"kind": "remediate"})
     kinds = [s["kind"] for s in sequence["steps"]]
     last_fix = max(i for i, kind in enumerate(kinds) if kind in ("remediate", "two_fixers"))
     if "reboot" not in kinds[last_fix:]:
@@ -115,9 +132,13 @@ def describe_step(step):
     if kind == "unharden":
         return "an admin removes the override in %s" % step["path"]
     if kind == "firewall":
-        return "a %s firewall that drops VXLAN (UDP 8472)" % step["backend"]
+        return "host firewall %s set to drop VXLAN (UDP 8472)" % step["backend"]
     if kind == "scan_reset":
         return "a compliance scan runs sysctl -w %s=0" % step["key"]
+    if kind == "admin_fix":
+        return "an admin runs sysctl -w %s=1 (runtime only)" % step["key"]
+    if kind == "reload_firewall":
+        return "%s reloads its boot configuration (%s)" % (step["backend"], " ".join(RELOAD[step["backend"]]))
     if kind == "remediate":
         return "podnet.doctor.remediate" + (" -e podnet_remediate_areas=%s" % step["areas"] if step.get("areas") else "")
     if kind == "two_fixers":
@@ -210,7 +231,6 @@ def _rx_packets(node):
 def overlay_arrives(fleet, src, dst):
     """True when a real VXLAN datagram (UDP 8472) from node ``src`` on the node network
     reaches node ``dst``'s VXLAN device, i.e. passed its host firewall."""
-    import time
     receiver = fleet.node(dst)
     pods.ensure(fleet, [receiver])  # flannel.1 (gone after a reboot, like the real CNI's)
     before = _rx_packets(receiver)

@@ -190,8 +190,8 @@ def fixed_then_reset(tmp_path, files, reset):
     ("ip_forward", "net.ipv4.ip_forward", "-net.bridge.bridge-nf-call-iptables = 1"),
 ])
 def test_fixing_one_area_keeps_the_other_areas_key_in_the_owned_file(tmp_path, area, reset, kept):
-    # the lifecycle suite's seed 1203: a one-area fix rewrote the drop-in with that area's
-    # keys only, and the CIS file's ip_forward = 0 won the next boot
+    # the lifecycle suite's pinned sequence issue-12: a one-area fix rewrote the drop-in with
+    # that area's keys only, and the CIS file's ip_forward = 0 won the next boot
     files = dict(BROKEN)
     files["etc/sysctl.d/99-zz-cis.conf"] = "# CIS\nnet.ipv4.ip_forward = 0\nnet.bridge.bridge-nf-call-iptables = 0\n"
     root = fixed_then_reset(tmp_path, files, reset)
