@@ -12,8 +12,8 @@ A remediate run that reports success must leave the node right now and at the ne
 Score: every judged node state is a layout; wrong = a state where a pass/fail disagrees
 with the node (or a successful run left it broken), error = a state with an ``error`` check.
 
-    PODNET_FUZZ_SEED=<n>       first seed (replays one sequence with PODNET_FUZZ_LAYOUTS=1);
-                               PODNET_FUZZ_SEED=issue-12 runs the pinned sequence alone
+    PODNET_FUZZ_SEED=<n>       seeds n, n+1, ... (as many sequences as CI; with PODNET_FUZZ_LAYOUTS=1
+                               it replays seed n alone); PODNET_FUZZ_SEED=issue-12: the pinned sequence
     PODNET_FUZZ_LAYOUTS=<n>    draw sequences from consecutive seeds until n states are judged
 """
 import json
@@ -44,12 +44,14 @@ def seeds_to_run():
     first = os.environ.get("PODNET_FUZZ_SEED")
     wanted = os.environ.get("PODNET_FUZZ_LAYOUTS")
     if first is None and wanted is None:
-        return list(CI_SEEDS), None
+        return list(PINNED) + list(CI_SEEDS), None
     pinned = [p for p in PINNED if p["seed"] == first]
     if pinned:
         return pinned, None
     start = int(first) if first is not None else CI_SEEDS[0]
-    return start, int(wanted) if wanted is not None else 1
+    if wanted is None:  # as many sequences as CI runs, from another seed
+        return list(range(start, start + len(CI_SEEDS))), None
+    return start, int(wanted)
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +151,7 @@ def test_lifecycle_verdicts_agree_with_the_node(life_fleet, request):
     plan, wanted = seeds_to_run()
     started = time.time()
     results, layouts, seeds = [], 0, []
-    if wanted is not None:
-        seed_iter = iter(range(plan, plan + 10 ** 6))
-    else:
-        seed_iter = iter(plan if isinstance(plan[0], dict) else list(PINNED) + plan)
+    seed_iter = iter(plan) if wanted is None else iter(range(plan, plan + 10 ** 6))
     for seed in seed_iter:
         if wanted is not None and layouts >= wanted:
             break
