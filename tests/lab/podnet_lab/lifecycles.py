@@ -236,7 +236,7 @@ def overlay_arrives(fleet, src, dst):
     before = _rx_packets(receiver)
     node_exec(fleet.node(src), ["python3", "-c", _SEND_VXLAN, fleet.address(src), fleet.address(dst),
                                 pods.vtep_mac(src), pods.vtep_mac(dst)])
-    for _attempt in range(10):
+    for _attempt in range(15):  # it arrives in milliseconds; a busy machine gets 1.5 s
         time.sleep(0.1)
         if _rx_packets(receiver) > before:
             return True
