@@ -7,7 +7,8 @@ container. After every step a fresh ``podnet.doctor.node_info`` read must agree 
 node now (/proc, a real VXLAN datagram from the peer) and with what its files give at the
 next boot (the real systemd-sysctl and sysctl --system, replayed from the kernel defaults
 in a scratch network namespace; every reboot step checks the replay against the reboot).
-A remediate run that reports success must leave the node right now and at the next boot.
+A remediate run that reports success must leave the node right now and at the next boot,
+checked again after every later reboot (and firewall reload) until a new persistent fault.
 
 Score: every judged node state is a layout; wrong = a state where a pass/fail disagrees
 with the node (or a successful run left it broken), error = a state with an ``error`` check.
@@ -114,7 +115,7 @@ def live_sequence(fleet, sequence, log):
     """Run one sequence; return a list of judged states."""
     states = []
     lifecycles.fresh_node(fleet, SUBJECT)
-    previous_boot = None
+    previous_boot, promised = None, None  # promised: the step of the last remediate that reported success
     for number, step in enumerate([{"kind": "fresh node"}] + sequence["steps"]):
         label = "step %d: %s" % (number, lifecycles.describe_step(step) if number else "a fresh node")
         state = {"step": label, "wrong": [], "errors": [], "oracle": []}
@@ -131,8 +132,18 @@ def live_sequence(fleet, sequence, log):
                 if seen["runtime"][key] != value:
                     state["oracle"].append("the replay of systemd-sysctl predicted %s=%s, the reboot gave %s"
                                            % (key, value, seen["runtime"][key]))
+        if step["kind"] in ("reboot", "reload_firewall") and promised is not None:
+            # a success is a promise for the next boot too, firewalls included
+            # (a reload is the firewalls' boot configuration only; a scan may have reset a sysctl since)
+            broken = lifecycles.broken_promises(seen, kernel=step["kind"] == "reboot")
+            if broken:
+                state["wrong"].append("remediate reported success at step %d, and after this %s: %s"
+                                      % (promised, step["kind"].replace("_", " "), "; ".join(broken)))
+        if step["kind"] in ("harden", "firewall"):
+            promised = None  # a new persistent fault: the earlier promise no longer covers the node
         for run, output in runs:
             if run.returncode == 0:
+                promised = number
                 promises = lifecycles.broken_promises(seen)
                 if promises:
                     state["wrong"].append("remediate reported success but left %s" % "; ".join(promises))

@@ -294,10 +294,11 @@ def judge(checks, seen):
     return wrong, errors
 
 
-def broken_promises(seen):
-    """What a remediate run that reported success left wrong, now or at the next boot."""
+def broken_promises(seen, kernel=True):
+    """What a remediate run that reported success left wrong, now or at the next boot
+    (``kernel=False``: the firewall part only)."""
     found = []
-    for key in KEYS:
+    for key in KEYS if kernel else ():
         if seen["runtime"][key] != "1":
             found.append("%s=%s now" % (key, seen["runtime"][key]))
         for tool in REPLAY_TOOLS:
