@@ -30,13 +30,29 @@ class FixError(Exception):
     """The fix cannot be applied; the message says why and what to do."""
 
 
-def wanted_keys(areas, ip_families):
-    keys = []
+# Every key this collection may write, in the order our drop-in lists them.
+MANAGED_KEYS = node_checks.forwarding_keys(("ipv4", "ipv6")) + node_checks.bridge_keys(("ipv4", "ipv6"))
+
+
+def wanted_keys(areas, ip_families, held=()):
+    """The keys of ``areas`` for ``ip_families``, plus ``held``: the managed keys our drop-in
+    already sets for this node. The drop-in is rewritten whole, so a run fixing one area must
+    keep what an earlier run wrote for another, or that setting is gone at the next boot."""
+    keys = set(held)
     if "ip_forward" in areas:
-        keys += node_checks.forwarding_keys(ip_families)
+        keys.update(node_checks.forwarding_keys(ip_families))
     if "bridge_netfilter" in areas:
-        keys += node_checks.bridge_keys(ip_families)
-    return keys
+        keys.update(node_checks.bridge_keys(ip_families))
+    return [key for key in MANAGED_KEYS if key in keys]
+
+
+def held_keys(root, owned):
+    """The managed keys our drop-ins (``owned``) set to 1."""
+    paths = set()
+    for path in owned:
+        assignments = sysctl_boot.parse_sysctl_text(sysctl_boot.read_text(root, path) or "", path)[0]
+        paths.update(a.path for a in assignments if a.value == "1" and not a.is_exclusion and not a.is_glob)
+    return [key for key in MANAGED_KEYS if sysctl_boot.key_to_path(key) in paths]
 
 
 def _host(root, path):
@@ -147,10 +163,13 @@ def _comment_out(root, path, keys):
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
              sysctl_file=node_checks.DEFAULT_SYSCTL_FILE, modules_file=node_checks.DEFAULT_MODULES_FILE,
              on_override="outrank", module="br_netfilter"):
-    keys = wanted_keys(areas, ip_families)
+    owned = owned_files(root)
+    # The drop-in holds ``keys`` (this run's areas and what it held before); this run
+    # resolves overrides and sets runtime values for its own areas' keys only.
+    keys = wanted_keys(areas, ip_families, held_keys(root, owned))
+    area_keys = wanted_keys(areas, ip_families)
     plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {},
             "unresolved": [], "blockers": [], "outranks": []}
-    owned = owned_files(root)
     loaded = sysctl_boot.load_boot_assignments(root)
 
     if "bridge_netfilter" in areas:
@@ -181,9 +200,9 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                               "after": sysctl_file_body(keys)})
         plan["remove"] = [{"path": path, "before": sysctl_boot.read_text(root, path)} for path in owned if path != target]
         plan["sysctl_file"] = target
-        plan_overrides(plan, root, keys, loaded, owned, on_override)
+        plan_overrides(plan, root, area_keys, loaded, owned, on_override)
 
-    for key in keys:
+    for key in area_keys:
         now = node_checks.runtime_value(root, key)
         if now != "1":
             plan["runtime"][key] = now
@@ -298,11 +317,15 @@ def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
     ``backup(path)`` returns the backup file name."""
     if plan["blockers"]:
         raise FixError("; ".join(plan["blockers"]))
-    done = {"backups": []}
+    done = {"backups": [], "warnings": []}
     if plan["modprobe"]:
         rc, out, err = run_command(["modprobe", plan["modprobe"]])
-        if rc != 0 or err.strip():
+        # the exit code says whether it loaded; stderr may hold warnings (a bad line in an
+        # unrelated modprobe.d file) on a load that worked
+        if rc != 0:
             raise FixError("modprobe %s failed (rc=%d): %s" % (plan["modprobe"], rc, (err or out).strip()))
+        if err.strip():
+            done["warnings"].append("modprobe %s succeeded with a message: %s" % (plan["modprobe"], err.strip()))
     for entry in changed_files(plan):
         if entry.get("backup") and backup is not None:
             done["backups"].append(backup(_host(root, entry["path"])))

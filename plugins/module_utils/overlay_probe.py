@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import json
 import os
+import signal
 import socket
 import struct
 
@@ -121,6 +122,62 @@ def write_state(path, state):
     with open(tmp, "w") as handle:
         json.dump(state, handle)
     os.rename(tmp, path)
+
+
+class ProbeStateError(Exception):
+    """The observer's state file is missing or cannot be trusted; the message names it."""
+
+
+def _is_state(state):
+    return (isinstance(state, dict) and isinstance(state.get("pid"), int) and not isinstance(state["pid"], bool)
+            and isinstance(state.get("received"), list)
+            and all(isinstance(r, dict) and {"from", "proto", "port"} <= set(r) for r in state["received"]))
+
+
+def read_state(path):
+    """The observer's state (``pid``, ``start_time``, ``received``) from ``path``."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except (IOError, OSError) as exc:
+        raise ProbeStateError("no observer state %s (%s): run the listen step first, on every node, before send"
+                              % (path, exc.strerror or exc))
+    redo = "; delete it and run the probe again"
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        raise ProbeStateError("the observer state %s is not valid JSON (%s)%s" % (path, exc, redo))
+    if not _is_state(state):
+        raise ProbeStateError("%s is not an observer state (expected {\"pid\": <int>, \"received\": [{\"from\", "
+                              "\"proto\", \"port\"}, ...]}, found %.80s)%s" % (path, text.strip(), redo))
+    return state
+
+
+def process_start_time(pid, root="/"):
+    """When process ``pid`` started (clock ticks after boot, /proc/<pid>/stat field 22), or
+    None when there is no such process. With the PID it names one process for good: a PID
+    is reused, a (PID, start time) pair is not."""
+    try:
+        with open(os.path.join(root, "proc", str(pid), "stat")) as handle:
+            stat = handle.read()
+        # the command name (field 2) is in parentheses and may hold spaces and ')'
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
+def stop_observer(state, root="/", kill=os.kill):
+    """SIGTERM the observer of ``state`` if its PID still is that observer (same start time);
+    returns whether it was signalled. One that ended by itself, or a state that does not
+    say when the observer started, is left alone: the PID may belong to another process."""
+    started = state.get("start_time")
+    if started is None or process_start_time(state["pid"], root) != started:
+        return False
+    try:
+        kill(state["pid"], signal.SIGTERM)
+    except OSError:
+        return False  # it ended between the check and the signal
+    return True
 
 
 def port_label(proto, port):

@@ -14,7 +14,9 @@ description:
   - Loads C(br_netfilter) when it is not active and lists it in a modules-load.d file this
     collection owns (skipped when the module is built into the kernel).
   - Writes a sysctl.d drop-in this collection owns with C(net.ipv4.ip_forward = 1) and
-    C(net.bridge.bridge-nf-call-iptables = 1) (and the IPv6 keys for C(ipv6)). The file is named
+    C(net.bridge.bridge-nf-call-iptables = 1) (and the IPv6 keys for C(ipv6)). A run for one area
+    keeps the keys the drop-in already holds for the other, and sets runtime values and resolves
+    overrides for its own O(areas) only. The file is named
     so that it sorts after every other sysctl.d file that sets those keys to anything else, so
     it wins at boot; the chosen name is returned. Older copies it wrote under another name are
     removed.
@@ -95,7 +97,9 @@ backups:
   type: list
   elements: str
 checks:
-  description: The check results after the change (same shape as M(podnet.doctor.node_info)).
+  description:
+    - The forwarding and bridge netfilter checks read after the change, for both areas whichever O(areas)
+      were fixed (same shape as M(podnet.doctor.node_info)).
   returned: always
   type: list
   elements: dict
@@ -163,22 +167,16 @@ def fix(module):
         except kernel_fix.FixError as exc:
             module.fail_json(msg=str(exc), **result)
         result["backups"] = done["backups"]
+        for text in done["warnings"]:
+            module.warn(text)
+    # A fresh read of both kernel areas, whichever this run fixed: the drop-in it rewrote holds
+    # the other area's keys too, and the role's final verdict takes these checks as the word.
     facts = node_checks.gather_facts(root, params["ip_families"])
-    result["checks"] = [c for c in node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
-                        if c["id"].split(".")[0] in _check_prefixes(params["areas"])]
+    result["checks"] = node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
     # shown by Ansible on every run, with no extra task per host in the roles
     for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
         module.warn(text)
     module.exit_json(**result)
-
-
-def _check_prefixes(areas):
-    prefixes = []
-    if "ip_forward" in areas:
-        prefixes.append("ip_forward")
-    if "bridge_netfilter" in areas:
-        prefixes += ["br_netfilter", "bridge_nf_call"]
-    return prefixes
 
 
 if __name__ == "__main__":

@@ -150,9 +150,10 @@ def node_addresses(module):
     return json.loads(out or "[]")
 
 
-def observe(sockets, state_file, run_id, sport, ports, deadline):
+def observe(sockets, state_file, run_id, sport, ports, deadline, root):
     """The observer's loop (in the detached process): record each probe of this run."""
-    state = {"pid": os.getpid(), "received": []}
+    # the start time makes (pid, start_time) name this process only: collect checks it before signalling
+    state = {"pid": os.getpid(), "start_time": probe.process_start_time(os.getpid(), root), "received": []}
     probe.write_state(state_file, state)
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     seen = set()
@@ -208,7 +209,7 @@ def listen(module, ports, run_id, sport):
         module.fail_json(msg="cannot open a raw socket to observe the probes: %s; the probe needs root: add "
                              "'become: true'" % (exc.strerror or exc))
     deadline = time.time() + module.params["duration"]
-    daemonize(lambda: observe(sockets, state_file, run_id, sport, ports, deadline),
+    daemonize(lambda: observe(sockets, state_file, run_id, sport, ports, deadline, module.params["root"]),
               set(sock.fileno() for sock in sockets))
     for sock in sockets:
         sock.close()
@@ -267,15 +268,10 @@ def collect(module, ports, run_id, own, senders):
     state_file = probe.state_path(module.params["root"], run_id)
     time.sleep(0.2)  # probes still in flight on a busy network
     try:
-        with open(state_file) as handle:
-            state = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        module.fail_json(msg="no observer state for run %s (%s): run the listen step first, on every node, "
-                             "before send" % (run_id, exc))
-    try:
-        os.kill(int(state["pid"]), signal.SIGTERM)
-    except OSError:
-        pass  # it ended by itself
+        state = probe.read_state(state_file)
+    except probe.ProbeStateError as exc:
+        module.fail_json(msg="probe run %s: %s" % (run_id, exc))
+    probe.stop_observer(state, module.params["root"])
     os.unlink(state_file)
     names = dict(zip(module.params["peers"], module.params["peer_names"]))
     check = probe.probe_check(state["received"], senders, ports, names)

@@ -220,3 +220,77 @@ def test_fix_wins_over_aliases_same_value_places_exclusions_and_globs(tmp_path, 
     kernel_fix.apply_fix(plan, root)
     result = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)
     assert result["systemd"]["value"] == result["procps"]["value"] == "1"
+
+
+def fixed_then_reset(tmp_path, files, reset):
+    """A node fixed for both areas, then a compliance scan's sysctl -w ``reset``=0."""
+    root = make_tree(tmp_path, files)
+    kernel_fix.apply_fix(kernel_fix.plan_fix(root), root, run_command=fake_modprobe(root))
+    assert set(statuses(root).values()) == {"pass"}
+    make_tree(tmp_path, {"proc/sys/" + reset.replace(".", "/"): "0\n"})
+    return root
+
+
+@pytest.mark.parametrize("area,reset,kept", [
+    ("bridge_netfilter", "net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward = 1"),
+    ("ip_forward", "net.ipv4.ip_forward", "-net.bridge.bridge-nf-call-iptables = 1"),
+])
+def test_fixing_one_area_keeps_the_other_areas_key_in_the_owned_file(tmp_path, area, reset, kept):
+    # the lifecycle suite's pinned sequence issue-12: a one-area fix rewrote the drop-in with
+    # that area's keys only, and the CIS file's ip_forward = 0 won the next boot
+    files = dict(BROKEN)
+    files["etc/sysctl.d/99-zz-cis.conf"] = "# CIS\nnet.ipv4.ip_forward = 0\nnet.bridge.bridge-nf-call-iptables = 0\n"
+    root = fixed_then_reset(tmp_path, files, reset)
+    assert statuses(root)["ip_forward.runtime" if area == "ip_forward" else "bridge_nf_call.runtime"] == "fail"
+    plan = kernel_fix.plan_fix(root, areas=[area])
+    kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert kept in open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read()
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_fixing_one_area_keeps_the_name_that_outranks_the_other_areas_override(tmp_path):
+    files = dict(BROKEN)
+    files["etc/sysctl.d/zz-hardening.conf"] = files.pop("etc/sysctl.d/99-zz-cis.conf")
+    root = fixed_then_reset(tmp_path, files, "net.bridge.bridge-nf-call-iptables")
+    assert sorted(os.listdir(os.path.join(root, "etc/sysctl.d"))) == ["zz-hardening.conf", "zz99-zzz-podnet-doctor.conf"]
+    plan = kernel_fix.plan_fix(root, areas=["bridge_netfilter"])
+    assert plan["sysctl_file"] == "/etc/sysctl.d/zz99-zzz-podnet-doctor.conf" and not plan["remove"]
+    kernel_fix.apply_fix(plan, root, run_command=fake_modprobe(root))
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_a_one_area_fix_sets_no_runtime_value_of_the_other_area(tmp_path):
+    root = fixed_then_reset(tmp_path, BROKEN, "net.ipv4.ip_forward")
+    make_tree(tmp_path, {"proc/sys/net/bridge/bridge-nf-call-iptables": "0\n"})
+    plan = kernel_fix.plan_fix(root, areas=["ip_forward"])
+    assert list(plan["runtime"]) == ["net.ipv4.ip_forward"]
+
+
+def test_the_drop_in_holds_the_areas_keys_plus_those_it_already_held(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    assert kernel_fix.plan_fix(root, areas=["ip_forward"])["keys"] == ["net.ipv4.ip_forward"]
+    kernel_fix.apply_fix(kernel_fix.plan_fix(root, areas=["bridge_netfilter"]), root, run_command=fake_modprobe(root))
+    # in the order a full run writes them, so runs for different areas agree on the body
+    assert kernel_fix.plan_fix(root, areas=["ip_forward"])["keys"] == [
+        "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"]
+
+
+def test_modprobe_is_judged_by_its_exit_code_and_its_stderr_is_a_warning(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    loads = fake_modprobe(root)
+
+    def warns(argv):  # e.g. a deprecated option in a modprobe.d file: modprobe still loads the module
+        loads(argv)
+        return 0, "", "modprobe: WARNING: /etc/modprobe.d/old.conf line 1: ignoring bad line\n"
+    done = kernel_fix.apply_fix(kernel_fix.plan_fix(root), root, run_command=warns)
+    assert done["warnings"] == ["modprobe br_netfilter succeeded with a message: modprobe: WARNING: "
+                                "/etc/modprobe.d/old.conf line 1: ignoring bad line"]
+    assert set(statuses(root).values()) == {"pass"}
+
+
+def test_a_failed_modprobe_stops_the_fix_with_its_message(tmp_path):
+    root = make_tree(tmp_path, BROKEN)
+    with pytest.raises(kernel_fix.FixError) as caught:
+        kernel_fix.apply_fix(kernel_fix.plan_fix(root), root,
+                             run_command=lambda argv: (1, "", "modprobe: FATAL: Module br_netfilter not found.\n"))
+    assert str(caught.value) == "modprobe br_netfilter failed (rc=1): modprobe: FATAL: Module br_netfilter not found."

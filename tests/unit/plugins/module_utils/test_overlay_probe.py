@@ -1,4 +1,6 @@
 """overlay.probe logic: who probes whom, which packets are this run's probes, the verdict."""
+import os
+import signal
 import socket
 import struct
 
@@ -111,3 +113,76 @@ def test_an_arrived_ip_protocol_probe_is_not_called_proof_of_first_packets():
     assert "IP protocol ipip: arrival does not prove a first packet passes" in check["observed"]
     lost = probe.probe_check(received[:1], ["192.168.77.11"], ports)
     assert lost["status"] == "fail" and "IP protocol ipip from 192.168.77.11" in lost["observed"]
+
+
+def state_file(tmp_path, text):
+    path = probe.state_path(str(tmp_path), RUN)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"pid": 4242, "received": [', "not valid JSON"),  # a full disk cut the write short
+    ("", "not valid JSON"),
+    ("[]", "not an observer state"),
+    ('{"received": []}', "not an observer state"),
+    ('{"pid": "4242", "received": []}', "not an observer state"),
+    ('{"pid": 4242, "received": [{"from": "192.168.77.11"}]}', "not an observer state"),
+])
+def test_a_broken_state_file_is_an_error_naming_the_file(tmp_path, text, why):
+    path = state_file(tmp_path, text)
+    with pytest.raises(probe.ProbeStateError) as caught:
+        probe.read_state(path)
+    assert path in str(caught.value) and why in str(caught.value)
+    assert "delete it and run the probe again" in str(caught.value)
+
+
+def test_a_missing_state_file_says_to_run_listen_first(tmp_path):
+    with pytest.raises(probe.ProbeStateError) as caught:
+        probe.read_state(probe.state_path(str(tmp_path), RUN))
+    assert "run the listen step first" in str(caught.value)
+
+
+def test_a_good_state_file_is_read(tmp_path):
+    path = state_file(tmp_path, '{"pid": 4242, "start_time": 777, "received": '
+                                '[{"from": "192.168.77.11", "proto": "udp", "port": 8472}]}')
+    assert probe.read_state(path)["received"][0]["port"] == 8472
+
+
+def fake_process(tmp_path, pid, start_time, comm="python3"):
+    path = os.path.join(str(tmp_path), "proc", str(pid), "stat")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:  # as the kernel writes it: the start time is field 22
+        handle.write("%d (%s) S 1 %d %d 0 -1 4194368 %s %d 0 0 0\n" % (
+            pid, comm, pid, pid, " ".join(["0"] * 12), start_time))
+
+
+def test_start_time_is_read_after_a_command_name_with_spaces_and_parentheses(tmp_path):
+    fake_process(tmp_path, 4242, 98765, comm="py (x) y")
+    assert probe.process_start_time(4242, str(tmp_path)) == 98765
+    assert probe.process_start_time(4243, str(tmp_path)) is None
+
+
+@pytest.mark.parametrize("running,stored,signalled", [
+    (98765, 98765, True),     # still the observer
+    (11111, 98765, False),    # the observer ended and its PID now belongs to another process
+    (None, 98765, False),     # ended, PID free
+    (98765, None, False),     # a state without its start time: the identity cannot be checked
+])
+def test_the_observer_is_signalled_only_while_its_pid_is_still_the_observer(tmp_path, running, stored, signalled):
+    if running is not None:
+        fake_process(tmp_path, 4242, running)
+    state = {"pid": 4242, "received": []}
+    if stored is not None:
+        state["start_time"] = stored
+    sent = []
+    assert probe.stop_observer(state, str(tmp_path), kill=lambda pid, sig: sent.append((pid, sig))) is signalled
+    assert sent == ([(4242, signal.SIGTERM)] if signalled else [])
+
+
+def test_start_time_of_a_real_process_is_field_22_of_its_stat():
+    with open("/proc/self/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    assert probe.process_start_time(os.getpid()) == int(fields[19])
