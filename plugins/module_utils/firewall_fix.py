@@ -187,6 +187,7 @@ def _plan_ipt_persistence(plan, root, lines):
                                   % IPTABLES_RULES)
         return
     rows = text.splitlines(True)
+    _check_tables_committed(rows, IPTABLES_RULES)
     for chain, line in lines:
         if line + "\n" in rows:
             continue
@@ -200,6 +201,25 @@ def _plan_ipt_persistence(plan, root, lines):
     after = "".join(rows)
     if after != text:
         plan["files"][IPTABLES_RULES] = {"before": text, "after": after, "backup": True}
+
+
+def _check_tables_committed(rows, path):
+    """Every ``*table`` of an iptables-restore file ends with ``COMMIT`` before the next table
+    or the end; iptables-restore refuses the file otherwise, so nothing is planned into it."""
+    opened, until = None, "the end of the file"
+    for number, row in enumerate(rows, 1):
+        line = row.strip()
+        if line.startswith("*"):
+            if opened is not None:
+                until = "line %d (%s)" % (number, line)
+                break
+            opened = (number, line)
+        elif line == "COMMIT":
+            opened = None
+    if opened is not None:
+        raise fw.Unevaluable("%s line %d: table %s has no COMMIT before %s; iptables-restore refuses this file "
+                             "at boot. Add COMMIT at the end of that table, then run again"
+                             % (path, opened[0], opened[1], until))
 
 
 def boot_state_first(commands):
