@@ -125,8 +125,13 @@ def fix(module):
                              "nothing was changed", **result)
     permanent = None
     if (facts.get("firewalld") or {}).get("running"):
-        rc, out, err = run([module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"])
-        permanent = overlay_checks.parse_all_zones(out) if rc == 0 else None
+        errors = []
+        out = overlay_checks.firewall_cmd_read(
+            run, [module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"], errors)
+        if errors:
+            module.fail_json(msg="cannot read firewalld's permanent configuration: %s; nothing was changed"
+                             % "; ".join(errors), **result)
+        permanent = overlay_checks.parse_all_zones(out)
     try:
         plan = firewall_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
                                              params["forward"], permanent)
