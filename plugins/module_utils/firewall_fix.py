@@ -77,8 +77,11 @@ def _ipt_args(packet, network):
     return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
 
 
-def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None):
-    """Every command and file change, computed before anything runs."""
+def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
+                     boot=None):
+    """Every command and file change, computed before anything runs. ``boot``: the rulesets the next
+    boot loads (:func:`firewall_boot.gather_boot`); what they drop is written to the boot configuration
+    even when the running firewall accepts it (a port opened by hand at runtime only)."""
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
     wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward)
     nft_lines, ipt_lines = [], []
@@ -133,6 +136,9 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
             plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
     if permanent_zones is not None:
         _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
+    if boot is not None:
+        _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines,
+                            (facts.get("firewalld") or {}).get("running"))
     _plan_nft_persistence(plan, root, nft_lines)
     _plan_ipt_persistence(plan, root, ipt_lines)
     return plan
@@ -153,6 +159,43 @@ def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones
             plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "
                                     "drops it (%s)" % (_spec(packet.proto, packet.dport), desc, network,
                                                        result["where"]))
+
+
+def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, firewalld_running):
+    """What the next boot's rulesets drop, opened in the boot configuration only (runtime is
+    handled above): the file line, the permanent rich rule, or ``ufw allow`` (ufw writes its
+    rule files itself). Raises Unevaluable like the runtime plan."""
+    backends = overlay_checks.firewall_backends(boot)
+    for packet, network, desc in overlay_checks.inbound_packets(boot, ports, node_networks):
+        result = overlay_checks.packet_result(backends, packet)
+        if result["verdict"] == "accept":
+            continue
+        backend, label = result["backend"], "%s (%s) from %s: %s at the next boot by %s" % (
+            _spec(packet.proto, packet.dport), desc, network, result["verdict"], result["where"])
+        commands = []
+        if backend == "firewalld":
+            rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)
+            commands = [["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
+                        ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich]]
+        elif backend.startswith("iptables") and boot.get("ufw_active"):
+            if not packet.dport:
+                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules"
+                                          % (label, packet.proto))
+                continue
+            commands = [["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
+                         "proto", packet.proto, "comment", COMMENT]]
+        elif backend.startswith("iptables"):
+            ipt_lines.append((result["chain"], " ".join(["-A", result["chain"]] + _ipt_args(packet, network))))
+        elif backend == "nftables":
+            family, table, chain = result["chain"]
+            nft_lines.append(" ".join(["insert", "rule", family, table, chain] + _nft_tokens(packet, network)))
+        else:
+            plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+            continue
+        fresh = [c for c in commands if c not in plan["commands"]]
+        plan["commands"].extend(fresh)
+        if fresh or not commands:
+            plan["openings"].append(label)
 
 
 def _plan_nft_persistence(plan, root, lines):
@@ -226,4 +269,4 @@ def boot_state_first(commands):
     """The commands in the order that is safe to interrupt: those that change the boot-time
     configuration (firewalld ``--permanent``) before those that change only the running one.
     Otherwise the plan's order is kept."""
-    return sorted(commands, key=lambda argv: "--permanent" not in argv)
+    return sorted(commands, key=lambda argv: "--permanent" not in argv and argv[0] != "firewall-offline-cmd")
