@@ -25,7 +25,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import glob
 import os
 import re
 
@@ -73,29 +72,45 @@ def _resolve(root, path, depth=0):
     return _resolve(root, target, depth + 1)
 
 
-def unit_state(root, unit):
-    """``masked``, ``enabled`` (a link in some ``*.wants``/``*.requires`` directory) or ``disabled``."""
+def _masked(root, unit):
     for directory in MASK_DIRS:
         path = os.path.join(root, directory, unit)
         if os.path.islink(path) and os.readlink(path) == "/dev/null":
-            return "masked"
+            return True
         if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == 0:
-            return "masked"
+            return True
+    return False
+
+
+def _wanted_units(root):
+    """Names linked from any ``*.wants``/``*.requires`` directory (what ``systemctl enable`` writes,
+    and the static links of /usr/lib); one directory listing each, no per-unit globbing."""
+    names = set()
     for directory in UNIT_DIRS:
-        for suffix in ("wants", "requires"):
-            if glob.glob(os.path.join(root, directory, "*.%s" % suffix, unit)):
-                return "enabled"
-    return "disabled"
+        base = os.path.join(root, directory)
+        try:
+            entries = os.listdir(base)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith((".wants", ".requires")):
+                try:
+                    names.update(os.listdir(os.path.join(base, entry)))
+                except OSError:
+                    continue
+    return names
+
+
+def unit_state(root, unit):
+    """``masked``, ``enabled`` (a link in some ``*.wants``/``*.requires`` directory) or ``disabled``."""
+    if _masked(root, unit):
+        return "masked"
+    return "enabled" if unit in _wanted_units(root) else "disabled"
 
 
 def enabled_units(root):
     """Every unit linked from a ``*.wants``/``*.requires`` directory and not masked."""
-    names = set()
-    for directory in UNIT_DIRS:
-        for path in glob.glob(os.path.join(root, directory, "*.wants", "*")) + \
-                glob.glob(os.path.join(root, directory, "*.requires", "*")):
-            names.add(os.path.basename(path))
-    return sorted(name for name in names if unit_state(root, name) == "enabled")
+    return sorted(name for name in _wanted_units(root) if not _masked(root, name))
 
 
 def unit_text(root, unit):
