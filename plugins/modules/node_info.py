@@ -22,7 +22,7 @@ description:
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
     C(overlay.forward) and C(overlay.boot).
   - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
-    included): firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
+    included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
     boot files are loaded by their own tools into a scratch network namespace (C(unshare)); the live
     rules are never touched.

@@ -20,7 +20,7 @@ description:
   - Never changes a policy, flushes, removes a rule, or enables or disables a firewall; the rule
     that lets SSH in is never touched. Foreign files it must extend (C(/etc/nftables.conf),
     C(/etc/iptables/rules.v4)) are backed up first.
-  - What the next boot loads is evaluated too (see C(overlay.boot) in M(podnet.doctor.node_info)): a port
+  - What the next boot loads is evaluated too (see C(overlay.boot) in M(podnet.doctor.node_info)) - a port
     accepted now but dropped by the boot configuration (opened by hand at runtime only, or a firewall enabled
     at boot but stopped now) is opened in the boot configuration only.
   - A ruleset it cannot evaluate, now or at boot, fails the task before anything is changed.

@@ -20,14 +20,11 @@ import os
 import random
 import time
 
-import pytest
-
 from conftest import REPO, node_info
-from podnet_lab import fleet as lab_fleet, pods, probes
+from podnet_lab import fleet as lab_fleet
 from podnet_lab.podman import node_exec, node_sh
+from test_overlay_boot import boot_fleet, vtep_ping  # noqa: F401 (the fleet fixture: same fleet, one module at a time)
 
-FLEET_NAME = os.environ.get("PODNET_BOOT_FLEET", "podnet-dboot")  # the same fleet as test_overlay_boot.py,
-FLEET_SUBNET = os.environ.get("PODNET_BOOT_SUBNET", "192.168.83.0/24")  # one module at a time
 SEEDS = [int(s) for s in os.environ.get("PODNET_FUZZ_SEED", "1201").split(",") if s.strip()]
 LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "10"))
 BACKENDS = ("nftables", "iptables-legacy", "iptables-nft", "ufw", "firewalld")
@@ -49,18 +46,6 @@ iptables-legacy -P INPUT ACCEPT
 systemctl daemon-reload
 true
 """ % {"unit": RESTORE_UNIT}
-
-
-@pytest.fixture(scope="module")
-def diff_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=FLEET_SUBNET)
-    lab.down()
-    try:
-        lab.up()
-        lab.inventory_path = lab.write_inventory(str(tmp_path_factory.mktemp("inventory") / "hosts.json"))
-        yield lab
-    finally:
-        lab.down()
 
 
 # -- the generator -------------------------------------------------------------------
@@ -215,18 +200,8 @@ def open_by_hand(node, backend, verdict):
                          "protocol=\"udp\" drop"], timeout=60)
 
 
-def vtep_ping(fleet, count=3):
-    pods.ensure(fleet, [fleet.node(1), fleet.node(2)])
-    target = "%s.2.0" % pods.POD_CIDR_PREFIX
-    result = probes._ping(fleet.node(1), None, target, count, "node1 -> VTEP of node2")
-    if 0 < (result.loss or 0) < 100:  # neighbour entries settling after a reboot: ask again
-        time.sleep(1)
-        result = probes._ping(fleet.node(1), None, target, count, result.name)
-    return result
-
-
-def test_overlay_boot_agrees_with_real_reboots(diff_fleet):
-    fleet, node = diff_fleet, diff_fleet.node(2)
+def test_overlay_boot_agrees_with_real_reboots(boot_fleet):
+    fleet, node = boot_fleet, boot_fleet.node(2)
     score = {"suite": "firewall_boot", "layouts": 0, "wrong": 0, "error": 0, "seeds": SEEDS, "cases": []}
     started = time.time()
     for seed in SEEDS:
