@@ -31,7 +31,9 @@ import re
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
 
-UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
+# systemd's unit search path, first wins (generator and transient directories left out)
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
+             "lib/systemd/system")
 MASK_DIRS = ("etc/systemd/system", "run/systemd/system")
 NFT_CONF = "/etc/nftables.conf"
 NETFILTER_PERSISTENT_RULES = "/etc/iptables/rules.v4"
@@ -114,7 +116,7 @@ def enabled_units(root):
 
 
 def unit_text(root, unit):
-    """The unit file systemd would load (first of /etc, /run, /usr/lib, /lib), or ""."""
+    """The unit file systemd would load (first of /etc, /run, /usr/local/lib, /usr/lib, /lib), or ""."""
     for directory in UNIT_DIRS:
         path = "/%s/%s" % (directory, unit)
         if os.path.lexists(_under(root, path)):

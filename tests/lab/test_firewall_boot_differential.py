@@ -35,7 +35,8 @@ CLEAN_SCRIPT = r"""
 set +e
 systemctl unmask nftables.service ufw.service firewalld.service %(unit)s.service >/dev/null 2>&1
 systemctl disable --now firewalld.service nftables.service ufw.service %(unit)s.service >/dev/null 2>&1
-rm -f /etc/nftables.d/*.nft /etc/iptables/rules.v4* /etc/firewalld/zones/* /etc/systemd/system/%(unit)s.service
+rm -f /etc/nftables.d/*.nft /etc/iptables/rules.v4* /etc/firewalld/zones/* /etc/systemd/system/%(unit)s.service \
+    /usr/local/lib/systemd/system/%(unit)s.service
 mkdir -p /etc/nftables.d /etc/iptables
 printf '#!/usr/sbin/nft -f\nflush ruleset\n' > /etc/nftables.conf
 ufw --force reset >/dev/null 2>&1; rm -f /etc/ufw/*.rules.20* /etc/ufw/*.rules.*_* 2>/dev/null
@@ -57,8 +58,10 @@ def draw_layout(rng, net):
     unit = rng.choice(["enabled"] * 6 + ["disabled"] * 2 + ["masked"])
     runtime = rng.choice(["as_boot", "as_boot", "opened_by_hand", "closed_by_hand", "stopped",
                           "started_not_enabled"])
+    # a site's own restore unit: in /etc/systemd/system, or /usr/local/lib (a unit in /etc cannot be masked)
+    unit_dir = "/usr/local/lib/systemd/system" if unit == "masked" or rng.random() < 0.3 else "/etc/systemd/system"
     return {"backend": backend, "opening": opening, "unit": unit, "runtime": runtime, "net": net,
-            "define": rng.random() < 0.5, "include": rng.random() < 0.5}
+            "define": rng.random() < 0.5, "include": rng.random() < 0.5, "unit_dir": unit_dir}
 
 
 def _nft_rule(layout):
@@ -158,9 +161,9 @@ def apply_layout(node, layout):
         files = nftables_files(layout)
     elif backend.startswith("iptables"):
         files = {"/etc/iptables/rules.v4": rules_v4(layout),
-                 "/etc/systemd/system/%s.service" % RESTORE_UNIT: RESTORE_UNIT_TEXT % backend}
+                 "%s/%s.service" % (layout["unit_dir"], RESTORE_UNIT): RESTORE_UNIT_TEXT % backend}
     for path, text in files.items():
-        node_exec(node, ["sh", "-c", 'cat > "$0"', path], input=text)
+        node_exec(node, ["sh", "-c", 'mkdir -p "${0%/*}" && cat > "$0"', path], input=text)
     node_exec(node, ["systemctl", "daemon-reload"])
     if backend == "ufw":
         for argv in ufw_commands(layout):
