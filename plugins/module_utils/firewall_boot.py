@@ -218,8 +218,9 @@ def gather_boot(run, root="/", which=None, addresses=None):
             rc, out, err = run([unshare, "--net", "--mount", "--", "sh", "-c", LOAD_SCRIPT, "podnet-boot",
                                 nft_conf, ufw_init] + pairs)
             if rc != 0:
-                facts["errors"].append("loading the boot rulesets in a scratch network namespace failed (rc=%d): %s"
-                                       % (rc, (err or out).strip()[-600:] or "no output"))
+                text = (err or out).strip()[-600:] or "no output"
+                facts["errors"].append("loading the boot rulesets in a scratch network namespace failed (rc=%d): %s%s"
+                                       % (rc, text, " (run with become: true)" if "not permitted" in text else ""))
             else:
                 dumps = _sections(out)
                 for key, section in (("nft", "nft"), ("iptables_legacy", "iptables-legacy-save"),

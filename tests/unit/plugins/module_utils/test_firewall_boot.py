@@ -183,3 +183,12 @@ def test_json_of_the_check_is_plain(tmp_path):
     node = ScratchNamespace()
     boot = firewall_boot.gather_boot(node.run, str(tmp_path), node.which, ADDRESSES)
     json.dumps(firewall_boot.evaluate_boot(boot, PORTS, NETS))
+
+
+def test_without_root_the_scratch_namespace_error_says_to_use_become(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
+                                    **{"etc/nftables.conf": "flush ruleset\n"}))
+    node = ScratchNamespace(rc=1, err="unshare: unshare failed: Operation not permitted\n")
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error"
+    assert check["observed"].endswith("unshare failed: Operation not permitted (run with become: true)")
