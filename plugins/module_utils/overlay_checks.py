@@ -138,8 +138,8 @@ def firewall_cmd_read(run, argv, errors):
     ``errors`` naming the command and its stderr: a failed read is never an empty zone list."""
     result = _tool(run, argv)
     if result["rc"] != 0:
-        errors.append("%s failed (rc=%d): %s" % (" ".join([os.path.basename(argv[0])] + argv[1:]), result["rc"],
-                                                  result["err"] or result["out"].strip()))
+        command = " ".join([os.path.basename(argv[0])] + argv[1:])
+        errors.append("%s failed (rc=%d): %s" % (command, result["rc"], result["err"] or result["out"].strip()))
         return ""
     return result["out"]
 

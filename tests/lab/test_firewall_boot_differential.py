@@ -23,7 +23,8 @@ import time
 from conftest import REPO, node_info
 from podnet_lab import fleet as lab_fleet
 from podnet_lab.podman import node_exec, node_sh
-from test_overlay_boot import boot_fleet, vtep_ping  # noqa: F401 (the fleet fixture: same fleet, one module at a time)
+# the fleet fixture (the same fleet, one module at a time) and the probe
+from test_overlay_boot import boot_fleet, vtep_ping  # noqa: F401 pylint: disable=unused-import
 
 SEEDS = [int(s) for s in os.environ.get("PODNET_FUZZ_SEED", "1201").split(",") if s.strip()]
 LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "10"))
