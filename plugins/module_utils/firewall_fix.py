@@ -23,6 +23,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
+import glob
+import os
+import re
+
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import read_text
@@ -207,17 +212,42 @@ def _plan_nft_persistence(plan, root, lines):
     for line in lines:
         if line + "\n" not in body:
             body.append(line + "\n")
-    plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
     include = 'include "%s"' % NFT_FILE
     tables = set(" ".join(line.split()[2:4]) for line in lines)
-    if conf is None or not all(("table %s" % t) in conf for t in tables):
+    defined, by_glob = _nft_text_before_our_file(root, conf or "")
+    if conf is None or not all(("table %s" % t) in defined for t in tables):
         plan["unresolved"].append(
-            "the nftables table(s) %s are not defined in %s: the rules were added now but will not come back "
-            "after a reboot; include %s from the file that defines them" % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE))
-        return
-    if include not in conf:
+            "the nftables table(s) %s are not defined in %s before %s is loaded: the rules were added now but will "
+            "not come back after a reboot; include %s after the file that defines them"
+            % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE, NFT_FILE))
+        return  # nor the file: where a glob loads it before the table exists, nft -f would fail at boot
+    plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
+    if include not in conf and not by_glob:
         plan["files"][NFT_CONF] = {"before": conf, "after": conf.rstrip("\n") + "\n# podnet.doctor: overlay "
                                    "openings (see %s)\n%s\n" % (NFT_FILE, include), "backup": True}
+
+
+def _nft_text_before_our_file(root, conf):
+    """(text nft has read when it reaches our file, whether an ``include`` glob of ``conf`` already
+    loads it). Our explicit include goes at the end of the file, so everything before counts; when a
+    glob such as Debian's ``/etc/nftables.d/*.nft`` matches our file, only what comes before that
+    include line and the files that glob loads before ours (nft sorts them) do."""
+    text = []
+    for line in conf.splitlines(True):
+        match = re.match(r'\s*include\s+"(/[^"]+)"', line)
+        if not match or match.group(1) == NFT_FILE:
+            text.append(line)
+            continue
+        pattern = match.group(1)
+        covers_ours = fnmatch.fnmatch(NFT_FILE, pattern)
+        for path in sorted(glob.glob(os.path.join(root, pattern.lstrip("/")))):
+            name = "/" + os.path.relpath(path, root)
+            if covers_ours and name >= NFT_FILE:
+                break
+            text.append(read_text(root, name) or "")
+        if covers_ours:
+            return "".join(text), True
+    return "".join(text), False
 
 
 def _plan_ipt_persistence(plan, root, lines):

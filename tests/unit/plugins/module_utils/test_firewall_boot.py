@@ -192,3 +192,30 @@ def test_without_root_the_scratch_namespace_error_says_to_use_become(tmp_path):
     check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error"
     assert check["observed"].endswith("unshare failed: Operation not permitted (run with become: true)")
+
+
+def test_a_table_defined_in_an_included_file_takes_our_include_line(tmp_path):
+    """Debian-style nftables.conf that only includes /etc/nftables.d/*.nft: our include, appended
+    at the end, runs after the table exists, so the opening is written for the next boot."""
+    ruleset = "table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n  }\n}\n"
+    root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/filter/*.nft"\n',
+                                "etc/nftables.d/filter/10-filter.nft": ruleset})
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input ip saddr 192.168.77.0/24 udp dport "
+                                                    "8472 accept comment \"podnet.doctor\""])
+    assert plan["unresolved"] == []
+    assert plan["files"]["/etc/nftables.conf"]["after"].endswith('include "/etc/nftables.d/podnet-doctor.nft"\n')
+
+
+@pytest.mark.parametrize("name,resolved", [("10-filter.nft", True), ("zz-filter.nft", False)])
+def test_a_glob_that_already_loads_our_file_gets_no_second_include(tmp_path, name, resolved):
+    """/etc/nftables.d/*.nft loads podnet-doctor.nft in name order: a table defined in a file sorting
+    after it does not exist yet when our rules are read (nft -f would fail at boot)."""
+    ruleset = "table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n  }\n}\n"
+    root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/*.nft"\n',
+                                "etc/nftables.d/" + name: ruleset})
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input udp dport 8472 accept"])
+    assert "/etc/nftables.conf" not in plan["files"]
+    assert (plan["unresolved"] == []) is resolved
+    assert ("/etc/nftables.d/podnet-doctor.nft" in plan["files"]) is resolved  # loaded before its table: never written
