@@ -144,21 +144,42 @@ def iptables_backend_of(root, binary):
     return "iptables-nft"  # Debian's default since bookworm
 
 
+# Boot-time firewall loaders whose rules this check does not evaluate: an honest error, never "no firewall".
+UNEVALUATED_UNITS = ("shorewall.service", "ferm.service", "firehol.service", "csf.service", "arno-iptables-firewall.service")
+# Units that restore a fixed iptables-save file with the iptables-restore the alternatives select.
+RESTORE_UNITS = {"netfilter-persistent.service": NETFILTER_PERSISTENT_RULES, "iptables.service": "/etc/sysconfig/iptables"}
+# Scripts run at boot by an enabled unit, scanned for iptables-restore like a unit's ExecStart.
+BOOT_SCRIPTS = {"networking.service": ("/etc/network/if-pre-up.d", "/etc/network/if-up.d"),
+                "rc-local.service": ("/etc/rc.local",)}
+
+
 def iptables_restores(root, units):
     """[(unit, backend, file)]: the iptables-restore files systemd loads at boot."""
     found = []
     for unit in units:
-        if unit == "netfilter-persistent.service":
-            if os.path.isfile(_under(root, NETFILTER_PERSISTENT_RULES)):
-                found.append((unit, iptables_backend_of(root, "iptables-restore"), NETFILTER_PERSISTENT_RULES))
+        if unit in RESTORE_UNITS:
+            if os.path.isfile(_under(root, RESTORE_UNITS[unit])):
+                found.append((unit, iptables_backend_of(root, "iptables-restore"), RESTORE_UNITS[unit]))
             continue
-        text = unit_text(root, unit)
-        for line in text.splitlines():
-            if not re.match(r"\s*ExecStart(Pre|Post)?\s*=", line):
-                continue
+        lines = [line for line in unit_text(root, unit).splitlines() if re.match(r"\s*ExecStart(Pre|Post)?\s*=", line)]
+        for script in _boot_scripts(root, unit):
+            with open(script) as handle:
+                lines += [line for line in handle.read().splitlines() if not line.lstrip().startswith("#")]
+        for line in lines:
             for binary, path in RESTORE_RE.findall(line):
-                found.append((unit, iptables_backend_of(root, binary), path))
+                if (unit, iptables_backend_of(root, binary), path) not in found:
+                    found.append((unit, iptables_backend_of(root, binary), path))
     return found
+
+
+def _boot_scripts(root, unit):
+    """Executable scripts ``unit`` runs at boot (ifupdown's hook directories, /etc/rc.local)."""
+    scripts = []
+    for path in BOOT_SCRIPTS.get(unit, ()):
+        full = _under(root, path)
+        candidates = [os.path.join(full, n) for n in sorted(os.listdir(full))] if os.path.isdir(full) else [full]
+        scripts += [c for c in candidates if os.path.isfile(c) and os.access(c, os.X_OK)]
+    return scripts
 
 
 def _sections(text):
@@ -189,6 +210,10 @@ def gather_boot(run, root="/", which=None, addresses=None):
     facts = {"errors": [], "parsed": {}, "addresses": addresses or [], "loaders": [],
              "nft": None, "iptables_legacy": None, "iptables_nft": None, "firewalld": {"running": False}}
     units = enabled_units(root)
+    for unit in units:
+        if unit in UNEVALUATED_UNITS:
+            facts["errors"].append("%s is enabled at boot and loads rules this check does not evaluate; judge its "
+                                   "configuration by hand, or add podnet.doctor's opening there" % unit)
     nft_conf = ""
     if "nftables.service" in units and which("nft"):
         if os.path.isfile(_under(root, NFT_CONF)):

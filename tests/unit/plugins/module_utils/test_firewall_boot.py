@@ -219,3 +219,16 @@ def test_a_glob_that_already_loads_our_file_gets_no_second_include(tmp_path, nam
     assert "/etc/nftables.conf" not in plan["files"]
     assert (plan["unresolved"] == []) is resolved
     assert ("/etc/nftables.d/podnet-doctor.nft" in plan["files"]) is resolved  # loaded before its table: never written
+
+
+def test_restores_from_ifupdown_hooks_and_unevaluated_loaders(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("networking.service"), **dict(enabled("ferm.service"), **{
+        "etc/network/if-pre-up.d/iptables": "#!/bin/sh\n# iptables-restore < /etc/old.rules\n"
+                                            "/sbin/iptables-legacy-restore < /etc/iptables.up.rules\n"})))
+    os.chmod(os.path.join(root, "etc/network/if-pre-up.d/iptables"), 0o755)
+    units = firewall_boot.enabled_units(root)
+    assert firewall_boot.iptables_restores(root, units) == [
+        ("networking.service", "iptables-legacy", "/etc/iptables.up.rules")]
+    node = ScratchNamespace()
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and "ferm.service is enabled at boot" in check["observed"]
