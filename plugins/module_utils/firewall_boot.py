@@ -43,15 +43,20 @@ SECTION = "@@podnet-boot "
 # Runs inside ``unshare --net --mount``: loads each boot file with the real tool, then dumps
 # what a fresh kernel would hold. Arguments: nft conf ("" = none), ufw-init ("" = none),
 # then pairs of (restore binary, file). Paths are arguments, never part of the script text.
+# systemd starts these units in no fixed order; this order keeps the most rules (nothing loaded
+# later flushes what came before: nftables.conf's "flush ruleset" runs first, iptables-restore
+# flushes only the tables it restores, ufw-init only its own chains), so a drop any order could
+# keep is judged, never lost.
 LOAD_SCRIPT = r"""
 fail() { echo "$1" >&2; exit 3; }
-if [ -n "$1" ]; then nft -f "$1" || fail "nft -f $1"; fi
-if [ -n "$2" ]; then
-    for tool in $(command -v sysctl modprobe); do mount --bind /bin/true "$tool" || fail "mount --bind /bin/true $tool"; done
-    "$2" start quiet || fail "$2 start quiet"
-fi
+nft_conf=$1 ufw_init=$2
 shift 2
+if [ -n "$nft_conf" ]; then nft -f "$nft_conf" || fail "nft -f $nft_conf"; fi
 while [ $# -ge 2 ]; do "$1" "$2" || fail "$1 $2"; shift 2; done
+if [ -n "$ufw_init" ]; then
+    for tool in $(command -v sysctl modprobe); do mount --bind /bin/true "$tool" || fail "mount --bind /bin/true $tool"; done
+    "$ufw_init" start quiet || fail "$ufw_init start quiet"
+fi
 echo "@@podnet-boot nft"; if command -v nft >/dev/null; then nft -j list ruleset || fail "nft -j list ruleset"; fi
 for save in iptables-legacy-save iptables-nft-save; do
     echo "@@podnet-boot $save"; if command -v $save >/dev/null; then $save || fail "$save"; fi
