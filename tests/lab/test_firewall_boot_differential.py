@@ -22,33 +22,14 @@ import time
 
 from conftest import REPO, node_info
 from podnet_lab import fleet as lab_fleet
-from podnet_lab.podman import node_exec, node_sh
+from podnet_lab.podman import node_exec
 # the fleet fixture (the same fleet, one module at a time) and the probe
-from test_overlay_boot import boot_fleet, vtep_ping  # noqa: F401 pylint: disable=unused-import
+from test_overlay_boot import RESTORE_UNIT, boot_fleet, reset_firewalls, vtep_ping  # noqa: F401 pylint: disable=unused-import
 
 SEEDS = [int(s) for s in os.environ.get("PODNET_FUZZ_SEED", "1201").split(",") if s.strip()]
-LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "10"))
+LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "8"))
 BACKENDS = ("nftables", "iptables-legacy", "iptables-nft", "ufw", "firewalld")
-RESTORE_UNIT = "podnet-lab-iptables-restore"
 OTHER_NET = "10.0.0.0/8"
-
-CLEAN_SCRIPT = r"""
-set +e
-systemctl unmask nftables.service ufw.service firewalld.service %(unit)s.service >/dev/null 2>&1
-systemctl disable --now firewalld.service nftables.service ufw.service %(unit)s.service >/dev/null 2>&1
-rm -f /etc/nftables.d/*.nft /etc/iptables/rules.v4* /etc/firewalld/zones/* /etc/systemd/system/%(unit)s.service \
-    /usr/local/lib/systemd/system/%(unit)s.service
-mkdir -p /etc/nftables.d /etc/iptables
-printf '#!/usr/sbin/nft -f\nflush ruleset\n' > /etc/nftables.conf
-ufw --force reset >/dev/null 2>&1; rm -f /etc/ufw/*.rules.20* /etc/ufw/*.rules.*_* 2>/dev/null
-sed -i 's/^ENABLED=.*/ENABLED=no/' /etc/ufw/ufw.conf
-nft flush ruleset
-for t in filter nat mangle raw; do iptables-legacy -t $t -F; iptables-legacy -t $t -X; done 2>/dev/null
-iptables-legacy -P INPUT ACCEPT
-systemctl daemon-reload
-true
-""" % {"unit": RESTORE_UNIT}
-
 
 # -- the generator -------------------------------------------------------------------
 def draw_layout(rng, net):
@@ -212,7 +193,7 @@ def test_overlay_boot_agrees_with_real_reboots(boot_fleet):
         rng = random.Random(seed)
         for index in range(LAYOUTS):
             layout = draw_layout(rng, str(fleet.subnet))
-            node_sh(node, CLEAN_SCRIPT)
+            reset_firewalls(node)
             apply_layout(node, layout)
             check = node_info(fleet.inventory_path, "node2")["overlay.boot"]
             lab_fleet.reboot(node)
@@ -232,7 +213,7 @@ def test_overlay_boot_agrees_with_real_reboots(boot_fleet):
             score["cases"].append(case)
             if case["verdict"] != "ok":
                 print("firewall_boot seed=%d layout %d: %s\n  %s" % (seed, index, case["verdict"], json.dumps(case)))
-    node_sh(node, CLEAN_SCRIPT)
+    reset_firewalls(node)
     score["seconds"] = round(time.time() - started, 1)
     percent = 100.0 * score["error"] / max(score["layouts"], 1)
     line = "firewall_boot: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s" % (
