@@ -117,9 +117,6 @@ def test_overlay_boot_agrees_with_the_next_boot(boot_fleet, case):
 
         lab_fleet.reboot(node)  # the oracle of that pass
         assert vtep_ping(fleet).loss == 0, "overlay.boot passed, but after a reboot VXLAN is dropped"
-        checks = node_info(fleet.inventory_path, "node2")
-        assert checks["overlay.boot"]["status"] == "pass", checks["overlay.boot"]
-        assert checks["overlay.inbound"]["status"] == "pass", checks["overlay.inbound"]
     finally:
         reset_firewalls(node)
         faults.forget_podnet_doctor(node)
