@@ -31,6 +31,7 @@ LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "8"))
 BACKENDS = ("nftables", "iptables-legacy", "iptables-nft", "ufw", "firewalld")
 OTHER_NET = "10.0.0.0/8"
 
+
 # -- the generator -------------------------------------------------------------------
 def draw_layout(rng, net):
     backend = rng.choice(BACKENDS)
