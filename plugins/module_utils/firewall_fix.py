@@ -23,6 +23,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
+import glob
+import os
+import re
+
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import read_text
@@ -77,8 +82,11 @@ def _ipt_args(packet, network):
     return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
 
 
-def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None):
-    """Every command and file change, computed before anything runs."""
+def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
+                     boot=None):
+    """Every command and file change, computed before anything runs. ``boot``: the rulesets the next
+    boot loads (:func:`firewall_boot.gather_boot`); what they drop is written to the boot configuration
+    even when the running firewall accepts it (a port opened by hand at runtime only)."""
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
     wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward)
     nft_lines, ipt_lines = [], []
@@ -133,6 +141,9 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
             plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
     if permanent_zones is not None:
         _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
+    if boot is not None:
+        _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines,
+                            (facts.get("firewalld") or {}).get("running"))
     _plan_nft_persistence(plan, root, nft_lines)
     _plan_ipt_persistence(plan, root, ipt_lines)
     return plan
@@ -155,6 +166,43 @@ def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones
                                                        result["where"]))
 
 
+def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, firewalld_running):
+    """What the next boot's rulesets drop, opened in the boot configuration only (runtime is
+    handled above): the file line, the permanent rich rule, or ``ufw allow`` (ufw writes its
+    rule files itself). Raises Unevaluable like the runtime plan."""
+    backends = overlay_checks.firewall_backends(boot)
+    for packet, network, desc in overlay_checks.inbound_packets(boot, ports, node_networks):
+        result = overlay_checks.packet_result(backends, packet)
+        if result["verdict"] == "accept":
+            continue
+        backend, label = result["backend"], "%s (%s) from %s: %s at the next boot by %s" % (
+            _spec(packet.proto, packet.dport), desc, network, result["verdict"], result["where"])
+        commands = []
+        if backend == "firewalld":
+            rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)
+            commands = [["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
+                        ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich]]
+        elif backend.startswith("iptables") and boot.get("ufw_active"):
+            if not packet.dport:
+                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules"
+                                          % (label, packet.proto))
+                continue
+            commands = [["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
+                         "proto", packet.proto, "comment", COMMENT]]
+        elif backend.startswith("iptables"):
+            ipt_lines.append((result["chain"], " ".join(["-A", result["chain"]] + _ipt_args(packet, network))))
+        elif backend == "nftables":
+            family, table, chain = result["chain"]
+            nft_lines.append(" ".join(["insert", "rule", family, table, chain] + _nft_tokens(packet, network)))
+        else:
+            plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+            continue
+        fresh = [c for c in commands if c not in plan["commands"]]
+        plan["commands"].extend(fresh)
+        if fresh or not commands:
+            plan["openings"].append(label)
+
+
 def _plan_nft_persistence(plan, root, lines):
     if not lines:
         return
@@ -164,17 +212,42 @@ def _plan_nft_persistence(plan, root, lines):
     for line in lines:
         if line + "\n" not in body:
             body.append(line + "\n")
-    plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
     include = 'include "%s"' % NFT_FILE
     tables = set(" ".join(line.split()[2:4]) for line in lines)
-    if conf is None or not all(("table %s" % t) in conf for t in tables):
+    defined, by_glob = _nft_text_before_our_file(root, conf or "")
+    if conf is None or not all(("table %s" % t) in defined for t in tables):
         plan["unresolved"].append(
-            "the nftables table(s) %s are not defined in %s: the rules were added now but will not come back "
-            "after a reboot; include %s from the file that defines them" % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE))
-        return
-    if include not in conf:
+            "the nftables table(s) %s are not defined in %s before %s is loaded: the rules were added now but will "
+            "not come back after a reboot; include %s after the file that defines them"
+            % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE, NFT_FILE))
+        return  # nor the file: where a glob loads it before the table exists, nft -f would fail at boot
+    plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
+    if include not in conf and not by_glob:
         plan["files"][NFT_CONF] = {"before": conf, "after": conf.rstrip("\n") + "\n# podnet.doctor: overlay "
                                    "openings (see %s)\n%s\n" % (NFT_FILE, include), "backup": True}
+
+
+def _nft_text_before_our_file(root, conf):
+    """(text nft has read when it reaches our file, whether an ``include`` glob of ``conf`` already
+    loads it). Our explicit include goes at the end of the file, so everything before counts; when a
+    glob such as Debian's ``/etc/nftables.d/*.nft`` matches our file, only what comes before that
+    include line and the files that glob loads before ours (nft sorts them) do."""
+    text = []
+    for line in conf.splitlines(True):
+        match = re.match(r'\s*include\s+"(/[^"]+)"', line)
+        if not match or match.group(1) == NFT_FILE:
+            text.append(line)
+            continue
+        pattern = match.group(1)
+        covers_ours = fnmatch.fnmatch(NFT_FILE, pattern)
+        for path in sorted(glob.glob(os.path.join(root, pattern.lstrip("/")))):
+            name = "/" + os.path.relpath(path, root)
+            if covers_ours and name >= NFT_FILE:
+                break
+            text.append(read_text(root, name) or "")
+        if covers_ours:
+            return "".join(text), True
+    return "".join(text), False
 
 
 def _plan_ipt_persistence(plan, root, lines):
@@ -187,6 +260,7 @@ def _plan_ipt_persistence(plan, root, lines):
                                   % IPTABLES_RULES)
         return
     rows = text.splitlines(True)
+    _check_tables_committed(rows, IPTABLES_RULES)
     for chain, line in lines:
         if line + "\n" in rows:
             continue
@@ -202,8 +276,27 @@ def _plan_ipt_persistence(plan, root, lines):
         plan["files"][IPTABLES_RULES] = {"before": text, "after": after, "backup": True}
 
 
+def _check_tables_committed(rows, path):
+    """Every ``*table`` of an iptables-restore file ends with ``COMMIT`` before the next table
+    or the end; iptables-restore refuses the file otherwise, so nothing is planned into it."""
+    opened, until = None, "the end of the file"
+    for number, row in enumerate(rows, 1):
+        line = row.strip()
+        if line.startswith("*"):
+            if opened is not None:
+                until = "line %d (%s)" % (number, line)
+                break
+            opened = (number, line)
+        elif line == "COMMIT":
+            opened = None
+    if opened is not None:
+        raise fw.Unevaluable("%s line %d: table %s has no COMMIT before %s; iptables-restore refuses this file "
+                             "at boot. Add COMMIT at the end of that table, then run again"
+                             % (path, opened[0], opened[1], until))
+
+
 def boot_state_first(commands):
     """The commands in the order that is safe to interrupt: those that change the boot-time
     configuration (firewalld ``--permanent``) before those that change only the running one.
     Otherwise the plan's order is kept."""
-    return sorted(commands, key=lambda argv: "--permanent" not in argv)
+    return sorted(commands, key=lambda argv: "--permanent" not in argv and argv[0] != "firewall-offline-cmd")

@@ -111,9 +111,10 @@ def gather_firewall(run, root="/", which=None):
         state = _tool(run, [cmd, "--state"])
         firewalld["running"] = state["rc"] == 0 and state["out"].strip() == "running"
         if firewalld["running"]:
-            firewalld["default_zone"] = _tool(run, [cmd, "--get-default-zone"])["out"].strip()
-            firewalld["active_zones"] = parse_active_zones(_tool(run, [cmd, "--get-active-zones"])["out"])
-            firewalld["zones"] = parse_all_zones(_tool(run, [cmd, "--list-all-zones"])["out"])
+            firewalld["default_zone"] = firewall_cmd_read(run, [cmd, "--get-default-zone"], facts["errors"]).strip()
+            firewalld["active_zones"] = parse_active_zones(
+                firewall_cmd_read(run, [cmd, "--get-active-zones"], facts["errors"]))
+            firewalld["zones"] = parse_all_zones(firewall_cmd_read(run, [cmd, "--list-all-zones"], facts["errors"]))
             names = set()
             for zone in firewalld["zones"].values():
                 names.update(zone.get("services", []))
@@ -130,6 +131,17 @@ def gather_firewall(run, root="/", which=None):
     facts["firewalld"] = firewalld
     facts["ufw_active"] = ufw_loaded(facts.get("iptables_nft")) or ufw_loaded(facts.get("iptables_legacy"))
     return facts
+
+
+def firewall_cmd_read(run, argv, errors):
+    """stdout of a read-only ``firewall-cmd`` call; on a non-zero exit, "" and an entry in
+    ``errors`` naming the command and its stderr: a failed read is never an empty zone list."""
+    result = _tool(run, argv)
+    if result["rc"] != 0:
+        command = " ".join([os.path.basename(argv[0])] + argv[1:])
+        errors.append("%s failed (rc=%d): %s" % (command, result["rc"], result["err"] or result["out"].strip()))
+        return ""
+    return result["out"]
 
 
 def process_running(root, name):

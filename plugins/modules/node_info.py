@@ -19,8 +19,13 @@ description:
     zones, ufw) and evaluates, for every overlay port of the CNI and every node network, whether
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
-    C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound)
-    and C(overlay.forward).
+    C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
+    C(overlay.forward) and C(overlay.boot).
+  - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
+    included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
+    C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
+    boot files are loaded by their own tools into a scratch network namespace (C(unshare)); the live
+    rules are never touched.
   - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
@@ -122,11 +127,16 @@ facts:
           description: Ruleset reads that failed.
           type: list
           elements: str
+        boot_loaders:
+          description: What the next boot loads (unit and file), as judged by C(overlay.boot).
+          type: list
+          elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, host_networks, node_checks, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils import (
+    cni_catalog, firewall_boot, host_networks, node_checks, overlay_checks)
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
     node_argument_spec, overlay_argument_spec, validated_overlay_params, validated_owned_files)
 
@@ -152,12 +162,16 @@ def main():
         firewall = overlay_checks.gather_firewall(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
             params["root"], module.get_bin_path)
+        boot = firewall_boot.gather_boot(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+                                         params["root"], module.get_bin_path, firewall["addresses"])
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
     if not node_networks:
         node_networks = overlay_checks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
+    checks.append(firewall_boot.evaluate_boot(boot, ports, node_networks))
     facts["firewall"] = overlay_checks.firewall_summary(firewall)
+    facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(
         firewall["addresses"], host_networks.gather_routes(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"})))

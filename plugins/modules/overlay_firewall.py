@@ -20,7 +20,10 @@ description:
   - Never changes a policy, flushes, removes a rule, or enables or disables a firewall; the rule
     that lets SSH in is never touched. Foreign files it must extend (C(/etc/nftables.conf),
     C(/etc/iptables/rules.v4)) are backed up first.
-  - A ruleset it cannot evaluate fails the task before anything is changed.
+  - What the next boot loads is evaluated too (see C(overlay.boot) in M(podnet.doctor.node_info)) - a port
+    accepted now but dropped by the boot configuration (opened by hand at runtime only, or a firewall enabled
+    at boot but stopped now) is opened in the boot configuration only.
+  - A ruleset it cannot evaluate, now or at boot, fails the task before anything is changed.
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.overlay
@@ -75,7 +78,7 @@ backups:
   type: list
   elements: str
 checks:
-  description: C(overlay.inbound) and C(overlay.forward) after the change.
+  description: C(overlay.inbound), C(overlay.forward) and C(overlay.boot) after the change.
   returned: always
   type: list
   elements: dict
@@ -84,7 +87,7 @@ checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import (
-    cni_catalog, firewall_eval, firewall_fix, fix_lock, kernel_fix, overlay_checks)
+    cni_catalog, firewall_boot, firewall_eval, firewall_fix, fix_lock, kernel_fix, overlay_checks)
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
     overlay_argument_spec, validated_overlay_params)
 
@@ -114,7 +117,13 @@ def fix(module):
     def gather():
         return overlay_checks.gather_firewall(run, root, module.get_bin_path)
 
+    def gather_boot(live):
+        return firewall_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])
+
     facts = gather()
+    boot = gather_boot(facts)
+    if boot["errors"]:
+        facts["errors"] = facts["errors"] + ["boot configuration: %s" % e for e in boot["errors"]]
     if facts["errors"]:
         module.fail_json(msg="cannot read the firewall rulesets: %s; nothing was changed"
                          % "; ".join(facts["errors"]), **result)
@@ -125,11 +134,16 @@ def fix(module):
                              "nothing was changed", **result)
     permanent = None
     if (facts.get("firewalld") or {}).get("running"):
-        rc, out, err = run([module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"])
-        permanent = overlay_checks.parse_all_zones(out) if rc == 0 else None
+        errors = []
+        out = overlay_checks.firewall_cmd_read(
+            run, [module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"], errors)
+        if errors:
+            module.fail_json(msg="cannot read firewalld's permanent configuration: %s; nothing was changed"
+                             % "; ".join(errors), **result)
+        permanent = overlay_checks.parse_all_zones(out)
     try:
         plan = firewall_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
-                                             params["forward"], permanent)
+                                             params["forward"], permanent, boot)
     except firewall_eval.Unevaluable as exc:
         module.fail_json(msg="refusing to change a ruleset that cannot be evaluated: %s; nothing was changed"
                          % exc, **result)
@@ -158,7 +172,9 @@ def fix(module):
             if rc != 0:
                 module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
         facts = gather()
+        boot = gather_boot(facts)
     result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"])
+    result["checks"].append(firewall_boot.evaluate_boot(boot, ports, node_networks))
     for text in result["unresolved"]:
         module.warn(text)
     module.exit_json(**result)

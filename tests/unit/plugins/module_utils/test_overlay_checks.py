@@ -136,3 +136,20 @@ def test_a_failing_ruleset_command_says_to_use_become(tmp_path):
     facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
     assert facts["errors"] == ["nft -j list ruleset failed (rc=1): Operation not permitted (you must be root) "
                                "(run with become: true)"]
+
+
+@pytest.mark.parametrize("failing", ["--get-default-zone", "--get-active-zones", "--list-all-zones"])
+def test_a_failing_firewall_cmd_read_is_an_error_naming_the_command_and_its_stderr(tmp_path, failing):
+    """A read that failed is not an empty zone list: it must never become findings and a "fix"."""
+    outputs = {"firewall-cmd --state": (0, "running\n", ""),
+               "firewall-cmd --get-default-zone": (0, "public\n", ""),
+               "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
+               "firewall-cmd --list-all-zones": (0, fixture("firewalld.list-all"), "")}
+    outputs["firewall-cmd " + failing] = (251, "", "Error: COMMAND_FAILED: 'python-nftables' failed\n")
+    node = FakeNode(outputs)
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    assert facts["errors"] == ["firewall-cmd %s failed (rc=251): Error: COMMAND_FAILED: 'python-nftables' failed"
+                               % failing], facts["errors"]
+    checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
+    assert [c["status"] for c in checks] == ["error", "error"]
+    assert "firewall-cmd %s failed" % failing in checks[0]["observed"]

@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""overlay.boot: the firewall the node will load at the next boot, and whether it admits the overlay.
+
+"Passes now" is not "works after a reboot": a port opened at runtime only, a firewall enabled
+at boot but stopped now, a boot file nobody reloaded. This module reads what systemd will start
+(the unit links under /etc/systemd/system, masks included; presets are not enough) and lets the
+firewalls' own tools parse their boot files into a throwaway network namespace, never the host's
+live rules:
+
+* nftables.service: ``nft -f /etc/nftables.conf`` (includes, variables and defines resolved by nft);
+* any enabled unit that runs ``iptables[-legacy|-nft]-restore <file>`` (netfilter-persistent's
+  /etc/iptables/rules.v4 with the ``iptables-restore`` the alternatives point at, or a site's own unit);
+* ufw.service: ``/lib/ufw/ufw-init start`` (it honours ENABLED in /etc/ufw/ufw.conf and the default
+  policies of /etc/default/ufw), with ``sysctl`` and ``modprobe`` bound to ``true`` in a private mount
+  namespace so nothing outside the namespace changes;
+* firewalld.service: the permanent configuration, ``firewall-offline-cmd --list-all-zones`` (the XML
+  under /etc/firewalld over /usr/lib/firewalld, with or without the daemon running).
+
+The result has the shape of :func:`overlay_checks.gather_firewall`'s facts, so the same evaluators
+judge it. ``run(argv)`` returns (rc, stdout, stderr); ``which(name)`` a path or None.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+
+# systemd's unit search path, first wins (generator and transient directories left out)
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
+             "lib/systemd/system")
+MASK_DIRS = ("etc/systemd/system", "run/systemd/system")
+NFT_CONF = "/etc/nftables.conf"
+NETFILTER_PERSISTENT_RULES = "/etc/iptables/rules.v4"
+UFW_INIT = "/lib/ufw/ufw-init"
+RESTORE_RE = re.compile(r"\b(iptables(?:-legacy|-nft)?-restore)\b[^\n]*?\s<?\s*['\"]?(/[\w./@+-]+)")
+SECTION = "@@podnet-boot "
+# Runs inside ``unshare --net --mount``: loads each boot file with the real tool, then dumps
+# what a fresh kernel would hold. Arguments: nft conf ("" = none), ufw-init ("" = none),
+# then pairs of (restore binary, file). Paths are arguments, never part of the script text.
+# systemd starts these units in no fixed order; this order keeps the most rules (nothing loaded
+# later flushes what came before: nftables.conf's "flush ruleset" runs first, iptables-restore
+# flushes only the tables it restores, ufw-init only its own chains), so a drop any order could
+# keep is judged, never lost.
+LOAD_SCRIPT = r"""
+fail() { echo "$1" >&2; exit 3; }
+nft_conf=$1 ufw_init=$2
+shift 2
+if [ -n "$nft_conf" ]; then nft -f "$nft_conf" || fail "nft -f $nft_conf"; fi
+while [ $# -ge 2 ]; do "$1" "$2" || fail "$1 $2"; shift 2; done
+if [ -n "$ufw_init" ]; then
+    for tool in $(command -v sysctl modprobe); do mount --bind /bin/true "$tool" || fail "mount --bind /bin/true $tool"; done
+    "$ufw_init" start quiet || fail "$ufw_init start quiet"
+fi
+echo "@@podnet-boot nft"; if command -v nft >/dev/null; then nft -j list ruleset || fail "nft -j list ruleset"; fi
+for save in iptables-legacy-save iptables-nft-save; do
+    echo "@@podnet-boot $save"; if command -v $save >/dev/null; then $save || fail "$save"; fi
+done
+"""
+
+
+def _under(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _resolve(root, path, depth=0):
+    """``path`` (absolute, on the node) with its symlinks followed inside ``root``."""
+    full = _under(root, path)
+    if depth > 20 or not os.path.islink(full):
+        return path
+    target = os.readlink(full)
+    if not target.startswith("/"):
+        target = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    return _resolve(root, target, depth + 1)
+
+
+def _masked(root, unit):
+    for directory in MASK_DIRS:
+        path = os.path.join(root, directory, unit)
+        if os.path.islink(path) and os.readlink(path) == "/dev/null":
+            return True
+        if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == 0:
+            return True
+    return False
+
+
+def _wanted_units(root):
+    """Names linked from any ``*.wants``/``*.requires`` directory (what ``systemctl enable`` writes,
+    and the static links of /usr/lib); one directory listing each, no per-unit globbing."""
+    names = set()
+    for directory in UNIT_DIRS:
+        base = os.path.join(root, directory)
+        try:
+            entries = os.listdir(base)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith((".wants", ".requires")):
+                try:
+                    names.update(os.listdir(os.path.join(base, entry)))
+                except OSError:
+                    continue
+    return names
+
+
+def unit_state(root, unit):
+    """``masked``, ``enabled`` (a link in some ``*.wants``/``*.requires`` directory) or ``disabled``."""
+    if _masked(root, unit):
+        return "masked"
+    return "enabled" if unit in _wanted_units(root) else "disabled"
+
+
+def enabled_units(root):
+    """Every unit linked from a ``*.wants``/``*.requires`` directory and not masked."""
+    return sorted(name for name in _wanted_units(root) if not _masked(root, name))
+
+
+def unit_text(root, unit):
+    """The unit file systemd would load (first of /etc, /run, /usr/local/lib, /usr/lib, /lib), or ""."""
+    for directory in UNIT_DIRS:
+        path = "/%s/%s" % (directory, unit)
+        if os.path.lexists(_under(root, path)):
+            real = _under(root, _resolve(root, path))
+            try:
+                with open(real) as handle:
+                    return handle.read()
+            except (IOError, OSError):
+                return ""
+    return ""
+
+
+def iptables_backend_of(root, binary):
+    """``iptables-legacy`` or ``iptables-nft``: what ``binary`` (e.g. ``iptables-restore``, through
+    Debian's alternatives) really is."""
+    if "-legacy-" in binary or "-nft-" in binary:
+        return "iptables-legacy" if "-legacy-" in binary else "iptables-nft"
+    for directory in ("/usr/sbin", "/sbin"):
+        path = "%s/%s" % (directory, binary)
+        if os.path.lexists(_under(root, path)):
+            real = os.path.basename(_resolve(root, path))
+            if "legacy" in real:
+                return "iptables-legacy"
+            return "iptables-nft"
+    return "iptables-nft"  # Debian's default since bookworm
+
+
+# Boot-time firewall loaders whose rules this check does not evaluate: an honest error, never "no firewall".
+UNEVALUATED_UNITS = ("shorewall.service", "ferm.service", "firehol.service", "csf.service", "arno-iptables-firewall.service")
+# Units that restore a fixed iptables-save file with the iptables-restore the alternatives select.
+RESTORE_UNITS = {"netfilter-persistent.service": NETFILTER_PERSISTENT_RULES, "iptables.service": "/etc/sysconfig/iptables"}
+# Scripts run at boot by an enabled unit, scanned for iptables-restore like a unit's ExecStart.
+BOOT_SCRIPTS = {"networking.service": ("/etc/network/if-pre-up.d", "/etc/network/if-up.d"),
+                "rc-local.service": ("/etc/rc.local",)}
+
+
+def iptables_restores(root, units):
+    """[(unit, backend, file)]: the iptables-restore files systemd loads at boot."""
+    found = []
+    for unit in units:
+        if unit in RESTORE_UNITS:
+            if os.path.isfile(_under(root, RESTORE_UNITS[unit])):
+                found.append((unit, iptables_backend_of(root, "iptables-restore"), RESTORE_UNITS[unit]))
+            continue
+        lines = [line for line in unit_text(root, unit).splitlines() if re.match(r"\s*ExecStart(Pre|Post)?\s*=", line)]
+        for script in _boot_scripts(root, unit):
+            with open(script) as handle:
+                lines += [line for line in handle.read().splitlines() if not line.lstrip().startswith("#")]
+        for line in lines:
+            for binary, path in RESTORE_RE.findall(line):
+                if (unit, iptables_backend_of(root, binary), path) not in found:
+                    found.append((unit, iptables_backend_of(root, binary), path))
+    return found
+
+
+def _boot_scripts(root, unit):
+    """Executable scripts ``unit`` runs at boot (ifupdown's hook directories, /etc/rc.local)."""
+    scripts = []
+    for path in BOOT_SCRIPTS.get(unit, ()):
+        full = _under(root, path)
+        candidates = [os.path.join(full, n) for n in sorted(os.listdir(full))] if os.path.isdir(full) else [full]
+        scripts += [c for c in candidates if os.path.isfile(c) and os.access(c, os.X_OK)]
+    return scripts
+
+
+def _sections(text):
+    parts, current = {}, None
+    for line in text.splitlines(True):
+        if line.startswith(SECTION):
+            current = line[len(SECTION):].strip()
+            parts[current] = ""
+        elif current:
+            parts[current] += line
+    return parts
+
+
+def _firewalld_conf(root, key, default):
+    path = _under(root, "/etc/firewalld/firewalld.conf")
+    if os.path.isfile(path):
+        with open(path) as handle:
+            match = re.search(r"^\s*%s\s*=\s*(\S+)" % key, handle.read(), re.M)
+            if match:
+                return match.group(1)
+    return default
+
+
+def gather_boot(run, root="/", which=None, addresses=None):
+    """The rulesets the next boot loads, as gather_firewall-shaped facts plus ``loaders`` (the unit
+    and file that loads each); ``addresses`` are the node's (``ip -j addr``) for the packets."""
+    which = which or (lambda name: name)
+    facts = {"errors": [], "parsed": {}, "addresses": addresses or [], "loaders": [],
+             "nft": None, "iptables_legacy": None, "iptables_nft": None, "firewalld": {"running": False}}
+    units = enabled_units(root)
+    for unit in units:
+        if unit in UNEVALUATED_UNITS:
+            facts["errors"].append("%s is enabled at boot and loads rules this check does not evaluate; judge its "
+                                   "configuration by hand, or add podnet.doctor's opening there" % unit)
+    nft_conf = ""
+    if "nftables.service" in units and which("nft"):
+        if os.path.isfile(_under(root, NFT_CONF)):
+            nft_conf = _under(root, NFT_CONF)
+            facts["loaders"].append("nftables.service (%s)" % NFT_CONF)
+        else:
+            facts["errors"].append("nftables.service is enabled but %s does not exist: it fails at boot" % NFT_CONF)
+    ufw_init = ""
+    if "ufw.service" in units and os.path.isfile(_under(root, UFW_INIT)):
+        ufw_init = _under(root, UFW_INIT)
+    pairs = []
+    for unit, backend, path in iptables_restores(root, units):
+        binary = which("%s-restore" % backend)
+        if not binary:
+            facts["errors"].append("%s restores %s with %s-restore, which is not installed" % (unit, path, backend))
+            continue
+        if not os.path.isfile(_under(root, path)):
+            facts["errors"].append("%s restores %s, which does not exist: it fails at boot" % (unit, path))
+            continue
+        pairs += [binary, _under(root, path)]
+        facts["loaders"].append("%s (%s with %s-restore)" % (unit, path, backend))
+    if nft_conf or ufw_init or pairs:
+        unshare = which("unshare")
+        if not unshare:
+            facts["errors"].append("unshare (util-linux) is needed to load the boot rulesets apart from the live ones")
+        else:
+            rc, out, err = run([unshare, "--net", "--mount", "--", "sh", "-c", LOAD_SCRIPT, "podnet-boot",
+                                nft_conf, ufw_init] + pairs)
+            if rc != 0:
+                text = (err or out).strip()[-600:] or "no output"
+                facts["errors"].append("loading the boot rulesets in a scratch network namespace failed (rc=%d): %s%s"
+                                       % (rc, text, " (run with become: true)" if "not permitted" in text else ""))
+            else:
+                dumps = _sections(out)
+                for key, section in (("nft", "nft"), ("iptables_legacy", "iptables-legacy-save"),
+                                     ("iptables_nft", "iptables-nft-save")):
+                    facts[key] = dumps.get(section) or None
+                    if facts[key] is None:
+                        continue
+                    try:
+                        overlay_checks.parsed_ruleset(facts, key)
+                    except fw.RulesetParseError as exc:
+                        facts["errors"].append("boot ruleset: %s" % exc)
+                        facts[key] = None
+    facts["ufw_active"] = overlay_checks.ufw_loaded(facts.get("iptables_nft")) or \
+        overlay_checks.ufw_loaded(facts.get("iptables_legacy"))
+    if facts["ufw_active"]:
+        facts["loaders"].append("ufw.service (/etc/ufw/*.rules, ENABLED=yes)")
+    if "firewalld.service" in units:
+        gather_firewalld_permanent(run, root, which, facts)
+    return facts
+
+
+def gather_firewalld_permanent(run, root, which, facts):
+    """firewalld's permanent zones, as it will load them at boot (daemon running or not)."""
+    offline = which("firewall-offline-cmd")
+    if not offline:
+        facts["errors"].append("firewalld.service is enabled but firewall-offline-cmd is missing: cannot read its "
+                               "permanent configuration")
+        return
+    out = overlay_checks.firewall_cmd_read(run, [offline, "--list-all-zones"], facts["errors"])
+    if not out:
+        return
+    zones = overlay_checks.parse_all_zones(out)
+    names = set()
+    for zone in zones.values():
+        names.update(zone.get("services", []))
+        for rich in zone.get("rich rules", []):
+            names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
+    facts["firewalld"] = {"running": True, "zones": zones, "active_zones": {},
+                          "default_zone": _firewalld_conf(root, "DefaultZone", "public"),
+                          "backend": _firewalld_conf(root, "FirewallBackend", "nftables"),
+                          "services": overlay_checks.firewalld_services(root, sorted(names)), "offline": offline}
+    facts["loaders"].append("firewalld.service (permanent configuration, default zone %s)"
+                            % facts["firewalld"]["default_zone"])
+
+
+def boot_fix_text(result, packet, network, boot):
+    """The exact change that makes the boot configuration admit ``packet`` (``result``: the drop)."""
+    backend, port = result["backend"], "%s/%s" % (packet.dport, packet.proto) if packet.dport else packet.proto
+    if backend == "firewalld":
+        match = 'port port="%s" protocol="%s"' % (packet.dport, packet.proto) if packet.dport else \
+            'protocol value="%s"' % packet.proto
+        return ("firewall-offline-cmd --zone=%s --add-rich-rule='rule family=\"ipv4\" source address=\"%s\" %s accept' "
+                "(firewall-cmd --permanent while firewalld runs)" % (result.get("zone"), network, match))
+    if backend.startswith("iptables") and boot.get("ufw_active"):
+        return "ufw allow from %s to any port %s proto %s" % (network, packet.dport, packet.proto) if packet.dport \
+            else "allow IP protocol %s from %s in /etc/ufw/before.rules" % (packet.proto, network)
+    if backend.startswith("iptables"):
+        match = "-p %s -m %s --dport %s" % (packet.proto, packet.proto, packet.dport) if packet.dport else \
+            "-p %s" % packet.proto
+        return "add '-A %s -s %s %s -j ACCEPT' before the rule that drops it in the file the boot unit restores" \
+               " (%s)" % (result.get("chain"), network, match, ", ".join(boot.get("loaders") or []))
+    family, table, chain = result.get("chain") or ("<family>", "<table>", "<chain>")
+    match = "%s dport %s" % (packet.proto, packet.dport) if packet.dport else "meta l4proto %s" % packet.proto
+    return "add 'insert rule %s %s %s ip saddr %s %s accept' (for %s) to a file %s includes" % (
+        family, table, chain, network, match, port, NFT_CONF)
+
+
+def evaluate_boot(boot, ports, node_networks):
+    """The overlay.boot check: every overlay port admitted by what the next boot loads."""
+    expected = "every overlay port accepted from the node network by the firewalls loaded at the next boot"
+    check = {"id": "overlay.boot", "expected": expected}
+    loaders = boot.get("loaders") or []
+    if boot.get("errors"):
+        check.update(status="error", observed="cannot evaluate the boot firewall: %s" % "; ".join(boot["errors"]))
+        return check
+    if not ports:
+        check.update(status="skip", observed="the CNI mode needs no overlay port", expected="-")
+        return check
+    if not node_networks:
+        check.update(status="error", observed="no node network: set podnet_node_networks or put the peers in the inventory")
+        return check
+    backends = overlay_checks.firewall_backends(boot)
+    dropped, unknown, fixes = [], [], []
+    for packet, network, desc in overlay_checks.inbound_packets(boot, ports, node_networks):
+        try:
+            result = overlay_checks.packet_result(backends, packet)
+        except fw.Unevaluable as exc:
+            unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, exc))
+            continue
+        if result["verdict"] != "accept":
+            dropped.append("%s (%s): %s at the next boot by %s" % (packet.describe(), desc, result["verdict"],
+                                                                   result["where"]))
+            fix = boot_fix_text(result, packet, network, boot)
+            if fix not in fixes:
+                fixes.append(fix)
+    loaded = "loaded at boot: %s" % (", ".join(loaders) or "no firewall")
+    notes = [loaded]
+    if dropped:
+        check.update(status="fail", observed="; ".join(dropped + unknown + notes),
+                     fix=" ; ".join(fixes) + " (podnet.doctor.remediate writes exactly these to the boot configuration)")
+    elif unknown:
+        check.update(status="error", observed="; ".join(unknown + notes))
+    else:
+        check.update(status="pass", observed="; ".join(["%s accepted after the next boot" % ", ".join(
+            "%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports)] + notes))
+    return check

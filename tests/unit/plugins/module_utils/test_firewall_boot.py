@@ -1,0 +1,234 @@
+"""overlay.boot over fixture trees: which units load a firewall at boot, what they load, and the verdict.
+
+The boot files themselves are parsed by the real tools on a node (tests/lab/test_overlay_boot.py);
+here the scratch-namespace load is answered from captured dumps."""
+import json
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils import firewall_boot, firewall_fix
+
+from ...fixture_tree import Link, make_tree
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+PORTS = [("udp", 8472, "flannel VXLAN")]
+NETS = ["192.168.77.0/24"]
+ADDRESSES = [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}]
+NFT_UNIT = "[Service]\nExecStart=/usr/sbin/nft -f /etc/nftables.conf\n"
+RESTORE_UNIT = "[Service]\nType=oneshot\nExecStart=/bin/sh -c '/usr/sbin/iptables-legacy-restore < /etc/iptables/rules.v4'\n"
+IPT_DROP = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+class ScratchNamespace(object):
+    """Answers the unshare load with the dumps a fresh namespace would print."""
+
+    def __init__(self, nft="", legacy="", nft_save="", rc=0, err="", offline=None):
+        self.dumps = (nft, legacy, nft_save)
+        self.rc, self.err, self.offline = rc, err, offline
+        self.calls = []
+
+    def run(self, argv):
+        self.calls.append(argv)
+        if os.path.basename(argv[0]) == "unshare":
+            nft, legacy, nft_save = self.dumps
+            return self.rc, ("@@podnet-boot nft\n%s\n@@podnet-boot iptables-legacy-save\n%s"
+                             "@@podnet-boot iptables-nft-save\n%s" % (nft, legacy, nft_save)), self.err
+        if os.path.basename(argv[0]) == "firewall-offline-cmd":
+            return self.offline
+        raise AssertionError("unexpected command %r" % argv)
+
+    @staticmethod
+    def which(name):
+        return "/usr/sbin/" + name
+
+
+def enabled(unit, target="multi-user.target", text=None):
+    tree = {"etc/systemd/system/%s.wants/%s" % (target, unit): Link("/lib/systemd/system/" + unit)}
+    tree["lib/systemd/system/" + unit] = text if text is not None else "[Service]\n"
+    return tree
+
+
+def test_unit_state_reads_links_and_masks_not_presets(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT), **{
+        "lib/systemd/system/ufw.service": "[Service]\n",
+        "lib/systemd/system-preset/90-systemd.preset": "enable ufw.service\n",
+        "etc/systemd/system/multi-user.target.wants/firewalld.service": Link("/lib/systemd/system/firewalld.service"),
+        "etc/systemd/system/firewalld.service": Link("/dev/null")}))
+    assert firewall_boot.unit_state(root, "nftables.service") == "enabled"
+    assert firewall_boot.unit_state(root, "ufw.service") == "disabled"  # a preset is not an enablement
+    assert firewall_boot.unit_state(root, "firewalld.service") == "masked"
+    assert firewall_boot.enabled_units(root) == ["nftables.service"]
+
+
+def test_iptables_restore_units_name_their_file_and_backend(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("site-fw.service", text=RESTORE_UNIT), **dict(
+        enabled("netfilter-persistent.service"), **{
+            "etc/iptables/rules.v4": IPT_DROP,
+            "usr/sbin/iptables-restore": Link("/etc/alternatives/iptables-restore"),
+            "etc/alternatives/iptables-restore": Link("/usr/sbin/iptables-nft-restore"),
+            "usr/sbin/iptables-nft-restore": Link("xtables-nft-multi")})))
+    units = firewall_boot.enabled_units(root)
+    assert firewall_boot.iptables_restores(root, units) == [
+        ("netfilter-persistent.service", "iptables-nft", "/etc/iptables/rules.v4"),
+        ("site-fw.service", "iptables-legacy", "/etc/iptables/rules.v4")]
+
+
+def test_no_firewall_enabled_at_boot_runs_nothing_and_passes(tmp_path):
+    node = ScratchNamespace()
+    boot = firewall_boot.gather_boot(node.run, make_tree(tmp_path, {"etc/nftables.conf": "flush ruleset\n"}),
+                                     node.which, ADDRESSES)
+    assert node.calls == []
+    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    assert check["status"] == "pass" and "loaded at boot: no firewall" in check["observed"]
+
+
+def test_runtime_only_opening_fails_at_boot_naming_the_unit_and_the_chain(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
+                                    **{"etc/nftables.conf": "include \"/etc/nft/*.nft\"\n"}))
+    node = ScratchNamespace(nft=fixture("nftables.nft.json"))
+    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    argv = node.calls[0]
+    assert argv[:4] == ["/usr/sbin/unshare", "--net", "--mount", "--"]
+    assert argv[-3:] == ["podnet-boot", os.path.join(root, "etc/nftables.conf"), ""]  # paths are arguments
+    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    assert check["status"] == "fail", check
+    assert "at the next boot by" in check["observed"] and "nftables.service (/etc/nftables.conf)" in check["observed"]
+    assert "ip saddr 192.168.77.0/24 udp dport 8472 accept" in check["fix"]
+
+
+def test_a_boot_file_its_tool_refuses_is_an_error_with_the_tools_message(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
+                                    **{"etc/nftables.conf": "table inet f { chain i { iif eth9 accept; }; }\n"}))
+    node = ScratchNamespace(rc=3, err="/etc/nftables.conf:1:30-33: Error: Interface does not exist\nnft -f /etc/nftables.conf\n")
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error"
+    assert "/etc/nftables.conf:1:30-33: Error: Interface does not exist" in check["observed"]
+
+
+def test_enabled_unit_whose_file_is_missing_is_an_error(tmp_path):
+    root = make_tree(tmp_path, enabled("site-fw.service", text=RESTORE_UNIT))
+    node = ScratchNamespace()
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and "/etc/iptables/rules.v4, which does not exist" in check["observed"]
+
+
+def test_firewalld_enabled_but_stopped_is_judged_from_its_permanent_zones(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("firewalld.service"), **{
+        "etc/firewalld/firewalld.conf": "DefaultZone=public\nFirewallBackend=nftables\n",
+        "usr/lib/firewalld/services/ssh.xml": '<service><port protocol="tcp" port="22"/></service>',
+        "usr/lib/firewalld/services/dhcpv6-client.xml": '<service><port protocol="udp" port="546"/></service>'}))
+    node = ScratchNamespace(offline=(0, fixture("firewalld.list-all"), ""))
+    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    assert [c[0] for c in node.calls] == ["/usr/sbin/firewall-offline-cmd"]
+    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    assert check["status"] == "fail" and "firewalld zone public" in check["observed"], check
+    plan = firewall_fix.plan_overlay_fix({"addresses": ADDRESSES, "firewalld": {"running": False}}, PORTS, NETS,
+                                         "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
+    assert plan["commands"] == [["firewall-offline-cmd", "--zone=public", '--add-rich-rule=rule family="ipv4" source '
+                                 'address="192.168.77.0/24" port port="8472" protocol="udp" accept']]
+
+
+def test_a_failed_permanent_read_is_an_error_naming_the_command(tmp_path):
+    root = make_tree(tmp_path, enabled("firewalld.service"))
+    node = ScratchNamespace(offline=(1, "", "Error: INVALID_ZONE: public.xml: not well-formed\n"))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error"
+    assert "firewall-offline-cmd --list-all-zones failed (rc=1): Error: INVALID_ZONE" in check["observed"]
+
+
+def test_boot_only_drop_in_rules_v4_adds_the_file_line_and_no_runtime_command(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("site-fw.service", text=RESTORE_UNIT), **{"etc/iptables/rules.v4": IPT_DROP}))
+    node = ScratchNamespace(legacy=IPT_DROP)
+    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    assert firewall_boot.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
+    live = {"addresses": ADDRESSES, "firewalld": {"running": False}, "nft": None, "iptables_nft": None,
+            "iptables_legacy": IPT_DROP.replace("-A INPUT -p tcp", "-A INPUT -p udp --dport 8472 -j ACCEPT\n-A INPUT -p tcp")}
+    plan = firewall_fix.plan_overlay_fix(live, PORTS, NETS, "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
+    assert plan["commands"] == []
+    after = plan["files"]["/etc/iptables/rules.v4"]["after"]
+    assert "-A INPUT -s 192.168.77.0/24 -p udp -m udp --dport 8472 -m comment --comment podnet.doctor -j ACCEPT" in after
+    # the fixed file, loaded at boot, admits it
+    node = ScratchNamespace(legacy=after)
+    make_tree(root, {"etc/iptables/rules.v4": after})
+    assert firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES),
+                                       PORTS, NETS)["status"] == "pass"
+
+
+def test_ufw_enabled_at_boot_is_loaded_with_ufw_init_and_fixed_with_ufw_allow(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("ufw.service"), **{"lib/ufw/ufw-init": "#!/bin/sh\n"}))
+    node = ScratchNamespace(nft_save=fixture("ufw.iptables-nft-save"))
+    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    assert node.calls[0][-2:] == ["", os.path.join(root, "lib/ufw/ufw-init")]
+    assert boot["ufw_active"] is True
+    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    assert check["status"] == "fail" and "ufw allow from 192.168.77.0/24 to any port 8472 proto udp" in check["fix"]
+
+
+@pytest.mark.parametrize("commands,first", [
+    ([["ufw", "allow"], ["firewall-offline-cmd", "--zone=public"]], "firewall-offline-cmd"),
+    ([["firewall-cmd", "--zone=public"], ["firewall-cmd", "--permanent", "--zone=public"]], "firewall-cmd"),
+])
+def test_boot_state_first_puts_offline_and_permanent_changes_first(commands, first):
+    ordered = firewall_fix.boot_state_first(commands)
+    assert ordered[0][0] == first and ("--permanent" in ordered[0] or first == "firewall-offline-cmd")
+
+
+def test_json_of_the_check_is_plain(tmp_path):
+    node = ScratchNamespace()
+    boot = firewall_boot.gather_boot(node.run, str(tmp_path), node.which, ADDRESSES)
+    json.dumps(firewall_boot.evaluate_boot(boot, PORTS, NETS))
+
+
+def test_without_root_the_scratch_namespace_error_says_to_use_become(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
+                                    **{"etc/nftables.conf": "flush ruleset\n"}))
+    node = ScratchNamespace(rc=1, err="unshare: unshare failed: Operation not permitted\n")
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error"
+    assert check["observed"].endswith("unshare failed: Operation not permitted (run with become: true)")
+
+
+def test_a_table_defined_in_an_included_file_takes_our_include_line(tmp_path):
+    """Debian-style nftables.conf that only includes /etc/nftables.d/*.nft: our include, appended
+    at the end, runs after the table exists, so the opening is written for the next boot."""
+    ruleset = "table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n  }\n}\n"
+    root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/filter/*.nft"\n',
+                                "etc/nftables.d/filter/10-filter.nft": ruleset})
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input ip saddr 192.168.77.0/24 udp dport "
+                                                    "8472 accept comment \"podnet.doctor\""])
+    assert plan["unresolved"] == []
+    assert plan["files"]["/etc/nftables.conf"]["after"].endswith('include "/etc/nftables.d/podnet-doctor.nft"\n')
+
+
+@pytest.mark.parametrize("name,resolved", [("10-filter.nft", True), ("zz-filter.nft", False)])
+def test_a_glob_that_already_loads_our_file_gets_no_second_include(tmp_path, name, resolved):
+    """/etc/nftables.d/*.nft loads podnet-doctor.nft in name order: a table defined in a file sorting
+    after it does not exist yet when our rules are read (nft -f would fail at boot)."""
+    ruleset = "table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n  }\n}\n"
+    root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/*.nft"\n',
+                                "etc/nftables.d/" + name: ruleset})
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input udp dport 8472 accept"])
+    assert "/etc/nftables.conf" not in plan["files"]
+    assert (plan["unresolved"] == []) is resolved
+    assert ("/etc/nftables.d/podnet-doctor.nft" in plan["files"]) is resolved  # loaded before its table: never written
+
+
+def test_restores_from_ifupdown_hooks_and_unevaluated_loaders(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("networking.service"), **dict(enabled("ferm.service"), **{
+        "etc/network/if-pre-up.d/iptables": "#!/bin/sh\n# iptables-restore < /etc/old.rules\n"
+                                            "/sbin/iptables-legacy-restore < /etc/iptables.up.rules\n"})))
+    os.chmod(os.path.join(root, "etc/network/if-pre-up.d/iptables"), 0o755)
+    units = firewall_boot.enabled_units(root)
+    assert firewall_boot.iptables_restores(root, units) == [
+        ("networking.service", "iptables-legacy", "/etc/iptables.up.rules")]
+    node = ScratchNamespace()
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and "ferm.service is enabled at boot" in check["observed"]
