@@ -43,7 +43,9 @@ HARDENING_FILES = (
     ("/etc/sysctl.d/zz-hardening.conf", 2),  # sorts after ours: ours must be renamed
     ("/etc/sysctl.conf", 1),                # appended to Debian's commented template
 )
-HARDENING_SETTINGS = (({IP_FORWARD: "0"}, 3), ({BRIDGE_NF: "0"}, 2), ({IP_FORWARD: "0", BRIDGE_NF: "0"}, 3))
+# net.ipv4.conf.all.forwarding is the same kernel variable as net.ipv4.ip_forward (CIS baselines set both)
+HARDENING_SETTINGS = (({IP_FORWARD: "0"}, 3), ({BRIDGE_NF: "0"}, 2), ({IP_FORWARD: "0", BRIDGE_NF: "0"}, 3),
+                      ({"net.ipv4.conf.all.forwarding": "0"}, 1))
 # firewalld starts slowly (D-Bus, its own nft tables): drawn less often.
 BACKENDS = (("nftables", 3), ("iptables-legacy", 2), ("iptables-nft", 2), ("ufw", 2), ("firewalld", 1))
 STEP_KINDS = (("harden", 3), ("firewall", 3), ("scan_reset", 3), ("remediate", 5), ("two_fixers", 2),
