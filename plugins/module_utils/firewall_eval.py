@@ -671,7 +671,7 @@ def parse_list_all(text):
             if value.strip():
                 zone["rich rules"].append(value.strip())
             continue
-        scalar = key in ("target", "forward", "masquerade", "icmp-block-inversion")
+        scalar = key in ("target", "forward", "masquerade", "icmp-block-inversion", "priority")
         zone[key] = value.strip() if scalar else value.strip().split()
     return zone
 
@@ -680,7 +680,7 @@ def parse_rich_rule(text):
     """The parts of a rich rule this evaluator models; Unevaluable for the rest."""
     tokens = shlex.split(text)
     rule = {"text": text, "priority": 0, "source": None, "source_not": False, "ports": [],
-            "protocol": None, "service": None, "action": None, "family": None}
+            "protocol": None, "service": None, "action": None, "family": None, "icmp": None}
     i = 1 if tokens and tokens[0] == "rule" else 0
     while i < len(tokens):
         tok = tokens[i]
@@ -708,6 +708,9 @@ def parse_rich_rule(text):
             i += 2
         elif tok == "service":
             rule["service"] = tokens[i + 1].split("=", 1)[1]
+            i += 2
+        elif tok in ("icmp-type", "icmp-block"):
+            rule["icmp"] = tokens[i + 1].split("=", 1)[1]
             i += 2
         elif tok in ("accept", "drop", "reject"):
             rule["action"] = tok
@@ -750,6 +753,10 @@ def firewalld_zone_for(packet, zones, default_zone):
 def _rich_rule_applies(rule, packet, services, protocols):
     if rule["family"] not in (None, "ipv4" if packet.family == "ipv4" else "ipv6"):
         return False
+    if rule["icmp"] is not None:
+        if packet.proto_number not in (1, 58):
+            return False
+        raise Unevaluable("rich rule %r: ICMP types are not modelled" % rule["text"])
     if rule["source"] is not None:
         inside = _net_match(packet.src, [rule["source"]], "the source")
         if inside == rule["source_not"]:
