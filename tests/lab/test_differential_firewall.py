@@ -22,7 +22,7 @@ import pytest
 
 from conftest import REPO
 from podnet_lab import fleet as lab_fleet
-from podnet_lab import firewall_layouts
+from podnet_lab import arrivals, firewall_layouts
 from podnet_lab.podman import node_exec, run
 
 FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
@@ -31,50 +31,6 @@ SAMPLE_EVERY = 10
 SUITE = "firewall"
 MODULE_UTILS = os.path.join(REPO, "tests/output/collections/ansible_collections/podnet/doctor/plugins/module_utils")
 NODE_LIB = "/opt/podnet-dfw"
-
-# Runs on the receiver: one raw socket per IP protocol; prints "ready", then, once stdin says
-# the sender is done (plus a grace period), the (protocol, port) of every probe seen.
-OBSERVER = r"""
-import json, select, socket, sys, time
-tag, sports = sys.argv[1].encode(), set(int(p) for p in sys.argv[2].split(","))
-socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW, n) for n in (4, 6, 17)]
-print("ready", flush=True)
-seen, done_at = set(), None
-while done_at is None or time.time() < done_at + 0.4:
-    ready, _, _ = select.select(socks + ([sys.stdin] if done_at is None else []), [], [], 0.1)
-    for s in ready:
-        if s is sys.stdin:
-            sys.stdin.readline(); done_at = time.time(); continue
-        data = s.recv(65535)
-        body, proto = data[(data[0] & 15) * 4:], data[9]
-        if proto == 17 and body[8:].startswith(tag):
-            seen.add(("udp", int.from_bytes(body[2:4], "big")))
-        elif proto == 6 and int.from_bytes(body[0:2], "big") in sports and body[13] & 2:
-            seen.add(("tcp", int.from_bytes(body[2:4], "big")))
-        elif proto == 4 and body.startswith(tag):
-            seen.add(("ipip", None))
-print(json.dumps(sorted(seen, key=str)))
-"""
-
-# Runs on the sender: a datagram, a SYN (non-blocking connect from a chosen source port) or a
-# raw IP-protocol-4 packet per probe, twice each.
-SENDER = r"""
-import json, socket, sys, time
-target, tag, probes = sys.argv[1], sys.argv[2].encode(), json.loads(sys.argv[3])
-for attempt in range(2):
-    for proto, port, sport in probes:
-        if proto == "udp":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("", sport + attempt))
-            s.sendto(tag, (target, port)); s.close()
-        elif proto == "tcp":
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.bind(("", sport + attempt)); s.setblocking(False)
-            try: s.connect((target, port))
-            except OSError: pass
-            time.sleep(0.02); s.close()
-        else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4); s.sendto(tag, (target, 0)); s.close()
-    time.sleep(0.05)
-"""
 
 # Runs on the node under test: overlay.inbound by the same module_utils code node_info uses.
 VERDICT = r"""
@@ -110,24 +66,6 @@ def dfw_fleet(tmp_path_factory):
         yield lab
     finally:
         lab.down()
-
-
-def observe(fleet, ports, rng):
-    """What of ``ports`` (catalog entries) arrived at node1 past its firewalls, from node2."""
-    tag = "podnet-dfw %08x" % rng.getrandbits(32)
-    probes = [(proto, port, rng.randrange(20000, 60000, 2)) for proto, port, _desc in ports]
-    sports = ",".join(str(p[2] + a) for p in probes for a in (0, 1)) or "0"
-    observer = subprocess.Popen(["podman", "exec", "-i", fleet.node(1), "python3", "-c", OBSERVER, tag, sports],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert observer.stdout.readline().strip() == "ready"
-        node_exec(fleet.node(2), ["python3", "-c", SENDER, fleet.address(1), tag, json.dumps(probes)])
-        out, _err = observer.communicate("done\n", timeout=30)
-    finally:
-        if observer.poll() is None:
-            observer.kill()
-    seen = set(tuple(item) for item in json.loads(out.strip().splitlines()[-1]))
-    return dict(((proto, port), (proto, port) in seen) for proto, port, _desc in ports)
 
 
 def real_node_info(fleet, layout):
@@ -185,7 +123,7 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
                 pytest.fail("the node refused layout:\n%s\n%s" % (layout.describe(), proc.stderr[-1500:]))
             rng = random.Random("%d/%d" % (layout.seed, layout.index))
             ports = catalog_ports(layout.cni, layout.mode)
-            arrived = observe(dfw_fleet, ports, rng)
+            arrived = arrivals.arrived(node, dfw_fleet.node(2), dfw_fleet.address(1), ports, rng)
             check = our_verdict(dfw_fleet, layout, real_module=(number % SAMPLE_EVERY == 0))
             truth = "pass" if all(arrived.values()) else "fail"
             stats = score["by_backend"].setdefault(layout.backend, {"layouts": 0, "wrong": 0, "error": 0,

@@ -45,3 +45,43 @@ def verdict(rich, target="default", ports=()):
 ])
 def test_rich_rule_priorities_order_the_zone(rich, target, ports, expected):
     assert verdict(rich, target, ports) == expected
+
+
+ALLOW_HOST_IPV6 = """allow-host-ipv6 (active)
+  priority: -15000
+  target: CONTINUE
+  ingress-zones: ANY
+  egress-zones: HOST
+  services: 
+  ports: 
+  protocols: 
+  masquerade: no
+  forward-ports: 
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+\trule family="ipv6" icmp-type name="neighbour-advertisement" accept
+\trule family="ipv6" icmp-type name="neighbour-solicitation" accept
+"""
+
+
+def policy(target, priority, ports=()):
+    return {"target": target, "priority": str(priority), "ingress-zones": ["ANY"], "egress-zones": ["HOST"],
+            "ports": list(ports), "rich rules": []}
+
+
+@pytest.mark.parametrize("policies,zone_ports,expected", [
+    # Debian's default policy (firewall-cmd --list-all-policies, firewalld 1.3): ICMPv6 only
+    ({"allow-host-ipv6": fw.parse_list_all(ALLOW_HOST_IPV6)}, (), "reject"),
+    ({"allow-host-ipv6": fw.parse_list_all(ALLOW_HOST_IPV6)}, ("8472/udp",), "accept"),
+    # a policy before the zone (priority < 0) decides first; CONTINUE falls through to the zone
+    ({"p": policy("DROP", -50)}, ("8472/udp",), "drop"),
+    ({"p": policy("CONTINUE", -50, ["8472/udp"])}, (), "accept"),
+    # after the zone (priority > 0): the zone's ports win, else the policy before the zone's target
+    ({"p": policy("DROP", 10)}, ("8472/udp",), "accept"),
+    ({"p": policy("ACCEPT", 10)}, (), "accept"),
+])
+def test_firewalld_policies_on_host_traffic_run_around_the_zone_by_priority(policies, zone_ports, expected):
+    zones = {"public": {"target": "default", "interfaces": ["eth0"], "ports": list(zone_ports), "services": ["ssh"],
+                        "rich rules": []}}
+    assert fw.firewalld_verdict(VXLAN, zones, "public", SERVICES, policies=policies)["verdict"] == expected
