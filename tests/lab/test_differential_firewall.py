@@ -27,9 +27,11 @@ from podnet_lab.podman import node_exec, run
 
 FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
 CI_SEEDS = [1201, 1202, 1203]
-SAMPLE_EVERY = 10
+SAMPLE_EVERY = int(os.environ.get("PODNET_DFW_SAMPLE_EVERY", "10"))
 SUITE = "firewall"
-MODULE_UTILS = os.path.join(REPO, "tests/output/collections/ansible_collections/podnet/doctor/plugins/module_utils")
+# PODNET_DFW_MODULE_UTILS: judge another evaluator (e.g. an older commit's module_utils) on the fast path
+MODULE_UTILS = os.environ.get("PODNET_DFW_MODULE_UTILS") or os.path.join(
+    REPO, "tests/output/collections/ansible_collections/podnet/doctor/plugins/module_utils")
 NODE_LIB = "/opt/podnet-dfw"
 
 # Runs on the node under test: overlay.inbound by the same module_utils code node_info uses.
@@ -120,7 +122,7 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
             firewalld_up = firewalld_up or layout.backend == "firewalld"
             if proc.returncode != 0:
                 # the generator drew something the real tool refuses: a generator bug, shown, not scored
-                pytest.fail("the node refused layout:\n%s\n%s" % (layout.describe(), proc.stderr[-1500:]))
+                pytest.fail("the node refused layout:\n%s\n%s" % (layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
             rng = random.Random("%d/%d" % (layout.seed, layout.index))
             ports = catalog_ports(layout.cni, layout.mode)
             arrived = arrivals.arrived(node, dfw_fleet.node(2), dfw_fleet.address(1), ports, rng)

@@ -11,7 +11,7 @@ Only things a real node can hold are drawn; the oracle (real packets) judges eve
 """
 import random
 
-from podnet_lab.podman import node_exec, node_sh
+from podnet_lab.podman import node_exec
 
 CNI_MODES = [("flannel", "vxlan"), ("flannel", "udp"), ("calico", "bgp"), ("calico", "ipip"), ("calico", "vxlan"),
              ("cilium", "vxlan"), ("cilium", "geneve"), ("weave", "fastdp"), ("weave", "sleeve")]
@@ -21,7 +21,7 @@ OVERLAY_TCP = [179, 4240, 6783, 5473]
 OTHER_TCP = [22, 80, 443, 10250, 6443, 9100]
 OTHER_UDP = [53, 123, 51820]
 # Draw weights: firewalld reloads and ufw's Python CLI cost seconds, nft -f / iptables-restore do not.
-BACKEND_WEIGHTS = [("nftables", 40), ("iptables", 34), ("ufw", 12), ("firewalld", 14)]
+BACKEND_WEIGHTS = [("nftables", 44), ("iptables", 36), ("ufw", 10), ("firewalld", 10)]
 
 
 class Layout(object):
@@ -109,7 +109,26 @@ def _nft_rule(rng, node_net, verdicts, user_chains):
     return "udp dport vmap @udp_verdicts"
 
 
-def draw_nftables(layout, rng, node_net):
+def _nft_opening(rng, node_net, proto, port):
+    """An accept for one port of the CNI under test, the way admins spell it."""
+    source = rng.choice(["", "ip saddr %s " % node_net, "ip saddr @nodes ", "ip saddr 192.168.0.0/16 ",
+                         "ip saddr != 10.0.0.0/8 "])
+    if port is None:
+        return "%s%s accept" % (source, rng.choice(["meta l4proto 4", "ip protocol ipencap", "meta l4proto ipencap"]))
+    return "%s%s accept" % (source, rng.choice([
+        "%s dport %d" % (proto, port), "%s dport { %d, %d }" % (proto, port, rng.choice(OTHER_TCP)),
+        "meta l4proto %s th dport %d" % (proto, port), "%s dport %d-%d" % (proto, port - 2, port + 7),
+        "meta l4proto { tcp, udp } th dport { %d }" % port]))
+
+
+def openings(rng, cni_ports):
+    """Which of the mode's ports the admin opened: all of them in about half the layouts."""
+    if rng.random() < 0.55:
+        return list(cni_ports)
+    return [p for p in cni_ports if rng.random() < 0.5]
+
+
+def draw_nftables(layout, rng, node_net, cni_ports=()):
     tables = []
     for index in range(rng.choice([1, 1, 2, 2, 3])):
         family = rng.choice(["inet", "inet", "ip"])
@@ -143,11 +162,16 @@ def draw_nftables(layout, rng, node_net):
                 lines.append("    tcp dport @admin_ports accept")
             # reject is valid only on the input, forward and output hooks (and chains they jump to)
             verdicts = ["accept", "drop", "reject", "accept"] if hook == "input" else ["accept", "drop"]
-            for _ in range(rng.randint(1, 6)):
-                lines.append("    " + _nft_rule(rng, node_net, verdicts, user_chains if hook == "input" else []))
+            body = [_nft_rule(rng, node_net, verdicts, user_chains if hook == "input" else [])
+                    for _ in range(rng.randint(1, 6))]
+            if hook == "input":
+                for proto, port in openings(rng, cni_ports):
+                    body.insert(rng.randint(0, len(body)), _nft_opening(rng, node_net, proto, port))
+            lines += ["    " + rule for rule in body]
             if policy == "accept" and rng.random() < 0.3:
                 lines.append("    %s" % rng.choice(["drop", "counter drop"] + (
-                    ["reject with icmpx admin-prohibited"] if hook == "input" else [])))
+                    ["reject with %s admin-prohibited" % ("icmpx" if family == "inet" else "icmp type")]
+                    if hook == "input" else [])))
             lines.append("  }")
         lines.append("}")
         tables.append("\n".join(lines))
@@ -215,7 +239,17 @@ def _ipt_rule(rng, node_net, chain, user_chains, terminal_only=False):
     return "-A %s %s-j RETURN" % (chain, _ipt_l4(rng)) if chain != "INPUT" else "-A INPUT -j ACCEPT"
 
 
-def _ipt_save(rng, node_net):
+def _ipt_opening(rng, node_net, proto, port):
+    source = rng.choice(["", "-s %s " % node_net, "-s 192.168.0.0/16 ", "! -s 10.0.0.0/8 ",
+                         "-m iprange --src-range 192.168.82.0-192.168.82.255 "])
+    if port is None:
+        return "-A INPUT %s-p %s -j ACCEPT" % (source, rng.choice(["4", "ipencap"]))
+    return "-A INPUT %s-p %s %s-j ACCEPT" % (source, proto, rng.choice([
+        "-m %s --dport %d " % (proto, port), "-m multiport --dports %d,%d " % (port, rng.choice(OTHER_TCP)),
+        "-m %s --dport %d:%d " % (proto, port - 1, port + 20)]))
+
+
+def _ipt_save(rng, node_net, cni_ports=()):
     tables = []
     users = ["SVC-%d" % i for i in range(rng.choice([0, 1, 2]))]
     policy = rng.choice(["ACCEPT", "DROP", "DROP"])
@@ -234,8 +268,10 @@ def _ipt_save(rng, node_net):
             lines.append(_ipt_rule(rng, node_net, user, [u for u in users if u > user]))
         if rng.random() < 0.4:
             lines.append("-A %s -j RETURN" % user)
-    for _ in range(rng.randint(1, 6)):
-        lines.append(_ipt_rule(rng, node_net, "INPUT", users))
+    body = [_ipt_rule(rng, node_net, "INPUT", users) for _ in range(rng.randint(1, 6))]
+    for proto, port in openings(rng, cni_ports):
+        body.insert(rng.randint(0, len(body)), _ipt_opening(rng, node_net, proto, port))
+    lines += body
     if policy == "ACCEPT" and rng.random() < 0.3:
         lines.append("-A INPUT -j %s" % rng.choice(["DROP", "REJECT --reject-with icmp-host-prohibited"]))
     lines.append("COMMIT")
@@ -252,11 +288,11 @@ def _ipt_save(rng, node_net):
     return "\n".join(tables) + "\n"
 
 
-def draw_iptables(layout, rng, node_net):
+def draw_iptables(layout, rng, node_net, cni_ports=()):
     which = rng.choice(["legacy", "nft", "both"])
     for backend in (["legacy", "nft"] if which == "both" else [which]):
         path = "/etc/podnet-dfw/rules-%s.v4" % backend
-        layout.files[path] = _ipt_save(rng, node_net)
+        layout.files[path] = _ipt_save(rng, node_net, cni_ports)
         layout.commands.append("iptables-%s-restore < %s" % (backend, path))
     layout.backend = "iptables-%s" % which
 
@@ -306,6 +342,17 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
         if port:
             ports.append((str(port) if rng.random() < 0.7 else "%d-%d" % (port - 5, port + 5), proto))
     protocols = [rng.choice(["4", "ipencap", "ipip"])] if rng.random() < 0.2 else []
+    opening_rules = []
+    for proto, port in openings(rng, cni_ports):
+        how_open = rng.choice(["port", "port", "rich"])
+        if how_open == "rich":
+            opening_rules.append('rule family="ipv4" source address="%s" %s accept' % (
+                rng.choice([node_net, "192.168.0.0/16"]),
+                'port port="%d" protocol="%s"' % (port, proto) if port else 'protocol value="4"'))
+        elif port:
+            ports.append((str(port) if rng.random() < 0.7 else "%d-%d" % (port - 5, port + 5), proto))
+        else:
+            protocols.append(rng.choice(["4", "ipencap"]))
     target = rng.choice(["default", "default", "ACCEPT", "DROP", "%%REJECT%%"])
     if zone in ("drop", "block"):
         target = "DROP" if zone == "drop" else "%%REJECT%%"
@@ -313,7 +360,8 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
     sources = [rng.choice([node_net, "192.168.0.0/16"])] if how == "source" else []
     layout.files["/etc/firewalld/zones/%s.xml" % zone] = _zone_xml(target, interfaces, sources, services,
                                                                    ports, protocols, [])
-    rich = [_fw_rich(rng, node_net, cni_ports) for _ in range(rng.randint(0, 4))]
+    rich = [_fw_rich(rng, node_net, cni_ports) for _ in range(rng.randint(0, 4))] + opening_rules
+    rng.shuffle(rich)
     for rule in rich:
         layout.commands.append("firewall-cmd -q --permanent --zone=%s --add-rich-rule='%s'" % (zone, rule))
     if rng.random() < 0.25:
@@ -338,9 +386,11 @@ def draw_ufw(layout, rng, node_net, cni_ports):
     lines = ["ufw --force reset >/dev/null", "ufw default %s incoming" % rng.choice(["deny", "deny", "reject", "allow"]),
              "ufw allow 22/tcp"]
     count = 0
-    for _ in range(rng.randint(1, 5)):
-        proto, port = rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)])
-        action = rng.choice(["allow", "allow", "deny", "reject"])
+    drawn = [(rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)]), None) for _ in range(rng.randint(1, 5))]
+    for opened in openings(rng, cni_ports):
+        drawn.insert(rng.randint(0, len(drawn)), (opened, "allow"))
+    for (proto, port), action in drawn:
+        action = action or rng.choice(["allow", "allow", "deny", "reject"])
         source = rng.choice([None, node_net, "10.0.0.0/8", "192.168.0.0/16"])
         iface = rng.choice(["", "", "in on eth0 ", "in on ens3 "])
         insert = "insert 1 " if count and rng.random() < 0.3 else ""
@@ -366,9 +416,9 @@ def draw_layout(rng, index, seed, node_net, overlay_ports):
     layout = Layout(index, seed, backend, cni, mode)
     cni_ports = [(p[0], p[1]) for p in overlay_ports(cni, mode)]
     if backend == "nftables":
-        draw_nftables(layout, rng, node_net)
+        draw_nftables(layout, rng, node_net, cni_ports)
     elif backend == "iptables":
-        draw_iptables(layout, rng, node_net)
+        draw_iptables(layout, rng, node_net, cni_ports)
     elif backend == "firewalld":
         draw_firewalld(layout, rng, node_net, cni_ports)
     else:
@@ -391,9 +441,13 @@ for t in raw mangle nat filter security; do
   iptables-legacy -t $t -F 2>/dev/null; iptables-legacy -t $t -X 2>/dev/null
   for c in PREROUTING INPUT FORWARD OUTPUT POSTROUTING; do iptables-legacy -t $t -P $c ACCEPT 2>/dev/null; done
 done
-nft flush ruleset
+# every table but a running firewalld's own (flushing that one makes its next reload fail)
+nft list tables | while read -r _kw family name; do
+  [ "$family $name" = "inet firewalld" ] && [ -n "$KEEP_FIREWALLD" ] || nft delete table "$family" "$name"
+done
 conntrack -F >/dev/null 2>&1 || true
-true
+nft list tables | grep -v '^table inet firewalld$' || true
+iptables-legacy-save | grep '^-A' || true
 """
 
 
@@ -401,7 +455,11 @@ def open_firewall(node, stop_firewalld=True):
     """Back to an open node: no ruleset anywhere, ufw and (unless kept) firewalld stopped."""
     if stop_firewalld:
         node_exec(node, ["systemctl", "stop", "firewalld"], check=False, timeout=120)
-    node_sh(node, OPEN_SCRIPT, check=False)
+    keep = "" if stop_firewalld else "1"
+    # not -e: a chain missing in a table is fine
+    left = node_exec(node, ["env", "KEEP_FIREWALLD=%s" % keep, "sh", "-c", OPEN_SCRIPT], check=False).stdout
+    if left.strip():
+        raise RuntimeError("%s is not open after clearing every firewall:\n%s" % (node, left))
 
 
 def load(node, layout):
@@ -410,6 +468,6 @@ def load(node, layout):
         node_exec(node, ["systemctl", "start", "firewalld"], timeout=180)
     for path, text in sorted(layout.files.items()):
         node_exec(node, ["sh", "-c", 'mkdir -p "$(dirname "$0")" && cat > "$0"', path], input=text)
-    script = "\n".join(layout.commands + layout.runtime)
+    script = "\n".join(layout.commands + layout.runtime).replace("firewall-cmd -q ", "firewall-cmd ")
     proc = node_exec(node, ["sh", "-ec", script], check=False, timeout=180)
     return proc
