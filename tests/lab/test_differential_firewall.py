@@ -21,11 +21,10 @@ import time
 import pytest
 
 from conftest import REPO
-from podnet_lab import fleet as lab_fleet
 from podnet_lab import arrivals, firewall_layouts
 from podnet_lab.podman import node_exec, run
 
-FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
+SUBNET = firewall_layouts.SUBNET
 CI_SEEDS = [1201, 1202, 1203]
 SAMPLE_EVERY = int(os.environ.get("PODNET_DFW_SAMPLE_EVERY", "10"))
 SUITE = "firewall"
@@ -57,17 +56,11 @@ def catalog_ports(cni, mode):
 
 @pytest.fixture(scope="module")
 def dfw_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=SUBNET)
-    lab.down()
-    try:
-        lab.up()
-        lab.inventory_path = lab.write_inventory(str(tmp_path_factory.mktemp("dfw") / "hosts.json"))
+    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("dfw") / "hosts.json")) as lab:
         node = lab.node(1)
         node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
         run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
         yield lab
-    finally:
-        lab.down()
 
 
 def real_node_info(fleet, layout):

@@ -14,29 +14,19 @@ import subprocess
 import pytest
 
 from conftest import REPO, ansible_playbook
-from podnet_lab import arrivals, faults, fleet as lab_fleet
+from podnet_lab import arrivals, faults, firewall_layouts, fleet as lab_fleet
 from podnet_lab.podman import node_exec, run
 
-FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
-OUTSIDE_SUBNET = "192.168.92.0/24"  # off the node network (not the shared fleet's 192.168.98.0/24)
+SUBNET, OUTSIDE_SUBNET = firewall_layouts.SUBNET, firewall_layouts.OUTSIDE_SUBNET
 CALICO_IPIP = [("tcp", 179, "Calico BGP"), ("ipip", None, "Calico IP-in-IP (IP protocol 4)")]
 IPIP_ONLY = [("ipip", None, "IP protocol 4")]
 
 
 @pytest.fixture(scope="module")
 def ipip_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=SUBNET)
-    lab.down()
-    try:
-        lab.up()
-        inventory = lab.inventory()
-        inventory["all"]["vars"].update(podnet_cni="calico", podnet_cni_mode="ipip")
-        lab.inventory_path = str(tmp_path_factory.mktemp("ipip") / "hosts.json")
-        with open(lab.inventory_path, "w") as handle:
-            json.dump(inventory, handle)
+    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("ipip") / "hosts.json"),
+                                    podnet_cni="calico", podnet_cni_mode="ipip") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def attach_outsider(lab):

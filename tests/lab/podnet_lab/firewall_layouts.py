@@ -9,8 +9,11 @@ the node network or elsewhere) with what every host has (SSH, loopback, conntrac
 
 Only things a real node can hold are drawn; the oracle (real packets) judges every verdict.
 """
+import contextlib
+import json
 import random
 
+from podnet_lab import fleet
 from podnet_lab.podman import node_exec
 
 CNI_MODES = [("flannel", "vxlan"), ("flannel", "udp"), ("calico", "bgp"), ("calico", "ipip"), ("calico", "vxlan"),
@@ -471,3 +474,25 @@ def load(node, layout):
     script = "\n".join(layout.commands + layout.runtime).replace("firewall-cmd -q ", "firewall-cmd ")
     proc = node_exec(node, ["sh", "-ec", script], check=False, timeout=180)
     return proc
+
+
+# -- the firewall tests' own fleet -----------------------------------------------------------
+FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
+OUTSIDE_SUBNET = "192.168.92.0/24"  # off the node network (not the shared fleet's 192.168.98.0/24)
+
+
+@contextlib.contextmanager
+def own_fleet(inventory_path, **inventory_vars):
+    """node1 (under test) and node2 (its peer) on 192.168.82.0/24, torn down even on failure."""
+    lab = fleet.Fleet(name=FLEET_NAME, size=2, subnet=SUBNET)
+    lab.down()  # a previous run killed hard may have left it
+    try:
+        lab.up()
+        inventory = lab.inventory()
+        inventory["all"]["vars"].update(inventory_vars)
+        with open(inventory_path, "w") as handle:
+            json.dump(inventory, handle, indent=2)
+        lab.inventory_path = inventory_path
+        yield lab
+    finally:
+        lab.down()
