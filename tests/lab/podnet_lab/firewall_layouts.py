@@ -144,7 +144,7 @@ def draw_nftables(layout, rng, node_net, cni_ports=()):
                      "%d : %s" % (port, rng.choice(["accept", "drop"])) for port in rng.sample(OVERLAY_UDP, 2))]
         for chain in user_chains:
             lines.append("  chain %s {" % chain)
-            for _ in range(rng.randint(1, 4)):
+            for _count in range(rng.randint(1, 4)):
                 lines.append("    " + _nft_rule(rng, node_net, ["accept", "drop", "return", "reject"], []))
             lines.append("  }")
         hooks = [("input", rng.choice(["filter", "0", "10", "-10", "filter - 5", "100"]))]
@@ -166,7 +166,7 @@ def draw_nftables(layout, rng, node_net, cni_ports=()):
             # reject is valid only on the input, forward and output hooks (and chains they jump to)
             verdicts = ["accept", "drop", "reject", "accept"] if hook == "input" else ["accept", "drop"]
             body = [_nft_rule(rng, node_net, verdicts, user_chains if hook == "input" else [])
-                    for _ in range(rng.randint(1, 6))]
+                    for _count in range(rng.randint(1, 6))]
             if hook == "input":
                 for proto, port in openings(rng, cni_ports):
                     body.insert(rng.randint(0, len(body)), _nft_opening(rng, node_net, proto, port))
@@ -259,19 +259,19 @@ def _ipt_save(rng, node_net, cni_ports=()):
     lines = ["*filter", ":INPUT %s [0:0]" % policy, ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
     lines += [":%s - [0:0]" % u for u in users]
     if rng.random() < 0.8:
-        lines.append("-A INPUT -m %s -j ACCEPT" % rng.choice(["conntrack --ctstate RELATED,ESTABLISHED",
-                                                               "state --state RELATED,ESTABLISHED"]))
+        state = rng.choice(["conntrack --ctstate RELATED,ESTABLISHED", "state --state RELATED,ESTABLISHED"])
+        lines.append("-A INPUT -m %s -j ACCEPT" % state)
     if rng.random() < 0.3:
         lines.append("-A INPUT -m conntrack --ctstate INVALID -j DROP")
     if rng.random() < 0.7:
         lines.append("-A INPUT -i lo -j ACCEPT")
     lines.append("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT")
     for user in users:
-        for _ in range(rng.randint(1, 3)):
+        for _count in range(rng.randint(1, 3)):
             lines.append(_ipt_rule(rng, node_net, user, [u for u in users if u > user]))
         if rng.random() < 0.4:
             lines.append("-A %s -j RETURN" % user)
-    body = [_ipt_rule(rng, node_net, "INPUT", users) for _ in range(rng.randint(1, 6))]
+    body = [_ipt_rule(rng, node_net, "INPUT", users) for _count in range(rng.randint(1, 6))]
     for proto, port in openings(rng, cni_ports):
         body.insert(rng.randint(0, len(body)), _ipt_opening(rng, node_net, proto, port))
     lines += body
@@ -284,7 +284,7 @@ def _ipt_save(rng, node_net, cni_ports=()):
             chains = ["PREROUTING", "OUTPUT"] if table == "raw" else ["PREROUTING", "INPUT", "FORWARD", "OUTPUT",
                                                                       "POSTROUTING"]
             body = ["*%s" % table] + [":%s ACCEPT [0:0]" % c for c in chains]
-            for _ in range(rng.randint(1, 3)):
+            for _count in range(rng.randint(1, 3)):
                 body.append(_ipt_rule(rng, node_net, "PREROUTING", [], True))
             body.append("COMMIT")
             tables.append("\n".join(body))
@@ -340,7 +340,7 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
     how = rng.choice(["default", "interface", "source", "source"])
     services = ["ssh"] + rng.sample(["dhcpv6-client", "bgp", "http", "https", "mdns"], rng.randint(0, 2))
     ports = []
-    for _ in range(rng.randint(0, 3)):
+    for _count in range(rng.randint(0, 3)):
         proto, port = rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)])
         if port:
             ports.append((str(port) if rng.random() < 0.7 else "%d-%d" % (port - 5, port + 5), proto))
@@ -363,7 +363,7 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
     sources = [rng.choice([node_net, "192.168.0.0/16"])] if how == "source" else []
     layout.files["/etc/firewalld/zones/%s.xml" % zone] = _zone_xml(target, interfaces, sources, services,
                                                                    ports, protocols, [])
-    rich = [_fw_rich(rng, node_net, cni_ports) for _ in range(rng.randint(0, 4))] + opening_rules
+    rich = [_fw_rich(rng, node_net, cni_ports) for _count in range(rng.randint(0, 4))] + opening_rules
     rng.shuffle(rich)
     for rule in rich:
         layout.commands.append("firewall-cmd -q --permanent --zone=%s --add-rich-rule='%s'" % (zone, rule))
@@ -375,7 +375,7 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
                 rng.choice(["CONTINUE", "CONTINUE", "DROP", "ACCEPT"]), rng.choice([-50, -1, 10]),
                 '  <port port="%s" protocol="%s"/>\n' % (port, proto) if port else ""))
     layout.commands.append("firewall-cmd -q --reload")
-    for _ in range(rng.choice([0, 0, 1, 2])):  # runtime-only and permanent-only changes
+    for _count in range(rng.choice([0, 0, 1, 2])):  # runtime-only and permanent-only changes
         proto, port = rng.choice(cni_ports)
         spec = "--add-port=%s/%s" % (port, proto) if port else "--add-protocol=4"
         if rng.random() < 0.3:
@@ -389,7 +389,7 @@ def draw_ufw(layout, rng, node_net, cni_ports):
     lines = ["ufw --force reset >/dev/null", "ufw default %s incoming" % rng.choice(["deny", "deny", "reject", "allow"]),
              "ufw allow 22/tcp"]
     count = 0
-    drawn = [(rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)]), None) for _ in range(rng.randint(1, 5))]
+    drawn = [(rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)]), None) for _count in range(rng.randint(1, 5))]
     for opened in openings(rng, cni_ports):
         drawn.insert(rng.randint(0, len(drawn)), (opened, "allow"))
     for (proto, port), action in drawn:

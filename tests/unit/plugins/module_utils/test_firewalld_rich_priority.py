@@ -52,14 +52,14 @@ ALLOW_HOST_IPV6 = """allow-host-ipv6 (active)
   target: CONTINUE
   ingress-zones: ANY
   egress-zones: HOST
-  services: 
-  ports: 
-  protocols: 
+  services:
+  ports:
+  protocols:
   masquerade: no
-  forward-ports: 
-  source-ports: 
-  icmp-blocks: 
-  rich rules: 
+  forward-ports:
+  source-ports:
+  icmp-blocks:
+  rich rules:
 \trule family="ipv6" icmp-type name="neighbour-advertisement" accept
 \trule family="ipv6" icmp-type name="neighbour-solicitation" accept
 """

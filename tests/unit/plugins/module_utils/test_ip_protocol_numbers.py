@@ -9,7 +9,6 @@ import json
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_fix, overlay_checks
 
 from ...fixture_tree import make_tree
