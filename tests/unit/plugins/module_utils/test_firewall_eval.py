@@ -216,3 +216,16 @@ def test_iptables_raw_and_mangle_tables_are_on_the_path():
              "COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
     verdict = fw.ipt_verdict(fw.IptablesRuleset(saved, "iptables-legacy"), VXLAN)
     assert verdict["verdict"] == "drop" and verdict["table"] == "raw" and "-t raw" in verdict["where"]
+
+
+def test_a_concatenation_is_decided_by_the_parts_that_are_known():
+    """IP protocol 4 has no ports: ``meta l4proto . th dport`` still cannot match an element
+    whose protocol is 6 or 17 (seen on fresh seed 79 of the differential suite)."""
+    ipip = fw.Packet("ipip", None, src=NODE_NET, iif="eth0")
+    key = {"concat": [{"meta": {"key": "l4proto"}}, THDPORT]}
+    ruleset = nft([("input", [{"vmap": {"key": key, "data": {"set": [[{"concat": [6, 5473]}, {"drop": None}],
+                                                                     [{"concat": [17, 6784]}, {"drop": None}]]}}}])])
+    assert fw.nft_verdict(ruleset, ipip)["verdict"] == "accept"
+    ruleset = nft([("input", [{"vmap": {"key": key, "data": {"set": [[{"concat": [4, 1]}, {"drop": None}]]}}}])])
+    with pytest.raises(fw.Unevaluable):
+        fw.nft_verdict(ruleset, ipip)
