@@ -211,7 +211,12 @@ def _nft_value(left, ctx):
     payload of a udp packet: the match is false)."""
     packet = ctx.packet
     if "concat" in left:
-        values = [_nft_value(part, ctx) for part in left["concat"]]
+        values = []
+        for part in left["concat"]:
+            try:
+                values.append(_nft_value(part, ctx))
+            except Unevaluable as exc:  # decided only if no other part of the key rules the element out
+                values.append(("unknown", exc))
         return None if any(v is None for v in values) else ("concat", values)
     if "payload" in left:
         payload = left["payload"]
@@ -299,7 +304,13 @@ def _nft_one(value, elem, ctx):
         parts = elem.get("concat") if isinstance(elem, dict) else None
         if not isinstance(parts, list) or len(parts) != len(data):
             raise Unevaluable("concatenation element %s is not modelled" % json.dumps(elem))
-        return all(_nft_one(v, p, ctx) for v, p in zip(data, parts))
+        known = [(v, p) for v, p in zip(data, parts) if v[0] != "unknown"]
+        if not all(_nft_one(v, p, ctx) for v, p in known):
+            return False
+        unknown = [v[1] for v in data if v[0] == "unknown"]
+        if unknown:
+            raise unknown[0]
+        return True
     if kind == "net":
         if isinstance(elem, dict) and "prefix" in elem:
             prefixes = ["%s/%s" % (elem["prefix"]["addr"], elem["prefix"]["len"])]
