@@ -4,7 +4,8 @@
 """What each CNI and mode needs the host firewall to admit between nodes.
 
 One table, one place. Each entry: (protocol, port or None, what it is). ``protocol``
-is ``udp``, ``tcp`` or an IP protocol name (``ipip`` is IP protocol 4).
+is ``udp``, ``tcp`` or an IP protocol name of ours (``ipip`` is IP protocol 4, see
+``IP_PROTOCOL_NUMBERS``: rules are always written with the number).
 Sources (upstream documentation of each project):
 
 * flannel, Documentation/backends.md and kube-flannel.yml: vxlan UDP 8472 (the Linux
@@ -47,7 +48,32 @@ CATALOG = {
     },
 }
 PROTOCOLS = ("udp", "tcp", "sctp", "ipip", "icmp")
-IP_PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipip": 4, "sctp": 132}
+# The one table of our protocol names. "ipip" is Calico's name for IP-in-IP, IP protocol 4;
+# Debian's /etc/protocols calls 4 "ipencap" and 94 "ipip", so a name is never handed to a
+# tool (nft, iptables, firewalld resolve names through /etc/protocols): only the number.
+IP_PROTOCOL_NUMBERS = {"icmp": 1, "ipip": 4, "tcp": 6, "udp": 17, "sctp": 132}
+
+
+def protocol_number(protocol):
+    """The IP protocol number of one of our protocol names (or of a number)."""
+    if isinstance(protocol, int):
+        return protocol
+    text = str(protocol).lower()
+    if text.isdigit():
+        return int(text)
+    if text not in IP_PROTOCOL_NUMBERS:
+        raise CatalogError("protocol %r is not one of %s" % (protocol, ", ".join(sorted(IP_PROTOCOL_NUMBERS))))
+    return IP_PROTOCOL_NUMBERS[text]
+
+
+def tool_protocol(protocol):
+    """How a rule we write names ``protocol``: tcp/udp/sctp by name (every /etc/protocols and the
+    tools' own tables agree on them, and port matches need them), anything else by number."""
+    number = protocol_number(protocol)
+    for name in ("tcp", "udp", "sctp"):
+        if IP_PROTOCOL_NUMBERS[name] == number:
+            return name
+    return str(number)
 
 
 class CatalogError(ValueError):

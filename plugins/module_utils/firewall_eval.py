@@ -26,9 +26,28 @@ import shlex
 
 from ansible.module_utils.six import text_type
 
-L4_NAMES = {"icmp": 1, "igmp": 2, "ipip": 4, "ipencap": 4, "tcp": 6, "udp": 17, "gre": 47,
-            "esp": 50, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "all": None}
+from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import protocol_number
+
 TERMINAL = ("accept", "drop", "reject")
+# Names every /etc/protocols and the tools' built-in tables agree on. Any other name in a
+# ruleset (ipip is 94 on Debian, ipencap is 4) is resolved through the node's /etc/protocols
+# (``protocol_table``), as the tool that printed it did, or the rule is unevaluable.
+UNIVERSAL_PROTOCOLS = "icmp 1\ntcp 6\nudp 17\nipv6-icmp 58 IPv6-ICMP\nsctp 132\n"
+PORT_PROTOCOLS = (6, 17, 132, 136, 33)  # tcp, udp, sctp, udplite, dccp: the ones th dport reads
+
+
+def protocol_table(text):
+    """``/etc/protocols`` text -> {name or alias (lower case): number}."""
+    table = {}
+    for line in (text or "").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and fields[1].isdigit():
+            for name in [fields[0]] + fields[2:]:
+                table.setdefault(name.lower(), int(fields[1]))
+    return table
+
+
+DEFAULT_PROTOCOLS = protocol_table(UNIVERSAL_PROTOCOLS)
 
 
 class Unevaluable(Exception):
@@ -41,6 +60,7 @@ class Packet(object):
     def __init__(self, proto, dport=None, src="0.0.0.0/0", dst=None, iif=None, oif=None,
                  hook="input", family="ipv4", ct_state="new", dst_local=True):
         self.proto = proto
+        self.proto_number = protocol_number(proto)
         self.dport = dport
         self.src = ipaddress.ip_network(text_type(src), strict=False)
         self.dst = ipaddress.ip_network(text_type(dst), strict=False) if dst else None
@@ -80,15 +100,20 @@ def _iface_match(name, patterns):
     return any(fnmatch.fnmatchcase(name, p.replace("+", "*")) for p in patterns)
 
 
-def _proto_number(value):
+def _proto_number(value, protocols=None):
+    """The number of a protocol as a ruleset names it (number, or a name looked up in the
+    node's /etc/protocols like the tool did); ``all`` is None (any protocol)."""
     if isinstance(value, int):
         return value
     text = str(value).lower()
     if text.isdigit():
         return int(text)
-    if text not in L4_NAMES:
-        raise Unevaluable("unknown protocol %r" % value)
-    return L4_NAMES[text]
+    if text == "all":
+        return None
+    table = DEFAULT_PROTOCOLS if protocols is None else protocols
+    if text not in table:
+        raise Unevaluable("protocol name %r is not in the node's /etc/protocols, so its number is not known" % value)
+    return table[text]
 
 
 def _verdict_result(verdict, where, **target):
@@ -100,10 +125,16 @@ def _verdict_result(verdict, where, **target):
 
 
 # ----------------------------------------------------------------------------- nft
-class NftRuleset(object):
-    """``nft -j list ruleset`` output."""
+# Hooks a new packet to this node crosses, in order; netdev ingress runs before prerouting.
+INPUT_HOOKS = ("ingress", "prerouting", "input")
+CONNTRACK_PRIORITY = -200  # chains below it run before conntrack: ct state is "invalid" there
 
-    def __init__(self, text):
+
+class NftRuleset(object):
+    """``nft -j -p list ruleset`` output (``-p``: protocols as numbers)."""
+
+    def __init__(self, text, protocols=None):
+        self.protocols = protocols
         try:
             data = json.loads(text) if text and text.strip() else {"nftables": []}
         except ValueError as exc:
@@ -120,23 +151,42 @@ class NftRuleset(object):
                 elif "rule" in obj:
                     rule = obj["rule"]
                     self.rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
-                elif "set" in obj:
-                    nset = obj["set"]
+                elif "set" in obj or "map" in obj:
+                    nset = obj.get("set") or obj["map"]
                     self.sets[(nset["family"], nset["table"], nset["name"])] = nset
             except (KeyError, TypeError) as exc:
                 raise RulesetParseError("nft -j list ruleset: an object without its %s: %s" % (exc, str(obj)[:120]))
 
-    def base_chains(self, hook, family="ipv4", skip_tables=()):
-        """Filter base chains on ``hook`` by priority; ``skip_tables``: (family, table)
-        pairs evaluated elsewhere (firewalld's own table, iptables-nft's tables)."""
+    def base_chains(self, hook, family="ipv4", skip_tables=(), iif=None):
+        """Base chains on ``hook`` by priority (filter, nat and route alike: a drop in any of them
+        ends the packet); ``skip_tables``: (family, table) pairs evaluated elsewhere (firewalld's
+        own table, iptables-nft's tables). A netdev ingress chain counts when its device is ``iif``."""
         wanted = ("ip", "inet") if family == "ipv4" else ("ip6", "inet")
-        chains = [c for c in self.chains.values()
-                  if c.get("hook") == hook and c.get("type", "filter") == "filter"
-                  and c["family"] in wanted and (c["family"], c["table"]) not in skip_tables]
-        return sorted(chains, key=lambda c: (c.get("prio", 0), c.get("handle", 0)))
+        chains = []
+        for chain in self.chains.values():
+            if chain.get("hook") != hook or (chain["family"], chain["table"]) in skip_tables:
+                continue
+            if chain["family"] == "netdev":
+                devices = chain.get("dev") or chain.get("devices") or []
+                devices = [devices] if isinstance(devices, text_type) or isinstance(devices, str) else devices
+                if iif is None or iif in devices:
+                    chains.append(chain)
+            elif chain["family"] in wanted:
+                chains.append(chain)
+        return sorted(chains, key=lambda c: (_nft_prio(c), c.get("handle", 0)))
 
     def tables(self):
         return sorted(set((c["family"], c["table"]) for c in self.chains.values()))
+
+
+NFT_STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
+
+
+def _nft_prio(chain):
+    prio = chain.get("prio", 0)
+    if isinstance(prio, int):
+        return prio
+    return NFT_STANDARD_PRIORITIES.get(str(prio), 0)
 
 
 def _nft_rule_text(rule):
@@ -144,136 +194,214 @@ def _nft_rule_text(rule):
         rule["family"], rule["table"], rule["chain"], rule.get("handle"), json.dumps(rule.get("expr")))
 
 
-def _nft_left_value(left, packet):
-    """The packet's value for an nft expression, or False when it cannot apply."""
+class NftContext(object):
+    """One packet walking one base chain: the ruleset, and the conntrack state there."""
+
+    def __init__(self, ruleset, packet, family, table, prio):
+        self.ruleset = ruleset
+        self.packet = packet
+        self.family = family
+        self.table = table
+        self.ct_state = "invalid" if prio < CONNTRACK_PRIORITY else packet.ct_state
+
+
+def _nft_value(left, ctx):
+    """The packet's value for an nft expression: ("int", n), ("net", network), ("iface", name),
+    ("str", text); ``None`` when the expression does not apply to this packet (e.g. a tcp
+    payload of a udp packet: the match is false)."""
+    packet = ctx.packet
+    if "concat" in left:
+        values = []
+        for part in left["concat"]:
+            try:
+                values.append(_nft_value(part, ctx))
+            except Unevaluable as exc:  # decided only if no other part of the key rules the element out
+                values.append(("unknown", exc))
+        return None if any(v is None for v in values) else ("concat", values)
     if "payload" in left:
         payload = left["payload"]
         proto, field = payload.get("protocol"), payload.get("field")
-        if proto in ("udp", "tcp", "sctp"):
+        if proto in ("udp", "tcp", "sctp", "udplite", "dccp"):
             if packet.proto != proto:
-                return False, None
+                return None
             if field == "dport":
-                return True, packet.dport
+                return ("int", packet.dport)
             raise Unevaluable("%s %s is not modelled" % (proto, field))
-        if proto == "th" and field == "dport":
-            return (packet.proto in ("udp", "tcp", "sctp")), packet.dport
+        if proto == "th":
+            if packet.proto_number not in PORT_PROTOCOLS:
+                raise Unevaluable("th %s of IP protocol %d reads bytes of its payload" % (field, packet.proto_number))
+            if field == "dport":
+                return ("int", packet.dport)
+            raise Unevaluable("th %s is not modelled" % field)
         if proto == "ip":
             if packet.family != "ipv4":
-                return False, None
+                return None
             if field == "saddr":
-                return True, ("net", packet.src)
+                return ("net", packet.src)
             if field == "daddr":
-                return True, ("net", packet.dst)
+                if packet.dst is None:
+                    raise Unevaluable("the destination address is not known")
+                return ("net", packet.dst)
             if field == "protocol":
-                return True, _proto_number(packet.proto)
+                return ("int", packet.proto_number)
         if proto == "ip6":
-            return (packet.family == "ipv6"), None
+            if packet.family != "ipv6":
+                return None
         raise Unevaluable("payload %s %s is not modelled" % (proto, field))
     if "meta" in left:
         key = left["meta"]["key"]
         if key == "l4proto":
-            return True, _proto_number(packet.proto)
+            return ("int", packet.proto_number)
         if key == "nfproto":
-            return True, packet.family
+            return ("str", packet.family)
         if key in ("iif", "iifname"):
-            return True, ("iface", packet.iif)
+            return ("iface", packet.iif)
         if key in ("oif", "oifname"):
-            return True, ("iface", packet.oif)
+            return ("iface", packet.oif)
+        if key == "pkttype":
+            return ("str", "host")
         raise Unevaluable("meta %s is not modelled" % key)
-    if "ct" in left and left["ct"].get("key") == "state":
-        return True, ("flags", packet.ct_state)
-    if "fib" in left and left["fib"].get("result") == "type" and "daddr" in left["fib"].get("flags", []):
-        return True, "local" if (packet.hook == "input" and packet.dst_local) else "unicast"
+    if "ct" in left and left["ct"].get("key") == "state" and "dir" not in left["ct"]:
+        return ("flags", ctx.ct_state)
+    if "fib" in left and left["fib"].get("result") == "type" and left["fib"].get("flags") in (["daddr"], "daddr"):
+        return ("str", "local" if (packet.hook == "input" and packet.dst_local) else "unicast")
     raise Unevaluable("expression %s is not modelled" % json.dumps(left))
 
 
-def _nft_elements(right, ruleset, family, table):
+def _nft_named(name, ctx):
+    nset = ctx.ruleset.sets.get((ctx.family, ctx.table, name))
+    if nset is None:
+        raise Unevaluable("set or map @%s not found" % name)
+    return nset
+
+
+def _nft_elements(right, ctx):
+    """The elements a match compares with: a list of values, ranges, prefixes or concatenations."""
     if isinstance(right, dict) and "set" in right:
-        return right["set"]
+        return right["set"] if isinstance(right["set"], list) else [right["set"]]
     if isinstance(right, text_type) and right.startswith("@"):
-        nset = ruleset.sets.get((family, table, right[1:]))
-        if nset is None:
-            raise Unevaluable("named set %s not found" % right)
-        return nset.get("elem", [])
+        nset = _nft_named(right[1:], ctx)
+        elements = nset.get("elem", [])
+        return elements if isinstance(elements, list) else [elements]
     if isinstance(right, list):
         return right
     return [right]
 
 
-def _nft_value_in(value, elements):
-    if isinstance(value, tuple) and value[0] == "net":
-        prefixes = []
-        for elem in elements:
-            if isinstance(elem, dict) and "elem" in elem:
-                elem = elem["elem"]["val"]
-            if isinstance(elem, dict) and "prefix" in elem:
-                prefixes.append("%s/%s" % (elem["prefix"]["addr"], elem["prefix"]["len"]))
-            elif isinstance(elem, dict) and "range" in elem:
-                low, high = elem["range"]
-                prefixes.extend(str(n) for n in ipaddress.summarize_address_range(
-                    ipaddress.ip_address(text_type(low)), ipaddress.ip_address(text_type(high))))
-            else:
-                prefixes.append(str(elem))
-        return _net_match(value[1], prefixes, "the address")
-    if isinstance(value, tuple) and value[0] == "iface":
-        return _iface_match(value[1], [str(e) for e in elements])
-    if isinstance(value, tuple) and value[0] == "flags":
-        return value[1] in [str(e) for e in elements]
-    for elem in elements:
-        if isinstance(elem, dict) and "elem" in elem:
-            elem = elem["elem"]["val"]
-        if isinstance(elem, dict) and "range" in elem:
+def _nft_elem(elem):
+    """An element without its ``elem`` wrapper (timeouts, comments, counters)."""
+    if isinstance(elem, dict) and "elem" in elem:
+        return elem["elem"]["val"]
+    return elem
+
+
+def _nft_one(value, elem, ctx):
+    """Does the packet's ``value`` equal (or lie in) one element? Raises Unevaluable when
+    it covers only part of the node network."""
+    kind, data = value
+    elem = _nft_elem(elem)
+    if kind == "concat":
+        parts = elem.get("concat") if isinstance(elem, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(data):
+            raise Unevaluable("concatenation element %s is not modelled" % json.dumps(elem))
+        known = [(v, p) for v, p in zip(data, parts) if v[0] != "unknown"]
+        if not all(_nft_one(v, p, ctx) for v, p in known):
+            return False
+        unknown = [v[1] for v in data if v[0] == "unknown"]
+        if unknown:
+            raise unknown[0]
+        return True
+    if kind == "net":
+        if isinstance(elem, dict) and "prefix" in elem:
+            prefixes = ["%s/%s" % (elem["prefix"]["addr"], elem["prefix"]["len"])]
+        elif isinstance(elem, dict) and "range" in elem:
             low, high = elem["range"]
-            if value is not None and _as_int(low) <= value <= _as_int(high):
-                return True
-        elif value is not None and (elem == value or _as_proto(elem) == value):
-            return True
-    return False
+            prefixes = [str(n) for n in ipaddress.summarize_address_range(
+                ipaddress.ip_address(text_type(low)), ipaddress.ip_address(text_type(high)))]
+        else:
+            prefixes = [str(elem)]
+        return _net_match(data, prefixes, "the address")
+    if kind == "iface":
+        if data is None:
+            raise Unevaluable("the interface is not known")
+        return _iface_match(data, [str(elem)])
+    if kind == "flags":
+        return data in ([str(e) for e in elem] if isinstance(elem, list) else [str(elem)])
+    if kind == "str":
+        return data == str(elem)
+    if data is None:
+        raise Unevaluable("the port is not known")
+    if isinstance(elem, dict) and "range" in elem:
+        low, high = elem["range"]
+        return _proto_number(low, ctx.ruleset.protocols) <= data <= _proto_number(high, ctx.ruleset.protocols)
+    if isinstance(elem, dict):
+        raise Unevaluable("element %s is not modelled" % json.dumps(elem))
+    return _proto_number(elem, ctx.ruleset.protocols) == data
 
 
-def _as_int(value):
-    return _proto_number(value) if not isinstance(value, int) else value
+def _nft_lookup(value, elements, ctx):
+    """Index of the first element the value matches, or None; an element that cannot be
+    judged is an error only when no other element matches."""
+    unknown = None
+    for index, elem in enumerate(elements):
+        try:
+            if _nft_one(value, elem, ctx):
+                return index
+        except Unevaluable as exc:
+            unknown = exc
+    if unknown is not None:
+        raise unknown
+    return None
 
 
-def _as_proto(value):
-    try:
-        return _proto_number(value)
-    except Unevaluable:
-        return None
-
-
-def _nft_match(match, packet, ruleset, rule):
-    applies, value = _nft_left_value(match["left"], packet)
-    if not applies:
+def _nft_match(match, ctx):
+    value = _nft_value(match["left"], ctx)
+    if value is None:
         return False
-    elements = _nft_elements(match["right"], ruleset, rule["family"], rule["table"])
-    result = _nft_value_in(value, elements)
     op = match.get("op", "==")
-    if op in ("==", "in"):
-        return result
-    if op == "!=":
-        return not result
-    if op in ("<", ">", "<=", ">=") and isinstance(value, int):
-        bound = _as_int(match["right"])
-        return {"<": value < bound, ">": value > bound, "<=": value <= bound, ">=": value >= bound}[op]
+    right = match["right"]
+    if op in ("<", ">", "<=", ">=") and value[0] == "int":
+        bound = _proto_number(right, ctx.ruleset.protocols)
+        return {"<": value[1] < bound, ">": value[1] > bound, "<=": value[1] <= bound, ">=": value[1] >= bound}[op]
+    if op in ("==", "in", "!="):
+        found = _nft_lookup(value, _nft_elements(right, ctx), ctx) is not None
+        return found if op != "!=" else not found
     raise Unevaluable("operator %s is not modelled" % op)
 
 
-NFT_NO_VERDICT = ("counter", "log", "comment", "mangle", "meta", "ct", "notrack", "quota")
+# Statements that never decide a verdict nor change what later rules see of this packet.
+NFT_NO_VERDICT = ("counter", "log", "comment", "quota", "limit", "set", "dynset")
+NFT_VERDICTS = TERMINAL + ("jump", "goto", "return", "continue", "vmap")
 
 
-def nft_walk(ruleset, key, packet, depth=0):
+def _nft_vmap(statement, ctx):
+    """The verdict a verdict map gives the packet, or None when no key matches."""
+    value = _nft_value(statement["key"], ctx)
+    data = statement["data"]
+    if isinstance(data, text_type) and data.startswith("@"):
+        pairs = _nft_named(data[1:], ctx).get("elem", [])
+    elif isinstance(data, dict) and "set" in data:
+        pairs = data["set"]
+    else:
+        raise Unevaluable("verdict map %s is not modelled" % json.dumps(data))
+    if value is None:
+        return None
+    index = _nft_lookup(value, [pair[0] for pair in pairs], ctx)
+    return None if index is None else pairs[index][1]
+
+
+def nft_walk(ruleset, key, packet, depth=0, prio=0):
     """Walk chain ``key``; return (verdict or None for fall-through/return, where)."""
     if depth > 32:
         raise Unevaluable("jump depth exceeded at %s" % (key,))
+    ctx = NftContext(ruleset, packet, key[0], key[1], prio)
     for rule in ruleset.rules.get(key, []):
-        matched, unknown = True, None
-        verdict = None
+        matched, unknown, verdict = True, None, None
         for expr in rule.get("expr", []):
             name = next(iter(expr))
             if name == "match":
                 try:
-                    if not _nft_match(expr["match"], packet, ruleset, rule):
+                    if not _nft_match(expr["match"], ctx):
                         matched = False
                         break
                 except Unevaluable as exc:
@@ -281,42 +409,50 @@ def nft_walk(ruleset, key, packet, depth=0):
                 continue
             if name in NFT_NO_VERDICT:
                 continue
-            if name in TERMINAL or name in ("jump", "goto", "return", "continue", "vmap"):
+            if name in NFT_VERDICTS:
                 verdict = expr
                 break
             unknown = Unevaluable("statement %s is not modelled" % name)
         if not matched:
             continue
+        where = _nft_rule_text(rule)
         if unknown is not None:
-            raise Unevaluable("%s (%s)" % (_nft_rule_text(rule), unknown))
+            raise Unevaluable("%s (%s)" % (where, unknown))
         if verdict is None:
             continue
         name = next(iter(verdict))
-        where = _nft_rule_text(rule)
+        if name == "vmap":
+            try:
+                verdict = _nft_vmap(verdict["vmap"], ctx)
+            except Unevaluable as exc:
+                raise Unevaluable("%s (%s)" % (where, exc))
+            if verdict is None:
+                continue
+            name = next(iter(verdict))
         if name in TERMINAL:
             return name, where
         if name == "continue":
             continue
         if name == "return":
             return None, where
-        target = (rule["family"], rule["table"], verdict[name]["target"]) if name != "vmap" else None
-        if name == "vmap":
-            raise Unevaluable("%s (verdict maps are not modelled)" % where)
-        result, inner = nft_walk(ruleset, target, packet, depth + 1)
+        target = (rule["family"], rule["table"], verdict[name]["target"])
+        result, inner = nft_walk(ruleset, target, packet, depth + 1, prio)
         if result in TERMINAL or name == "goto":
             return result, inner
     return None, "end of %s %s %s" % key
 
 
 def nft_verdict(ruleset, packet, skip_tables=()):
-    """Verdict of every nf_tables base chain on the packet's hook, in priority order."""
-    for chain in ruleset.base_chains(packet.hook, packet.family, skip_tables):
-        key = (chain["family"], chain["table"], chain["name"])
-        verdict, where = nft_walk(ruleset, key, packet)
-        if verdict is None and chain.get("policy", "accept") == "drop":
-            return _verdict_result("drop", "policy drop of %s %s %s" % key, chain=key)
-        if verdict in ("drop", "reject"):
-            return _verdict_result(verdict, where, chain=key)
+    """Verdict of every nf_tables base chain on the hooks the packet crosses, in order."""
+    hooks = INPUT_HOOKS if packet.hook == "input" else ("ingress", "prerouting", "forward")
+    for hook in hooks:
+        for chain in ruleset.base_chains(hook, packet.family, skip_tables, packet.iif):
+            key = (chain["family"], chain["table"], chain["name"])
+            verdict, where = nft_walk(ruleset, key, packet, prio=_nft_prio(chain))
+            if verdict is None and chain.get("policy", "accept") == "drop":
+                return _verdict_result("drop", "policy drop of %s %s %s" % key, chain=key)
+            if verdict in ("drop", "reject"):
+                return _verdict_result(verdict, where, chain=key)
     return _verdict_result("accept", None)
 
 
@@ -330,9 +466,10 @@ class IptablesRuleset(object):
     print (garbage, a rule before its table or chain, broken quoting) raises RulesetParseError
     naming the line, so a damaged dump is never read as "no rules"."""
 
-    def __init__(self, text, name="iptables"):
+    def __init__(self, text, name="iptables", protocols=None):
         self.name = name
-        self.policies, self.rules = {}, {}
+        self.protocols = protocols
+        self.tables = {}  # table -> {"policies": {chain: policy}, "rules": {chain: [args]}}
         table, chains = None, set()
         for number, raw in enumerate((text or "").splitlines(), 1):
             line = raw.strip()
@@ -344,6 +481,7 @@ class IptablesRuleset(object):
                                          % (name, number, reason, line[:120]))
             if line.startswith("*") and len(line) > 1 and table is None:
                 table, chains = line[1:], set()
+                self.tables.setdefault(table, {"policies": {}, "rules": {}})
             elif line == "COMMIT" and table is not None:
                 table = None
             elif line.startswith(":") and table is not None:
@@ -351,9 +489,8 @@ class IptablesRuleset(object):
                 if len(fields) < 2:
                     raise bad("a chain line needs a name and a policy")
                 chains.add(fields[0])
-                if table == "filter":
-                    self.policies[fields[0]] = fields[1]
-                    self.rules.setdefault(fields[0], [])
+                self.tables[table]["policies"][fields[0]] = fields[1]
+                self.tables[table]["rules"].setdefault(fields[0], [])
             elif line.startswith("-A ") and table is not None:
                 try:
                     args = shlex.split(line)
@@ -361,23 +498,34 @@ class IptablesRuleset(object):
                     raise bad(exc)
                 if len(args) < 3 or args[1] not in chains:
                     raise bad("a rule of an undeclared chain" if len(args) >= 3 else "an empty rule")
-                if table == "filter":
-                    self.rules.setdefault(args[1], []).append(args[2:])
+                self.tables[table]["rules"].setdefault(args[1], []).append(args[2:])
             else:
                 raise bad("outside a table" if table is None else "unknown line")
         if table is not None:
             raise RulesetParseError("%s output ends inside table %s (no COMMIT): truncated?" % (name, table))
+        filter_table = self.tables.get("filter", {"policies": {}, "rules": {}})
+        self.policies, self.rules = filter_table["policies"], filter_table["rules"]
 
     def in_use(self):
-        """Any rule, or a policy other than ACCEPT, in the filter table."""
-        return any(self.rules.values()) or any(p not in ("ACCEPT", "-") for p in self.policies.values())
+        """Any rule, or a policy other than ACCEPT, in any table."""
+        return any(any(t["rules"].values()) or any(p not in ("ACCEPT", "-") for p in t["policies"].values())
+                   for t in self.tables.values())
 
 
-NON_TERMINATING_TARGETS = ("LOG", "NFLOG", "MARK", "CONNMARK", "ULOG", "TRACE")
+NON_TERMINATING_TARGETS = ("LOG", "NFLOG", "MARK", "CONNMARK", "ULOG", "TRACE", "TCPMSS", "DSCP", "TOS")
 IGNORED_OPTIONS = {"--comment": 1, "--log-prefix": 1, "--log-level": 1, "--reject-with": 1,
                    "--limit": 1, "--limit-burst": 1, "--log-tcp-options": 0, "--log-ip-options": 0,
                    "--log-uid": 0, "--nflog-group": 1, "--nflog-prefix": 1, "--set-xmark": 1,
-                   "--set-mark": 1, "--tcp-flags": 2, "--syn": 0}
+                   "--set-mark": 1, "--tcp-flags": 2, "--syn": 0, "--clamp-mss-to-pmtu": 0,
+                   "--set-dscp": 1, "--set-dscp-class": 1}
+MATCH_MODULES = ("tcp", "udp", "multiport", "conntrack", "state", "comment", "addrtype", "limit", "sctp",
+                 "iprange", "pkttype")
+# The tables a new packet to this node crosses, per hook, in priority order (raw -300,
+# mangle -150, nat -100, filter 0, security 50, nat INPUT 100).
+IPT_INPUT_PATH = (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"),
+                  ("mangle", "INPUT"), ("filter", "INPUT"), ("security", "INPUT"), ("nat", "INPUT"))
+IPT_FORWARD_PATH = (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("nat", "PREROUTING"),
+                    ("mangle", "FORWARD"), ("filter", "FORWARD"), ("security", "FORWARD"))
 
 
 def _ipt_port_match(packet, spec):
@@ -390,7 +538,14 @@ def _ipt_port_match(packet, spec):
     return False
 
 
-def _ipt_rule_matches(args, packet):
+def _ipt_range_match(address, spec):
+    low, _sep, high = spec.partition("-")
+    prefixes = [str(n) for n in ipaddress.summarize_address_range(
+        ipaddress.ip_address(text_type(low)), ipaddress.ip_address(text_type(high or low)))]
+    return _net_match(address, prefixes, "the address")
+
+
+def _ipt_rule_matches(args, packet, protocols=None, ct_state=None):
     """(matched, target, goto, has_limit); raises Unevaluable."""
     i, negate, results, target, goto, limited = 0, False, [], None, False, False
     unknown = None
@@ -404,8 +559,8 @@ def _ipt_rule_matches(args, packet):
         result = None
         try:
             if arg in ("-p", "--protocol"):
-                wanted = _proto_number(value)
-                result = wanted is None or wanted == _proto_number(packet.proto)
+                wanted = _proto_number(value, protocols)
+                result = wanted is None or wanted == packet.proto_number
                 i += 2
             elif arg in ("-s", "--source"):
                 result = _net_match(packet.src, value.split(","), "the source")
@@ -420,8 +575,7 @@ def _ipt_rule_matches(args, packet):
                 result = _iface_match(packet.oif, [value])
                 i += 2
             elif arg in ("-m", "--match"):
-                if value not in ("tcp", "udp", "multiport", "conntrack", "state", "comment", "addrtype",
-                                 "limit", "sctp"):
+                if value not in MATCH_MODULES:
                     raise Unevaluable("match -m %s is not modelled" % value)
                 limited = limited or value == "limit"
                 i += 2
@@ -429,7 +583,16 @@ def _ipt_rule_matches(args, packet):
                 result = _ipt_port_match(packet, value)
                 i += 2
             elif arg in ("--ctstate", "--state"):
-                result = packet.ct_state.upper() in value.upper().split(",")
+                result = (ct_state or packet.ct_state).upper() in value.upper().split(",")
+                i += 2
+            elif arg == "--src-range":
+                result = _ipt_range_match(packet.src, value)
+                i += 2
+            elif arg == "--dst-range":
+                result = _ipt_range_match(packet.dst, value)
+                i += 2
+            elif arg == "--pkt-type":
+                result = value == "host" or value == "unicast"
                 i += 2
             elif arg == "--dst-type":
                 local = packet.hook == "input" and packet.dst_local
@@ -458,13 +621,16 @@ def _ipt_rule_matches(args, packet):
     return True, target, goto, limited
 
 
-def ipt_walk(ruleset, chain, packet, depth=0):
+def ipt_walk(ruleset, chain, packet, depth=0, table="filter"):
     if depth > 32:
         raise Unevaluable("jump depth exceeded at %s" % chain)
-    for args in ruleset.rules.get(chain, []):
-        text = "%s: -A %s %s" % (ruleset.name, chain, " ".join(shlex.quote(a) for a in args))
+    rules = ruleset.tables.get(table, {}).get("rules", {})
+    ct_state = "invalid" if table == "raw" else packet.ct_state  # raw runs before conntrack
+    label = ruleset.name if table == "filter" else "%s -t %s" % (ruleset.name, table)
+    for args in rules.get(chain, []):
+        text = "%s: -A %s %s" % (label, chain, " ".join(shlex.quote(a) for a in args))
         try:
-            matched, target, goto, limited = _ipt_rule_matches(args, packet)
+            matched, target, goto, limited = _ipt_rule_matches(args, packet, ruleset.protocols, ct_state)
         except Unevaluable as exc:
             raise Unevaluable("%s (%s)" % (text, exc))
         if not matched or target is None or target in NON_TERMINATING_TARGETS:
@@ -475,21 +641,25 @@ def ipt_walk(ruleset, chain, packet, depth=0):
             return target.lower(), text
         if target == "RETURN":
             return None, text
-        if target not in ruleset.rules:
+        if target not in rules:
             raise Unevaluable("%s (target %s is not modelled)" % (text, target))
-        verdict, where = ipt_walk(ruleset, target, packet, depth + 1)
+        verdict, where = ipt_walk(ruleset, target, packet, depth + 1, table)
         if verdict in TERMINAL or goto:
             return verdict, where
-    return None, "end of %s chain %s" % (ruleset.name, chain)
+    return None, "end of %s chain %s" % (label, chain)
 
 
 def ipt_verdict(ruleset, packet):
-    chain = "INPUT" if packet.hook == "input" else "FORWARD"
-    verdict, where = ipt_walk(ruleset, chain, packet)
-    if verdict is None and ruleset.policies.get(chain, "ACCEPT") == "DROP":
-        return _verdict_result("drop", "%s: policy DROP of %s" % (ruleset.name, chain), chain=chain)
-    if verdict in ("drop", "reject"):
-        return _verdict_result(verdict, where, chain=chain)
+    """Every table's chain on the packet's path, in priority order: a drop in any ends it."""
+    for table, chain in (IPT_INPUT_PATH if packet.hook == "input" else IPT_FORWARD_PATH):
+        if chain not in ruleset.tables.get(table, {}).get("policies", {}):
+            continue
+        verdict, where = ipt_walk(ruleset, chain, packet, table=table)
+        if verdict is None and ruleset.tables[table]["policies"].get(chain, "ACCEPT") == "DROP":
+            label = ruleset.name if table == "filter" else "%s -t %s" % (ruleset.name, table)
+            return _verdict_result("drop", "%s: policy DROP of %s" % (label, chain), chain=chain, table=table)
+        if verdict in ("drop", "reject"):
+            return _verdict_result(verdict, where, chain=chain, table=table)
     return _verdict_result("accept", None)
 
 
@@ -512,7 +682,7 @@ def parse_list_all(text):
             if value.strip():
                 zone["rich rules"].append(value.strip())
             continue
-        scalar = key in ("target", "forward", "masquerade", "icmp-block-inversion")
+        scalar = key in ("target", "forward", "masquerade", "icmp-block-inversion", "priority")
         zone[key] = value.strip() if scalar else value.strip().split()
     return zone
 
@@ -521,13 +691,15 @@ def parse_rich_rule(text):
     """The parts of a rich rule this evaluator models; Unevaluable for the rest."""
     tokens = shlex.split(text)
     rule = {"text": text, "priority": 0, "source": None, "source_not": False, "ports": [],
-            "protocol": None, "service": None, "action": None}
+            "protocol": None, "service": None, "action": None, "family": None, "icmp": None}
     i = 1 if tokens and tokens[0] == "rule" else 0
     while i < len(tokens):
         tok = tokens[i]
         if tok.startswith("family=") or tok.startswith("priority="):
             if tok.startswith("priority="):
                 rule["priority"] = int(tok.split("=", 1)[1])
+            else:
+                rule["family"] = tok.split("=", 1)[1]
             i += 1
         elif tok == "source":
             i += 1
@@ -548,6 +720,9 @@ def parse_rich_rule(text):
         elif tok == "service":
             rule["service"] = tokens[i + 1].split("=", 1)[1]
             i += 2
+        elif tok in ("icmp-type", "icmp-block"):
+            rule["icmp"] = tokens[i + 1].split("=", 1)[1]
+            i += 2
         elif tok in ("accept", "drop", "reject"):
             rule["action"] = tok
             i += 1
@@ -555,16 +730,21 @@ def parse_rich_rule(text):
                 i += 1
         elif tok == "log" or tok == "audit":
             i += 1
-            while i < len(tokens) and "=" in tokens[i]:
+            while i < len(tokens) and ("=" in tokens[i] or tokens[i] == "limit"):
                 i += 1
         else:
             raise Unevaluable("rich rule %r: %s is not modelled" % (text, tok))
     return rule
 
 
-def _fw_port_match(packet, entries):
+def _fw_port_match(packet, entries, protocols=None):
+    """Does one of ``entries`` ("port[-port]/proto", or a bare protocol of a service) cover the packet?"""
     for entry in entries:
-        port, _sep, proto = entry.partition("/")
+        port, sep, proto = entry.partition("/")
+        if not sep:
+            if _proto_number(port, protocols) == packet.proto_number:
+                return True
+            continue
         if proto == packet.proto and packet.dport is not None and _ipt_port_match(packet, port.replace("-", ":")):
             return True
     return False
@@ -581,45 +761,112 @@ def firewalld_zone_for(packet, zones, default_zone):
     return default_zone
 
 
-def firewalld_verdict(packet, zones, default_zone, services):
+def _rich_rule_applies(rule, packet, services, protocols):
+    if rule["family"] not in (None, "ipv4" if packet.family == "ipv4" else "ipv6"):
+        return False
+    if rule["icmp"] is not None:
+        if packet.proto_number not in (1, 58):
+            return False
+        raise Unevaluable("rich rule %r: ICMP types are not modelled" % rule["text"])
+    if rule["source"] is not None:
+        inside = _net_match(packet.src, [rule["source"]], "the source")
+        if inside == rule["source_not"]:
+            return False
+    if rule["ports"] and not _fw_port_match(packet, ["%s/%s" % p for p in rule["ports"]]):
+        return False
+    if rule["protocol"] and _proto_number(rule["protocol"], protocols) != packet.proto_number:
+        return False
+    if rule["service"]:
+        if rule["service"] not in services:
+            raise Unevaluable("rich rule %r: service %s definition not found" % (rule["text"], rule["service"]))
+        if not _fw_port_match(packet, services[rule["service"]], protocols):
+            return False
+    return True
+
+
+def _firewalld_rules(packet, entity, where, services, protocols):
+    """The verdict of a zone's (or policy's) own rules, in firewalld's chain order: rich rules with
+    priority < 0 (lowest first), priority-0 drop/reject rich rules, then the allow chain (priority-0
+    accept rich rules, ports, services, protocols), then rich rules with priority > 0 (lowest first).
+    Returns (verdict, where) or (None, None) when no rule decides."""
+    rich = [parse_rich_rule(text) for text in entity.get("rich rules", [])]
+    pre = sorted([r for r in rich if r["priority"] < 0], key=lambda r: r["priority"])
+    post = sorted([r for r in rich if r["priority"] > 0], key=lambda r: r["priority"])
+    deny = [r for r in rich if r["priority"] == 0 and r["action"] in ("drop", "reject")]
+    allow = [r for r in rich if r["priority"] == 0 and r["action"] == "accept"]
+
+    def first(rules):
+        for rule in rules:
+            if rule["action"] and _rich_rule_applies(rule, packet, services, protocols):
+                return rule["action"], "%s rich rule: %s" % (where, rule["text"])
+        return None, None
+
+    for chain in (pre, deny, allow):
+        verdict = first(chain)
+        if verdict[0]:
+            return verdict
+    if _fw_port_match(packet, entity.get("ports", [])):
+        return "accept", "%s ports" % where
+    for service in entity.get("services", []):
+        if service not in services:
+            raise Unevaluable("%s: service %s definition not found" % (where, service))
+        if _fw_port_match(packet, services[service], protocols):
+            return "accept", "%s service %s" % (where, service)
+    for proto in entity.get("protocols", []):
+        if _proto_number(proto, protocols) == packet.proto_number:
+            return "accept", "%s protocol %s" % (where, proto)
+    if [p for p in entity.get("source-ports", []) if p.partition("/")[2] == packet.proto]:
+        raise Unevaluable("%s: source-ports %s (the source port is not known)" % (where, " ".join(entity["source-ports"])))
+    if [p for p in entity.get("forward-ports", []) if p]:
+        raise Unevaluable("%s: forward-ports %s are not modelled" % (where, " ".join(entity["forward-ports"])))
+    return first(post)
+
+
+def _firewalld_policies_for(zone_name, policies):
+    """Active policies on input traffic of ``zone_name`` (egress HOST), by priority."""
+    chosen = []
+    for name, policy in (policies or {}).items():
+        ingress, egress = policy.get("ingress-zones", []), policy.get("egress-zones", [])
+        if "HOST" in egress and ("ANY" in ingress or zone_name in ingress):
+            chosen.append((int(policy.get("priority", -1)), name, policy))
+    return sorted(chosen, key=lambda item: (item[0], item[1]))
+
+
+def firewalld_verdict(packet, zones, default_zone, services, protocols=None, policies=None):
     """Input verdict of firewalld's zone model for ``packet``.
 
-    ``zones``: name -> parsed ``--list-all``; ``services``: name -> list of "port/proto".
+    ``zones``: name -> parsed ``--list-all``; ``services``: name -> list of "port/proto";
+    ``policies``: name -> parsed ``--list-all-policies`` entry. firewalld dispatches a packet
+    to its zone and runs, by priority, the policies with priority < 0, the zone's rules, the
+    policies with priority > 0, then the zone's target.
     """
     name = firewalld_zone_for(packet, zones, default_zone)
     zone = zones.get(name)
     if zone is None:
         raise Unevaluable("firewalld zone %s was not read" % name)
     where = "firewalld zone %s" % name
-    allowed = []
-    for text in zone.get("rich rules", []):
-        rule = parse_rich_rule(text)
-        if rule["source"] is not None:
-            inside = _net_match(packet.src, [rule["source"]], "the source")
-            if inside == rule["source_not"]:
-                continue
-        if rule["ports"] and not _fw_port_match(packet, ["%s/%s" % p for p in rule["ports"]]):
-            continue
-        if rule["protocol"] and _proto_number(rule["protocol"]) != _proto_number(packet.proto):
-            continue
-        if rule["service"] and not _fw_port_match(packet, services.get(rule["service"], [])):
-            continue
-        if rule["action"] in ("drop", "reject") and rule["priority"] <= 0:
-            return _verdict_result(rule["action"], "%s rich rule: %s" % (where, text), zone=name)
-        if rule["action"] == "accept":
-            allowed.append("%s rich rule: %s" % (where, text))
-    if allowed:
-        return _verdict_result("accept", allowed[0])
-    if _fw_port_match(packet, zone.get("ports", [])):
-        return _verdict_result("accept", "%s ports" % where)
-    for service in zone.get("services", []):
-        if service not in services:
-            raise Unevaluable("%s: service %s definition not found" % (where, service))
-        if _fw_port_match(packet, services[service]):
-            return _verdict_result("accept", "%s service %s" % (where, service))
-    for proto in zone.get("protocols", []):
-        if _proto_number(proto) == _proto_number(packet.proto):
-            return _verdict_result("accept", "%s protocol %s" % (where, proto))
+    chosen = _firewalld_policies_for(name, policies)
+    steps = [("policy", p) for p in chosen if p[0] < 0] + [("zone", None)] + [("policy", p) for p in chosen if p[0] >= 0]
+    for kind, item in steps:
+        if kind == "zone":
+            verdict, rule_where = _firewalld_rules(packet, zone, where, services, protocols)
+            target_owner = ("zone", name)
+        else:
+            _prio, pname, policy = item
+            pwhere = "firewalld policy %s" % pname
+            verdict, rule_where = _firewalld_rules(packet, policy, pwhere, services, protocols)
+            target = policy.get("target", "CONTINUE")
+            if verdict is None and target != "CONTINUE":
+                verdict = "accept" if target == "ACCEPT" else ("drop" if target == "DROP" else "reject")
+                rule_where = "%s target %s" % (pwhere, target)
+            target_owner = ("policy", pname)
+        if verdict == "accept":
+            return _verdict_result("accept", rule_where)
+        if verdict in ("drop", "reject"):
+            result = _verdict_result(verdict, rule_where, zone=name)
+            if target_owner[0] == "policy":
+                result["policy"] = target_owner[1]
+            return result
     target = zone.get("target", "default")
     if target == "ACCEPT":
         return _verdict_result("accept", "%s target ACCEPT" % where)

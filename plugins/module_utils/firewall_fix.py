@@ -30,6 +30,7 @@ import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
 from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import read_text
 
 COMMENT = "podnet.doctor"
@@ -62,6 +63,7 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
 
 
 def _rich_rule(network, proto, port):
+    proto = tool_protocol(proto)  # a number for IP protocols: firewalld hands names to /etc/protocols
     match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto
     return 'rule family="ipv4" source address="%s" %s accept' % (network, match)
 
@@ -69,14 +71,15 @@ def _rich_rule(network, proto, port):
 def _nft_tokens(packet, network):
     if packet.hook == "forward":
         return ["ip", "saddr", network, "accept", "comment", '"%s"' % COMMENT]
-    l4 = ["%s" % packet.proto, "dport", str(packet.dport)] if packet.dport else ["meta", "l4proto", packet.proto]
+    proto = tool_protocol(packet.proto)
+    l4 = [proto, "dport", str(packet.dport)] if packet.dport else ["meta", "l4proto", proto]
     return ["ip", "saddr", network] + l4 + ["accept", "comment", '"%s"' % COMMENT]
 
 
 def _ipt_args(packet, network):
     args = ["-s", network]
     if packet.hook == "input":
-        args += ["-p", packet.proto]
+        args += ["-p", tool_protocol(packet.proto)]
         if packet.dport:
             args += ["-m", packet.proto, "--dport", str(packet.dport)]
     return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
@@ -117,8 +120,13 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
                 plan["commands"].append(["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
                                          "proto", packet.proto, "comment", COMMENT])
             else:
-                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules"
-                                          % (label, packet.proto))
+                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules "
+                                          "(-p %s)" % (label, packet.proto_number, packet.proto_number))
+        elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
+            chain, table = result["chain"], result["table"]
+            plan["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
+            plan["unresolved"].append("%s: opened now in table %s; add the same rule to the *%s table of %s so it "
+                                      "survives a reboot" % (label, table, table, IPTABLES_RULES))
         elif backend.startswith("iptables"):
             chain = result["chain"]
             args = _ipt_args(packet, network)
@@ -154,7 +162,7 @@ def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones
     fwd = facts.get("firewalld") or {}
     for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
         result = fw.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
-                                      fwd.get("services", {}))
+                                      fwd.get("services", {}), facts.get("protocols"), fwd.get("policies"))
         if result["verdict"] == "accept":
             continue
         command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],

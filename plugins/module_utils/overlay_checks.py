@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from ansible.module_utils.six import text_type
 
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
 
 IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
 FIREWALLD_SERVICE_DIRS = ("usr/lib/firewalld/services", "etc/firewalld/services")
@@ -86,7 +87,8 @@ def gather_firewall(run, root="/", which=None):
     except ValueError as exc:
         facts["addresses"] = []
         facts["errors"].append("ip -j addr show printed something that is not JSON (%s)" % exc)
-    for key, argv in (("nft", ["nft", "-j", "list", "ruleset"]),
+    facts["protocols"] = read_protocols(root)
+    for key, argv in (("nft", ["nft", "-j", "-p", "list", "ruleset"]),
                       ("iptables_legacy", ["iptables-legacy-save"]),
                       ("iptables_nft", ["iptables-nft-save"])):
         binary = which(argv[0])
@@ -115,8 +117,11 @@ def gather_firewall(run, root="/", which=None):
             firewalld["active_zones"] = parse_active_zones(
                 firewall_cmd_read(run, [cmd, "--get-active-zones"], facts["errors"]))
             firewalld["zones"] = parse_all_zones(firewall_cmd_read(run, [cmd, "--list-all-zones"], facts["errors"]))
+            # policies exist since firewalld 0.9 (bullseye); a failed read is an error like the zones'
+            firewalld["policies"] = parse_all_zones(
+                firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"]))
             names = set()
-            for zone in firewalld["zones"].values():
+            for zone in list(firewalld["zones"].values()) + list(firewalld["policies"].values()):
                 names.update(zone.get("services", []))
                 for rich in zone.get("rich rules", []):
                     names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
@@ -142,6 +147,16 @@ def firewall_cmd_read(run, argv, errors):
         errors.append("%s failed (rc=%d): %s" % (command, result["rc"], result["err"] or result["out"].strip()))
         return ""
     return result["out"]
+
+
+def read_protocols(root):
+    """The node's /etc/protocols as {name: number}: nft and iptables print protocol names from
+    it, and firewalld passes names through to them (None when the file is missing)."""
+    path = os.path.join(root, "etc/protocols")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        return fw.protocol_table(handle.read())
 
 
 def process_running(root, name):
@@ -233,8 +248,9 @@ def parsed_ruleset(facts, key):
     most once per gather and kept in ``facts["parsed"]``; raises RulesetParseError."""
     parsed = facts.setdefault("parsed", {})
     if key not in parsed:
-        parsed[key] = (fw.NftRuleset(facts.get(key)) if key == "nft" else
-                       fw.IptablesRuleset(facts.get(key), key.replace("_", "-")))
+        protocols = facts.get("protocols")
+        parsed[key] = (fw.NftRuleset(facts.get(key), protocols) if key == "nft" else
+                       fw.IptablesRuleset(facts.get(key), key.replace("_", "-"), protocols))
     return parsed[key]
 
 
@@ -250,11 +266,12 @@ def firewall_backends(facts):
         for name, active in (fwd.get("active_zones") or {}).items():
             zones.setdefault(name, {}).setdefault("interfaces", active.get("interfaces", []))
         backends.append(("firewalld", lambda p: (
-            fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}))
+            fw.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}), facts.get("protocols"),
+                                 fwd.get("policies"))
             if p.hook == "input" else
             fw.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
     ipt_nft = parsed_ruleset(facts, "iptables_nft")
-    if facts.get("iptables_nft") and ipt_nft.policies and not (fwd.get("running") and fwd.get("backend") == "iptables"):
+    if facts.get("iptables_nft") and ipt_nft.tables and not (fwd.get("running") and fwd.get("backend") == "iptables"):
         skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
         backends.append(("iptables-nft", lambda p: fw.ipt_verdict(ipt_nft, p)))
     if facts.get("nft"):
@@ -304,6 +321,7 @@ def packet_verdict(backends, packet):
 
 
 def _fix_text(backend, proto, port, network, facts):
+    proto = tool_protocol(proto)  # never a name /etc/protocols could map elsewhere (ipip is 94 on Debian)
     if backend == "firewalld":
         zone = (facts.get("firewalld") or {}).get("default_zone", "public")
         match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto

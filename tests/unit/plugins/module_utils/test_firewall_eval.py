@@ -113,6 +113,7 @@ def m(left, right, op="=="):
 
 UDP_DPORT = {"payload": {"protocol": "udp", "field": "dport"}}
 SADDR = {"payload": {"protocol": "ip", "field": "saddr"}}
+THDPORT = {"payload": {"protocol": "th", "field": "dport"}}
 
 
 @pytest.mark.parametrize("rules,policy,verdict", [
@@ -185,3 +186,46 @@ def test_boot_state_commands_run_before_runtime_ones():
                 ["firewall-cmd", "--zone=trusted", "--add-source=10.244.0.0/16"],
                 ["firewall-cmd", "--permanent", "--zone=trusted", "--add-source=10.244.0.0/16"]]
     assert boot_state_first(commands) == [commands[1], commands[3], commands[0], commands[2]]
+
+
+def test_nft_prerouting_and_verdict_maps_are_walked():
+    ruleset = nft([("input", [{"vmap": {"key": {"concat": [{"meta": {"key": "l4proto"}}, THDPORT]},
+                                        "data": {"set": [[{"concat": [17, 8472]}, {"drop": None}],
+                                                         [{"concat": [6, 179]}, {"accept": None}]]}}}])])
+    assert fw.nft_verdict(ruleset, VXLAN)["verdict"] == "drop"
+    assert fw.nft_verdict(ruleset, SSH)["verdict"] == "accept"
+    early = fw.NftRuleset(json.dumps({"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "pre", "type": "filter", "hook": "prerouting",
+                   "prio": -150, "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "pre", "handle": 2,
+                  "expr": [m(UDP_DPORT, "@vm_ports"), {"drop": None}]}},
+        {"set": {"family": "inet", "table": "t", "name": "vm_ports", "type": "inet_service",
+                 "flags": ["interval"], "elem": [{"range": [8000, 9000]}]}}]}))
+    assert fw.nft_verdict(early, VXLAN)["where"].startswith("inet t pre rule handle 2")
+
+
+def test_ct_state_before_conntrack_is_invalid():
+    """A chain below priority -200 runs before conntrack: ct state there is 'invalid'."""
+    rules = [("input", [m({"ct": {"key": "state"}}, "invalid"), {"drop": None}])]
+    assert fw.nft_verdict(nft(rules, prio=-300), VXLAN)["verdict"] == "drop"
+    assert fw.nft_verdict(nft(rules, prio=0), VXLAN)["verdict"] == "accept"
+
+
+def test_iptables_raw_and_mangle_tables_are_on_the_path():
+    saved = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -p udp -m udp --dport 8472 -j DROP\n"
+             "COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+    verdict = fw.ipt_verdict(fw.IptablesRuleset(saved, "iptables-legacy"), VXLAN)
+    assert verdict["verdict"] == "drop" and verdict["table"] == "raw" and "-t raw" in verdict["where"]
+
+
+def test_a_concatenation_is_decided_by_the_parts_that_are_known():
+    """IP protocol 4 has no ports: ``meta l4proto . th dport`` still cannot match an element
+    whose protocol is 6 or 17 (seen on fresh seed 79 of the differential suite)."""
+    ipip = fw.Packet("ipip", None, src=NODE_NET, iif="eth0")
+    key = {"concat": [{"meta": {"key": "l4proto"}}, THDPORT]}
+    ruleset = nft([("input", [{"vmap": {"key": key, "data": {"set": [[{"concat": [6, 5473]}, {"drop": None}],
+                                                                     [{"concat": [17, 6784]}, {"drop": None}]]}}}])])
+    assert fw.nft_verdict(ruleset, ipip)["verdict"] == "accept"
+    ruleset = nft([("input", [{"vmap": {"key": key, "data": {"set": [[{"concat": [4, 1]}, {"drop": None}]]}}}])])
+    with pytest.raises(fw.Unevaluable):
+        fw.nft_verdict(ruleset, ipip)

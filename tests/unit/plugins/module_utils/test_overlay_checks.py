@@ -77,7 +77,8 @@ def test_firewalld_is_asked_when_its_process_runs(tmp_path):
     node = FakeNode({"firewall-cmd --state": (0, "running\n", ""),
                      "firewall-cmd --get-default-zone": (0, "public\n", ""),
                      "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
-                     "firewall-cmd --list-all-zones": (0, zones, "")})
+                     "firewall-cmd --list-all-zones": (0, zones, ""),
+                     "firewall-cmd --list-all-policies": (0, "", "")})
     facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
     assert facts["firewalld"]["running"] is True
     assert facts["firewalld"]["default_zone"] == "public"
@@ -126,15 +127,15 @@ def test_a_damaged_iptables_dump_is_an_error_naming_the_line_never_an_empty_rule
     ('{"nftables": [{"chain": {"table": "filter"}}]}', "an object without its 'family'"),
 ])
 def test_a_damaged_nft_dump_is_an_error(tmp_path, dump, expected):
-    node = FakeNode({"nft -j list ruleset": (0, dump, "")})
+    node = FakeNode({"nft -j -p list ruleset": (0, dump, "")})
     facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
     assert any(expected in error for error in facts["errors"]), facts["errors"]
 
 
 def test_a_failing_ruleset_command_says_to_use_become(tmp_path):
-    node = FakeNode({"nft -j list ruleset": (1, "", "Operation not permitted (you must be root)")})
+    node = FakeNode({"nft -j -p list ruleset": (1, "", "Operation not permitted (you must be root)")})
     facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
-    assert facts["errors"] == ["nft -j list ruleset failed (rc=1): Operation not permitted (you must be root) "
+    assert facts["errors"] == ["nft -j -p list ruleset failed (rc=1): Operation not permitted (you must be root) "
                                "(run with become: true)"]
 
 
