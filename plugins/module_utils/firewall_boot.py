@@ -57,7 +57,7 @@ if [ -n "$ufw_init" ]; then
     for tool in $(command -v sysctl modprobe); do mount --bind /bin/true "$tool" || fail "mount --bind /bin/true $tool"; done
     "$ufw_init" start quiet || fail "$ufw_init start quiet"
 fi
-echo "@@podnet-boot nft"; if command -v nft >/dev/null; then nft -j list ruleset || fail "nft -j list ruleset"; fi
+echo "@@podnet-boot nft"; if command -v nft >/dev/null; then nft -j -p list ruleset || fail "nft -j -p list ruleset"; fi
 for save in iptables-legacy-save iptables-nft-save; do
     echo "@@podnet-boot $save"; if command -v $save >/dev/null; then $save || fail "$save"; fi
 done
@@ -213,7 +213,8 @@ def gather_boot(run, root="/", which=None, addresses=None):
     and file that loads each); ``addresses`` are the node's (``ip -j addr``) for the packets."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}, "addresses": addresses or [], "loaders": [],
-             "nft": None, "iptables_legacy": None, "iptables_nft": None, "firewalld": {"running": False}}
+             "protocols": overlay_checks.read_protocols(root), "nft": None, "iptables_legacy": None,
+             "iptables_nft": None, "firewalld": {"running": False}}
     units = enabled_units(root)
     for unit in units:
         if unit in UNEVALUATED_UNITS:
@@ -283,15 +284,15 @@ def gather_firewalld_permanent(run, root, which, facts):
     if not out:
         return
     zones = overlay_checks.parse_all_zones(out)
-    names = set()
-    for zone in zones.values():
-        names.update(zone.get("services", []))
-        for rich in zone.get("rich rules", []):
-            names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
-    facts["firewalld"] = {"running": True, "zones": zones, "active_zones": {},
+    # policies (firewalld >= 0.9) filter host-bound traffic before or after the zones
+    policies = overlay_checks.parse_all_zones(
+        overlay_checks.firewall_cmd_read(run, [offline, "--list-all-policies"], facts["errors"]))
+    facts["firewalld"] = {"running": True, "zones": zones, "active_zones": {}, "policies": policies,
                           "default_zone": _firewalld_conf(root, "DefaultZone", "public"),
                           "backend": _firewalld_conf(root, "FirewallBackend", "nftables"),
-                          "services": overlay_checks.firewalld_services(root, sorted(names)), "offline": offline}
+                          "services": overlay_checks.firewalld_services(
+                              root, overlay_checks.firewalld_service_names(list(zones.values()) + list(policies.values()))),
+                          "offline": offline}
     facts["loaders"].append("firewalld.service (permanent configuration, default zone %s)"
                             % facts["firewalld"]["default_zone"])
 

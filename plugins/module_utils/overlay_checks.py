@@ -58,6 +58,16 @@ def parse_all_zones(text):
     return zones
 
 
+def firewalld_service_names(zones):
+    """The service names that firewalld ``zones`` (or policies) use, in their services and rich rules."""
+    names = set()
+    for zone in zones:
+        names.update(zone.get("services", []))
+        for rich in zone.get("rich rules", []):
+            names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
+    return sorted(names)
+
+
 def firewalld_services(root, names):
     """Service name -> ["port/proto", ...] from firewalld's XML (/etc overrides /usr/lib)."""
     services = {}
@@ -120,12 +130,8 @@ def gather_firewall(run, root="/", which=None):
             # policies exist since firewalld 0.9 (bullseye); a failed read is an error like the zones'
             firewalld["policies"] = parse_all_zones(
                 firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"]))
-            names = set()
-            for zone in list(firewalld["zones"].values()) + list(firewalld["policies"].values()):
-                names.update(zone.get("services", []))
-                for rich in zone.get("rich rules", []):
-                    names.update(re.findall(r'service name="?([\w.-]+)"?', rich))
-            firewalld["services"] = firewalld_services(root, sorted(names))
+            firewalld["services"] = firewalld_services(
+                root, firewalld_service_names(list(firewalld["zones"].values()) + list(firewalld["policies"].values())))
             conf = os.path.join(root, "etc/firewalld/firewalld.conf")
             backend = "nftables"
             if os.path.isfile(conf):

@@ -28,9 +28,9 @@ def fixture(name):
 class ScratchNamespace(object):
     """Answers the unshare load with the dumps a fresh namespace would print."""
 
-    def __init__(self, nft="", legacy="", nft_save="", rc=0, err="", offline=None):
+    def __init__(self, nft="", legacy="", nft_save="", rc=0, err="", offline=None, policies=(0, "", "")):
         self.dumps = (nft, legacy, nft_save)
-        self.rc, self.err, self.offline = rc, err, offline
+        self.rc, self.err, self.offline, self.policies = rc, err, offline, policies
         self.calls = []
 
     def run(self, argv):
@@ -40,7 +40,7 @@ class ScratchNamespace(object):
             return self.rc, ("@@podnet-boot nft\n%s\n@@podnet-boot iptables-legacy-save\n%s"
                              "@@podnet-boot iptables-nft-save\n%s" % (nft, legacy, nft_save)), self.err
         if os.path.basename(argv[0]) == "firewall-offline-cmd":
-            return self.offline
+            return self.policies if argv[1:] == ["--list-all-policies"] else self.offline
         raise AssertionError("unexpected command %r" % argv)
 
     @staticmethod
@@ -125,13 +125,30 @@ def test_firewalld_enabled_but_stopped_is_judged_from_its_permanent_zones(tmp_pa
         "usr/lib/firewalld/services/dhcpv6-client.xml": '<service><port protocol="udp" port="546"/></service>'}))
     node = ScratchNamespace(offline=(0, fixture("firewalld.list-all"), ""))
     boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
-    assert [c[0] for c in node.calls] == ["/usr/sbin/firewall-offline-cmd"]
+    assert [c[1:] for c in node.calls] == [["--list-all-zones"], ["--list-all-policies"]]
     check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "fail" and "firewalld zone public" in check["observed"], check
     plan = firewall_fix.plan_overlay_fix({"addresses": ADDRESSES, "firewalld": {"running": False}}, PORTS, NETS,
                                          "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
     assert plan["commands"] == [["firewall-offline-cmd", "--zone=public", '--add-rich-rule=rule family="ipv4" source '
                                  'address="192.168.77.0/24" port port="8472" protocol="udp" accept']]
+
+
+def test_a_permanent_policy_that_drops_the_overlay_fails_boot(tmp_path):
+    """firewalld policies with a negative priority run before the zones: a permanent one that drops
+    the overlay closes it at the next boot even when the zone admits it."""
+    root = make_tree(tmp_path, dict(enabled("firewalld.service"), **{
+        "etc/firewalld/firewalld.conf": "DefaultZone=trusted\nFirewallBackend=nftables\n"}))
+    zones = "trusted (active)\n  target: ACCEPT\n  interfaces: \n  sources: \n  services: \n  ports: \n  rich rules: \n"
+    policy = ("drop-vxlan (active)\n  priority: -10\n  target: CONTINUE\n  ingress-zones: ANY\n  egress-zones: HOST\n"
+              "  services: \n  ports: \n  protocols: \n  rich rules: \n"
+              "\trule family=\"ipv4\" port port=\"8472\" protocol=\"udp\" drop\n")
+    node = ScratchNamespace(offline=(0, zones, ""), policies=(0, policy, ""))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "fail" and "drop-vxlan" in check["observed"], check
+    node = ScratchNamespace(offline=(0, zones, ""))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "pass", check
 
 
 def test_a_failed_permanent_read_is_an_error_naming_the_command(tmp_path):

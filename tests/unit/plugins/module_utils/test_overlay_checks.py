@@ -139,13 +139,15 @@ def test_a_failing_ruleset_command_says_to_use_become(tmp_path):
                                "(run with become: true)"]
 
 
-@pytest.mark.parametrize("failing", ["--get-default-zone", "--get-active-zones", "--list-all-zones"])
+@pytest.mark.parametrize("failing", ["--get-default-zone", "--get-active-zones", "--list-all-zones",
+                                     "--list-all-policies"])
 def test_a_failing_firewall_cmd_read_is_an_error_naming_the_command_and_its_stderr(tmp_path, failing):
     """A read that failed is not an empty zone list: it must never become findings and a "fix"."""
     outputs = {"firewall-cmd --state": (0, "running\n", ""),
                "firewall-cmd --get-default-zone": (0, "public\n", ""),
                "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
-               "firewall-cmd --list-all-zones": (0, fixture("firewalld.list-all"), "")}
+               "firewall-cmd --list-all-zones": (0, fixture("firewalld.list-all"), ""),
+               "firewall-cmd --list-all-policies": (0, "", "")}
     outputs["firewall-cmd " + failing] = (251, "", "Error: COMMAND_FAILED: 'python-nftables' failed\n")
     node = FakeNode(outputs)
     facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
