@@ -137,7 +137,7 @@ def live_sequence(fleet, sequence, log):
             # (a reload is the firewalls' boot configuration only; a scan may have reset a sysctl since)
             broken = lifecycles.broken_promises(seen, kernel=step["kind"] == "reboot")
             if broken:
-                state["wrong"].append("remediate reported success at step %d, and after this %s: %s"
+                state["wrong"].append("remediate reported success at step %s, and after this %s: %s"
                                       % (promised, step["kind"].replace("_", " "), "; ".join(broken)))
         if step["kind"] in ("harden", "firewall"):
             promised = None  # a new persistent fault: the earlier promise no longer covers the node
@@ -191,8 +191,8 @@ def test_lifecycle_verdicts_agree_with_the_node(life_fleet, request):
 
     report = []
     for result, state in wrong + errors + oracle:
-        report.append("%s\n  at %s:\n    %s" % (lifecycles.describe(result["sequence"]), state["step"],
-                                                 "\n    ".join(state["wrong"] + state["errors"] + state["oracle"])))
+        problems = "\n    ".join(state["wrong"] + state["errors"] + state["oracle"])
+        report.append("%s\n  at %s:\n    %s" % (lifecycles.describe(result["sequence"]), state["step"], problems))
     assert not oracle, "the lab's replay oracle disagrees with a real reboot:\n" + "\n".join(report)
     # not vacuous: some remediate run must have reported success (its promises were checked)
     succeeded = [rc for r in results for s in r["states"] for rc in s.get("remediate_rc", []) if rc == 0]

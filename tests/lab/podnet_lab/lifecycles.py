@@ -261,7 +261,8 @@ def observe(fleet, src, dst):
 # -- verdicts against the oracles ---------------------------------------------------------
 def expected_status(check_id, seen):
     """pass/fail the node itself gives for ``check_id``, or None when the lab cannot judge it."""
-    boot_ok = lambda key: all(seen["boot"][tool][key] == "1" for tool in REPLAY_TOOLS)  # noqa: E731
+    def boot_ok(key):
+        return all(seen["boot"][tool][key] == "1" for tool in REPLAY_TOOLS)
     if check_id == "ip_forward.runtime":
         return seen["runtime"][IP_FORWARD] == "1"
     if check_id == "ip_forward.boot":
