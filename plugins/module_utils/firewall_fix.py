@@ -197,6 +197,12 @@ def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, 
                 continue
             commands = [["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
                          "proto", packet.proto, "comment", COMMENT]]
+        elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
+            # rules.v4 lines are written into its *filter table: a PREROUTING line there would make
+            # iptables-restore refuse the whole file at boot, leaving the node with no firewall
+            plan["unresolved"].append("%s: the drop is in table %s; add an accept for it to the *%s table of the "
+                                      "file that is restored at boot" % (label, result["table"], result["table"]))
+            continue
         elif backend.startswith("iptables"):
             ipt_lines.append((result["chain"], " ".join(["-A", result["chain"]] + _ipt_args(packet, network))))
         elif backend == "nftables":

@@ -22,7 +22,6 @@ from ansible.module_utils.six import text_type
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
 
-IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
 FIREWALLD_SERVICE_DIRS = ("usr/lib/firewalld/services", "etc/firewalld/services")
 # Interfaces pod traffic crosses on a node, per CNI: (from the pod side, to the overlay).
 POD_INTERFACES = {"flannel": ("cni0", "flannel.1"), "calico": ("cali0a1b2c3d4e5", "vxlan.calico"),
@@ -278,7 +277,9 @@ def firewall_backends(facts):
             fw.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
     ipt_nft = parsed_ruleset(facts, "iptables_nft")
     if facts.get("iptables_nft") and ipt_nft.tables and not (fwd.get("running") and fwd.get("backend") == "iptables"):
-        skip += [("ip", t) for t in IPTABLES_NFT_TABLES]
+        # only the tables iptables-nft-save could read: one it prints as "incompatible" (native nft
+        # rules in an ip table of its name) is judged by the nftables evaluator instead
+        skip += [("ip", t) for t in ipt_nft.tables]
         backends.append(("iptables-nft", lambda p: fw.ipt_verdict(ipt_nft, p)))
     if facts.get("nft"):
         ruleset = parsed_ruleset(facts, "nft")

@@ -30,3 +30,20 @@ def test_rules_v4_gets_the_line_before_the_filter_commit(tmp_path):
     firewall_fix._plan_ipt_persistence(plan, root, [LINE])
     after = plan["files"]["/etc/iptables/rules.v4"]["after"].splitlines()
     assert after.index(LINE[1]) == 2 and after[-1] == "COMMIT"
+
+
+def test_a_boot_drop_in_the_raw_table_is_unresolved_never_a_filter_line(tmp_path):
+    """A DROP in rules.v4's *raw PREROUTING: writing '-A PREROUTING' into *filter would make
+    iptables-restore refuse the whole file at boot (no firewall at all): say what to do instead."""
+    rules = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -p udp -m udp --dport 8472 -j DROP\n"
+             "COMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+    root = make_tree(tmp_path, {"etc/iptables/rules.v4": rules})
+    addresses = [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}]
+    boot = {"addresses": addresses, "firewalld": {"running": False}, "nft": None, "iptables_nft": None,
+            "iptables_legacy": rules, "errors": [], "parsed": {}}
+    live = {"addresses": addresses, "firewalld": {"running": False}, "nft": None, "iptables_nft": None,
+            "iptables_legacy": None}
+    plan = firewall_fix.plan_overlay_fix(live, [("udp", 8472, "flannel VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16",
+                                         "flannel", root, forward=False, boot=boot)
+    assert "/etc/iptables/rules.v4" not in plan["files"]
+    assert any("table raw" in text and "*raw" in text for text in plan["unresolved"]), plan["unresolved"]

@@ -2,6 +2,7 @@
 
 Every command it starts costs a round of CPU on the node; ufw and firewall-cmd are Python
 programs, so they are started only when their firewall is there to answer."""
+import json
 import os
 
 import pytest
@@ -156,3 +157,19 @@ def test_a_failing_firewall_cmd_read_is_an_error_naming_the_command_and_its_stde
     checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
     assert [c["status"] for c in checks] == ["error", "error"]
     assert "firewall-cmd %s failed" % failing in checks[0]["observed"]
+
+
+def test_a_native_ip_filter_table_beside_an_iptables_nft_nat_table_is_still_judged():
+    """iptables-nft-save prints a table it cannot read only as a comment: only the tables it did
+    print belong to the iptables-nft evaluator; a native 'ip filter' drop is judged by nftables."""
+    nft = json.dumps({"nftables": [
+        {"table": {"family": "ip", "name": "filter", "handle": 1}},
+        {"chain": {"family": "ip", "table": "filter", "name": "input", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "drop"}},
+        {"table": {"family": "ip", "name": "nat", "handle": 2}}]})
+    facts = {"addresses": [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}],
+             "errors": [], "firewalld": {"running": False}, "nft": nft, "iptables_legacy": None,
+             "iptables_nft": "# Table 'filter' is incompatible, use 'nft' tool.\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n"}
+    checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
+    assert checks[0]["id"] == "overlay.inbound" and checks[0]["status"] == "fail", checks[0]
+    assert "policy drop of ip filter input" in checks[0]["observed"]
