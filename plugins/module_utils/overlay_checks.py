@@ -126,9 +126,10 @@ def gather_firewall(run, root="/", which=None):
             firewalld["active_zones"] = parse_active_zones(
                 firewall_cmd_read(run, [cmd, "--get-active-zones"], facts["errors"]))
             firewalld["zones"] = parse_all_zones(firewall_cmd_read(run, [cmd, "--list-all-zones"], facts["errors"]))
-            # policies exist since firewalld 0.9 (bullseye); a failed read is an error like the zones'
+            # policies exist since firewalld 0.9 (bullseye): an older one refuses the option and has none;
+            # any other failed read is an error like the zones'
             firewalld["policies"] = parse_all_zones(
-                firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"]))
+                firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
             firewalld["services"] = firewalld_services(
                 root, firewalld_service_names(list(firewalld["zones"].values()) + list(firewalld["policies"].values())))
             conf = os.path.join(root, "etc/firewalld/firewalld.conf")
@@ -143,10 +144,14 @@ def gather_firewall(run, root="/", which=None):
     return facts
 
 
-def firewall_cmd_read(run, argv, errors):
+def firewall_cmd_read(run, argv, errors, unsupported_is_empty=False):
     """stdout of a read-only ``firewall-cmd`` call; on a non-zero exit, "" and an entry in
-    ``errors`` naming the command and its stderr: a failed read is never an empty zone list."""
+    ``errors`` naming the command and its stderr: a failed read is never an empty zone list.
+    ``unsupported_is_empty``: a firewalld too old to know the option (argparse's "unrecognized
+    arguments") has nothing of that kind, so "" without an error."""
     result = _tool(run, argv)
+    if result["rc"] != 0 and unsupported_is_empty and "unrecognized arguments" in result["err"]:
+        return ""
     if result["rc"] != 0:
         command = " ".join([os.path.basename(argv[0])] + argv[1:])
         errors.append("%s failed (rc=%d): %s" % (command, result["rc"], result["err"] or result["out"].strip()))

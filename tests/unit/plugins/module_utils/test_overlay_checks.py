@@ -173,3 +173,15 @@ def test_a_native_ip_filter_table_beside_an_iptables_nft_nat_table_is_still_judg
     checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
     assert checks[0]["id"] == "overlay.inbound" and checks[0]["status"] == "fail", checks[0]
     assert "policy drop of ip filter input" in checks[0]["observed"]
+
+
+def test_a_firewalld_without_policies_is_read_as_having_none(tmp_path):
+    """firewalld before 0.9 refuses --list-all-policies (argparse): no policies, not an error."""
+    node = FakeNode({"firewall-cmd --state": (0, "running\n", ""),
+                     "firewall-cmd --get-default-zone": (0, "public\n", ""),
+                     "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
+                     "firewall-cmd --list-all-zones": (0, fixture("firewalld.list-all"), ""),
+                     "firewall-cmd --list-all-policies": (
+                         2, "", "firewall-cmd: error: unrecognized arguments: --list-all-policies\n")})
+    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    assert facts["errors"] == [] and facts["firewalld"]["policies"] == {}
