@@ -79,3 +79,13 @@ def test_ignore_turns_fail_into_ignored(tmp_path):
 def test_networkd_ip_forward_is_reported(tmp_path):
     got = checks(tmp_path, {"etc/systemd/network/10-eth0.network": "[Network]\nIPForward=yes\n"})
     assert "IPForward= in /etc/systemd/network/10-eth0.network line 2 (yes)" in got["ip_forward.boot"]["observed"]
+
+
+def test_one_tool_surely_at_zero_fails_even_when_the_other_is_undecided(tmp_path):
+    """systemd-sysctl's value hangs on a /run file (gone at boot unless rewritten: undecided), but
+    sysctl --system ends at 0 from /etc/sysctl.conf whatever /run holds: that is a fail, not an error."""
+    got = checks(tmp_path, {"run/sysctl.d/99-zzzz-local.conf": "net.ipv4.ip_forward = 1\n",
+                            "etc/sysctl.conf": "net.ipv4.ip_forward = 0\n"}, drop=("etc/sysctl.d/50-k8s.conf",))
+    assert got["ip_forward.boot"]["status"] == "fail", got["ip_forward.boot"]
+    assert "sysctl --system" in got["ip_forward.boot"]["observed"]
+    assert "undecided" in got["ip_forward.boot"]["observed"]
