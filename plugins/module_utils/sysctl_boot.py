@@ -381,10 +381,11 @@ def load_boot_assignments(root="/", overlay=None, runtime=True):
     """Read every sysctl file once, for both tools. /run is emptied at every boot, so where
     /run/sysctl.d has files, ``after_reboot`` holds what both tools read once they are gone
     (unless whatever wrote them writes them again)."""
-    loaded = {"problems": [], "masked": [], "undecided": {}}
+    loaded = {"problems": [], "masked": [], "undecided": {}, "service_masked": service_masked(root)}
     for tool in TOOLS:
         assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay)
-        loaded[tool] = assignments
+        # a masked systemd-sysctl.service applies no file at boot: the kernel defaults stay
+        loaded[tool] = [] if tool == "systemd" and loaded["service_masked"] else assignments
         loaded["problems"] += [p for p in problems if p not in loaded["problems"]]
         loaded["masked"] += [m for m in masked if m not in loaded["masked"]]
         loaded["undecided"][tool] = undecided
@@ -395,6 +396,20 @@ def load_boot_assignments(root="/", overlay=None, runtime=True):
         loaded["after_reboot"] = load_boot_assignments(root, gone, runtime=False)
         loaded["after_reboot"]["runtime_files"] = volatile
     return loaded
+
+
+SYSCTL_SERVICE_MASKS = ("etc/systemd/system/systemd-sysctl.service", "run/systemd/system/systemd-sysctl.service")
+
+
+def service_masked(root="/"):
+    """The unit file that masks systemd-sysctl.service (a link to /dev/null or an empty file), or None."""
+    for rel in SYSCTL_SERVICE_MASKS:
+        path = _host_path(root, rel)
+        if os.path.islink(path) and os.readlink(path) == "/dev/null":
+            return "/" + rel
+        if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == 0:
+            return "/" + rel
+    return None
 
 
 def runtime_files(root="/", overlay=None):
@@ -506,6 +521,8 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
     result = {"key": key_to_dotted(path), "problems": loaded["problems"], "masked": loaded["masked"]}
     for tool in TOOLS:
         result[tool] = resolve(loaded[tool], path, kernel_default, tool)
+        if tool == "systemd" and loaded.get("service_masked"):
+            result[tool]["masked_by"] = loaded["service_masked"]
         result[tool]["after_reboot"] = dict(result[tool])
     for tool in TOOLS:
         if loaded["undecided"][tool] and not result[tool]["error"]:
@@ -545,6 +562,9 @@ def describe_source(resolved):
     """Human text: '0 (set by /etc/sysctl.d/99-zz-cis.conf line 3)'."""
     if resolved.get("error"):
         return "undecided (%s)" % resolved["error"]
+    if resolved.get("masked_by"):
+        return "%s (kernel default: systemd-sysctl.service is masked by %s, so no sysctl file is applied at boot)" % (
+            resolved["value"], resolved["masked_by"])
     if resolved["source"] is None:
         return "%s (kernel default, no file sets it)" % resolved["value"]
     return "%s (set by %s line %d)" % (resolved["value"], resolved["source"], resolved["line"])

@@ -89,3 +89,20 @@ def test_one_tool_surely_at_zero_fails_even_when_the_other_is_undecided(tmp_path
     assert got["ip_forward.boot"]["status"] == "fail", got["ip_forward.boot"]
     assert "sysctl --system" in got["ip_forward.boot"]["observed"]
     assert "undecided" in got["ip_forward.boot"]["observed"]
+
+
+@pytest.mark.parametrize("mask", ["", "link"])
+def test_a_masked_systemd_sysctl_service_applies_nothing_at_boot(tmp_path, mask):
+    """With systemd-sysctl.service masked, the boot keeps the kernel defaults whatever the files say."""
+    import os
+    root = make_tree(tmp_path, HEALTHY)
+    unit = os.path.join(root, "etc/systemd/system/systemd-sysctl.service")
+    os.makedirs(os.path.dirname(unit), exist_ok=True)
+    if mask == "link":
+        os.symlink("/dev/null", unit)
+    else:
+        open(unit, "w").close()
+    got = dict((c["id"], c) for c in node_checks.evaluate(node_checks.gather_facts(root, ("ipv4",))))
+    assert got["ip_forward.boot"]["status"] == "fail", got["ip_forward.boot"]
+    assert "systemd-sysctl.service is masked by /etc/systemd/system/systemd-sysctl.service" in \
+        got["ip_forward.boot"]["observed"]
