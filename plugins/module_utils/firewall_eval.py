@@ -370,7 +370,10 @@ def _nft_match(match, ctx):
 
 
 # Statements that never decide a verdict nor change what later rules see of this packet.
-NFT_NO_VERDICT = ("counter", "log", "comment", "quota", "limit", "set", "dynset")
+NFT_NO_VERDICT = ("counter", "log", "comment", "set", "dynset")
+# Statements that match only while a rate or byte budget lasts: a rule with a verdict behind one
+# decides some packets of a flow and not others, so the verdict is not this evaluator's to give.
+NFT_BUDGETS = ("limit", "quota")
 NFT_VERDICTS = TERMINAL + ("jump", "goto", "return", "continue", "vmap")
 
 
@@ -396,9 +399,12 @@ def nft_walk(ruleset, key, packet, depth=0, prio=0):
         raise Unevaluable("jump depth exceeded at %s" % (key,))
     ctx = NftContext(ruleset, packet, key[0], key[1], prio)
     for rule in ruleset.rules.get(key, []):
-        matched, unknown, verdict = True, None, None
+        matched, unknown, verdict, budget = True, None, None, None
         for expr in rule.get("expr", []):
             name = next(iter(expr))
+            if name in NFT_BUDGETS:
+                budget = name
+                continue
             if name == "match":
                 try:
                     if not _nft_match(expr["match"], ctx):
@@ -420,6 +426,8 @@ def nft_walk(ruleset, key, packet, depth=0, prio=0):
             raise Unevaluable("%s (%s)" % (where, unknown))
         if verdict is None:
             continue
+        if budget is not None:
+            raise Unevaluable("%s (a %s decides this verdict)" % (where, budget))
         name = next(iter(verdict))
         if name == "vmap":
             try:

@@ -229,3 +229,17 @@ def test_a_concatenation_is_decided_by_the_parts_that_are_known():
     ruleset = nft([("input", [{"vmap": {"key": key, "data": {"set": [[{"concat": [4, 1]}, {"drop": None}]]}}}])])
     with pytest.raises(fw.Unevaluable):
         fw.nft_verdict(ruleset, ipip)
+
+
+@pytest.mark.parametrize("statement", [{"limit": {"rate": 10, "per": "second"}},
+                                       {"quota": {"val": 1, "val_unit": "mbytes", "inv": True}}])
+def test_an_nft_rate_limit_or_quota_before_a_verdict_is_unevaluable(statement):
+    """'limit rate 10/second accept' accepts part of a flow: never a pass (iptables -m limit likewise)."""
+    ruleset = fw.NftRuleset(json.dumps({"nftables": [
+        {"chain": {"family": "inet", "table": "t", "name": "input", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "drop"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "input", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 8472}},
+            statement, {"accept": None}]}}]}))
+    with pytest.raises(fw.Unevaluable, match="decides this verdict"):
+        fw.nft_verdict(ruleset, fw.Packet("udp", 8472, src="192.168.77.0/24"))
