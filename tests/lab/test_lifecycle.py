@@ -115,7 +115,7 @@ def live_sequence(fleet, sequence, log):
     """Run one sequence; return a list of judged states."""
     states = []
     lifecycles.fresh_node(fleet, SUBJECT)
-    previous_boot, promised = None, None  # promised: the step of the last remediate that reported success
+    previous_boot, previous_checks, promised = None, None, None  # promised: the step of the last remediate that reported success
     for number, step in enumerate([{"kind": "fresh node"}] + sequence["steps"]):
         label = "step %d: %s" % (number, lifecycles.describe_step(step) if number else "a fresh node")
         state = {"step": label, "wrong": [], "errors": [], "oracle": []}
@@ -132,6 +132,14 @@ def live_sequence(fleet, sequence, log):
                 if seen["runtime"][key] != value:
                     state["oracle"].append("the replay of systemd-sysctl predicted %s=%s, the reboot gave %s"
                                            % (key, value, seen["runtime"][key]))
+        if step["kind"] == "reboot" and previous_checks and "overlay.boot" in previous_checks:
+            # overlay.boot read before this reboot, judged by real VXLAN after it
+            said = previous_checks["overlay.boot"]["status"]
+            if said in ("pass", "fail") and seen["overlay_inbound"] is not None and \
+                    (said == "pass") != bool(seen["overlay_inbound"]):
+                state["wrong"].append("overlay.boot said %s before this reboot, and after it VXLAN was %s (%s)" % (
+                    said, "admitted" if seen["overlay_inbound"] else "dropped",
+                    previous_checks["overlay.boot"].get("observed", "")))
         if step["kind"] in ("reboot", "reload_firewall") and promised is not None:
             # a success is a promise for the next boot too, firewalls included
             # (a reload is the firewalls' boot configuration only; a scan may have reset a sysctl since)
@@ -151,7 +159,7 @@ def live_sequence(fleet, sequence, log):
             state.setdefault("remediate_tail", []).append("\n".join(output.splitlines()[-12:]))
         state["node"] = dict((k, seen[k]) for k in ("runtime", "boot", "overlay_inbound", "forward"))
         state["verdicts"] = dict((k, c["status"]) for k, c in sorted((checks or {}).items()))
-        previous_boot = seen["boot"]
+        previous_boot, previous_checks = seen["boot"], checks
         states.append(state)
         log("  %s: %s%s" % (label, "WRONG " if state["wrong"] else "", ", ".join(
             "%s=%s" % (k, v) for k, v in sorted(state["verdicts"].items()) if v != "pass") or "all pass"))
