@@ -30,6 +30,7 @@ import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
 
 # systemd's unit search path, first wins (generator and transient directories left out)
 UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
@@ -38,7 +39,14 @@ MASK_DIRS = ("etc/systemd/system", "run/systemd/system")
 NFT_CONF = "/etc/nftables.conf"
 NETFILTER_PERSISTENT_RULES = "/etc/iptables/rules.v4"
 UFW_INIT = "/lib/ufw/ufw-init"
-RESTORE_RE = re.compile(r"\b(iptables(?:-legacy|-nft)?-restore)\b[^\n]*?\s<?\s*['\"]?(/[\w./@+-]+)")
+# site scripts ufw-init runs as root when executable: a read-only check never runs them
+UFW_SITE_SCRIPTS = ("/etc/ufw/before.init", "/etc/ufw/after.init")
+RESTORE_MENTION_RE = re.compile(r"\b(iptables(?:-legacy|-nft)?-restore)(?![\w-])")
+# what follows the binary: its flags, then the file as a literal absolute path (optionally after "<")
+RESTORE_ARGS_RE = re.compile(r"""^((?:\s+-[-\w=]*)*)\s*<?\s*['"]?(/[\w./@+-]+)['"]?(?=$|[\s;&|)'"])""")
+NOFLUSH_RE = re.compile(r"(?:^|\s)(?:--noflush|-[a-zA-Z]*n[a-zA-Z]*)(?=\s|$)")
+IFUPDOWN_FILES = ("/etc/network/interfaces", "/etc/network/interfaces.d")
+IFUPDOWN_HOOK_RE = re.compile(r"^\s*(?:pre-up|up|post-up)\s+(.*)$")
 SECTION = "@@podnet-boot "
 # Runs inside ``unshare --net --mount``: loads each boot file with the real tool, then dumps
 # what a fresh kernel would hold. Arguments: nft conf ("" = none), ufw-init ("" = none),
@@ -47,16 +55,20 @@ SECTION = "@@podnet-boot "
 # later flushes what came before: nftables.conf's "flush ruleset" runs first, iptables-restore
 # flushes only the tables it restores, ufw-init only its own chains), so a drop any order could
 # keep is judged, never lost.
+# sysctl and modprobe are bound to true for the whole script (iptables-legacy-restore may call
+# modprobe, ufw-init sets its own PATH), over every path they exist at, never through command -v.
 LOAD_SCRIPT = r"""
 fail() { echo "$1" >&2; exit 3; }
 nft_conf=$1 ufw_init=$2
 shift 2
+for t in sysctl modprobe; do
+    for d in /usr/sbin /sbin /usr/bin /bin; do
+        if [ -e "$d/$t" ]; then mount --bind /bin/true "$d/$t" || fail "mount --bind /bin/true $d/$t"; fi
+    done
+done
 if [ -n "$nft_conf" ]; then nft -f "$nft_conf" || fail "nft -f $nft_conf"; fi
 while [ $# -ge 2 ]; do "$1" "$2" || fail "$1 $2"; shift 2; done
-if [ -n "$ufw_init" ]; then
-    for tool in $(command -v sysctl modprobe); do mount --bind /bin/true "$tool" || fail "mount --bind /bin/true $tool"; done
-    "$ufw_init" start quiet || fail "$ufw_init start quiet"
-fi
+if [ -n "$ufw_init" ]; then "$ufw_init" start quiet || fail "$ufw_init start quiet"; fi
 echo "@@podnet-boot nft"; if command -v nft >/dev/null; then nft -j -p list ruleset || fail "nft -j -p list ruleset"; fi
 for save in iptables-legacy-save iptables-nft-save; do
     echo "@@podnet-boot $save"; if command -v $save >/dev/null; then $save || fail "$save"; fi
@@ -158,23 +170,67 @@ BOOT_SCRIPTS = {"networking.service": ("/etc/network/if-pre-up.d", "/etc/network
                 "rc-local.service": ("/etc/rc.local",)}
 
 
-def iptables_restores(root, units):
-    """[(unit, backend, file)]: the iptables-restore files systemd loads at boot."""
-    found = []
+def iptables_restores(root, units, errors=None):
+    """[(unit, backend, file)]: the iptables-restore files systemd loads at boot (unit ExecStart lines,
+    the scripts BOOT_SCRIPTS names, ifupdown's pre-up/up/post-up lines). A restore whose file is not a
+    literal absolute path, or that runs with ``--noflush``, goes to ``errors``: never silently skipped."""
+    found, errors = [], errors if errors is not None else []
     for unit in units:
         if unit in RESTORE_UNITS:
             if os.path.isfile(_under(root, RESTORE_UNITS[unit])):
                 found.append((unit, iptables_backend_of(root, "iptables-restore"), RESTORE_UNITS[unit]))
             continue
-        lines = [line for line in unit_text(root, unit).splitlines() if re.match(r"\s*ExecStart(Pre|Post)?\s*=", line)]
+        sources = [(unit, [line for line in unit_text(root, unit).splitlines()
+                           if re.match(r"\s*ExecStart(Pre|Post)?\s*=", line)])]
         for script in _boot_scripts(root, unit):
             with open(script) as handle:
-                lines += [line for line in handle.read().splitlines() if not line.lstrip().startswith("#")]
-        for line in lines:
-            for binary, path in RESTORE_RE.findall(line):
-                if (unit, iptables_backend_of(root, binary), path) not in found:
-                    found.append((unit, iptables_backend_of(root, binary), path))
+                sources.append(("%s (%s)" % (unit, "/" + os.path.relpath(script, root)),
+                                [line for line in handle.read().splitlines() if not line.lstrip().startswith("#")]))
+        if unit == "networking.service":
+            sources += _ifupdown_hook_lines(root)
+        for where, lines in sources:
+            for line in lines:
+                for binary, path in _restore_commands(line, where, errors):
+                    entry = (unit, iptables_backend_of(root, binary), path)
+                    if entry not in found:
+                        found.append(entry)
     return found
+
+
+def _restore_commands(line, where, errors):
+    """[(binary, file)] of each ``*-restore`` on ``line``; an error for any it cannot pin to one literal file."""
+    commands = []
+    for match in RESTORE_MENTION_RE.finditer(line):
+        args = RESTORE_ARGS_RE.match(line[match.end():])
+        dynamic = re.search(r"[$`]|(?<!\|)\|(?!\|)", line)
+        if not args or dynamic:
+            errors.append("%s runs %s on something other than a literal absolute file (%s): the rules it loads "
+                          "at boot are not modelled; judge by hand" % (where, match.group(1), line.strip()))
+            continue
+        if NOFLUSH_RE.search(args.group(1)):
+            errors.append("%s runs %s with --noflush (%s): it adds to rules loaded before it in an order this check "
+                          "does not model; judge by hand" % (where, match.group(1), line.strip()))
+            continue
+        commands.append((match.group(1), args.group(2)))
+    return commands
+
+
+def _ifupdown_hook_lines(root):
+    """[(file, [command])]: the pre-up/up/post-up commands of /etc/network/interfaces and interfaces.d/*."""
+    files = []
+    for path in IFUPDOWN_FILES:
+        full = _under(root, path)
+        if os.path.isdir(full):
+            files += [os.path.join(path, name) for name in sorted(os.listdir(full))
+                      if os.path.isfile(os.path.join(full, name))]
+        elif os.path.isfile(full):
+            files.append(path)
+    result = []
+    for path in files:
+        with open(_under(root, path)) as handle:
+            lines = [IFUPDOWN_HOOK_RE.match(line) for line in handle.read().splitlines()]
+        result.append(("networking.service (%s)" % path, [m.group(1) for m in lines if m]))
+    return result
 
 
 def _boot_scripts(root, unit):
@@ -230,8 +286,15 @@ def gather_boot(run, root="/", which=None, addresses=None):
     ufw_init = ""
     if "ufw.service" in units and os.path.isfile(_under(root, UFW_INIT)):
         ufw_init = _under(root, UFW_INIT)
-    pairs = []
-    for unit, backend, path in iptables_restores(root, units):
+        for script in UFW_SITE_SCRIPTS:
+            if os.path.isfile(_under(root, script)) and os.access(_under(root, script), os.X_OK):
+                facts["errors"].append("%s is executable: podnet.doctor does not run site scripts to judge the boot "
+                                       "firewall; judge it by hand" % script)
+                ufw_init = ""
+    pairs, unmodelled = [], list(facts["errors"])
+    restores = iptables_restores(root, units, facts["errors"])
+    _unmodelled_order(root, restores, ufw_init, facts["errors"])
+    for unit, backend, path in restores:
         binary = which("%s-restore" % backend)
         if not binary:
             facts["errors"].append("%s restores %s with %s-restore, which is not installed" % (unit, path, backend))
@@ -241,6 +304,8 @@ def gather_boot(run, root="/", which=None, addresses=None):
             continue
         pairs += [binary, _under(root, path)]
         facts["loaders"].append("%s (%s with %s-restore)" % (unit, path, backend))
+    if facts["errors"] != unmodelled:
+        nft_conf, ufw_init, pairs = "", "", []  # no verdict from a partial load
     if nft_conf or ufw_init or pairs:
         unshare = which("unshare")
         if not unshare:
@@ -269,8 +334,74 @@ def gather_boot(run, root="/", which=None, addresses=None):
     if facts["ufw_active"]:
         facts["loaders"].append("ufw.service (/etc/ufw/*.rules, ENABLED=yes)")
     if "firewalld.service" in units:
+        firewalld_unmodelled(root, facts["errors"])
         gather_firewalld_permanent(run, root, which, facts)
     return facts
+
+
+def _ufw_enabled(root):
+    """ENABLED in /etc/ufw/ufw.conf (ufw-init loads nothing without it); True when unreadable."""
+    path = _under(root, "/etc/ufw/ufw.conf")
+    if not os.path.isfile(path):
+        return True
+    with open(path) as handle:
+        match = re.search(r"^\s*ENABLED\s*=\s*['\"]?(\w+)", handle.read(), re.M)
+    return not match or match.group(1).lower() == "yes"
+
+
+def _unmodelled_order(root, restores, ufw_init, errors):
+    """An error when more than one loader writes iptables rules at boot: systemd and ifupdown run them
+    in an order this check does not model, and a later restore flushes the tables of an earlier one."""
+    loaders, seen = [], set()
+    for unit, backend, path in restores:
+        if (backend, path) not in seen:
+            seen.add((backend, path))
+            loaders.append("%s (%s)" % (unit, path))
+    if ufw_init and _ufw_enabled(root):
+        loaders.append("ufw.service (%s start)" % UFW_INIT)
+    if len(loaders) > 1:
+        errors.append("%s and %s both load iptables rules at boot in an order this check does not model (one may "
+                      "flush the other); judge by hand" % (", ".join(loaders[:-1]), loaders[-1]))
+
+
+def firewalld_unmodelled(root, errors):
+    """Errors for the parts of firewalld's boot configuration firewall-offline-cmd --list-all-zones does not show:
+    direct rules, and zones bound to interfaces by NetworkManager or ifcfg files."""
+    direct = _under(root, "/etc/firewalld/direct.xml")
+    if os.path.isfile(direct):
+        with open(direct) as handle:
+            if re.search(r"<\s*(rule|passthrough)\b", handle.read()):
+                errors.append("direct rules in /etc/firewalld/direct.xml are not evaluated; judge them by hand")
+    for directory, suffix in (("/etc/NetworkManager/system-connections", ".nmconnection"),
+                              ("/etc/sysconfig/network-scripts", "")):
+        full = _under(root, directory)
+        if not os.path.isdir(full):
+            continue
+        for name in sorted(os.listdir(full)):
+            if not (name.endswith(suffix) if suffix else name.startswith("ifcfg-")):
+                continue
+            try:
+                with open(os.path.join(full, name)) as handle:
+                    text = handle.read()
+            except (IOError, OSError):
+                continue
+            if _binds_zone(text, bool(suffix)):
+                errors.append("%s/%s binds its interface to a firewalld zone: the boot zone of that interface is not "
+                              "modelled; judge it by hand" % (directory, name))
+
+
+def _binds_zone(text, keyfile):
+    """``zone=`` non-empty in the [connection] section of a keyfile, or ``ZONE=`` non-empty in an ifcfg file."""
+    if not keyfile:
+        return bool(re.search(r"^\s*ZONE\s*=\s*['\"]?[^'\"\s]", text, re.M))
+    section = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+        elif section == "connection" and re.match(r"zone\s*=\s*\S", stripped):
+            return True
+    return False
 
 
 def gather_firewalld_permanent(run, root, which, facts):
@@ -286,7 +417,7 @@ def gather_firewalld_permanent(run, root, which, facts):
     zones = overlay_checks.parse_all_zones(out)
     # policies (firewalld >= 0.9) filter host-bound traffic before or after the zones
     policies = overlay_checks.parse_all_zones(
-        overlay_checks.firewall_cmd_read(run, [offline, "--list-all-policies"], facts["errors"]))
+        overlay_checks.firewall_cmd_read(run, [offline, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
     facts["firewalld"] = {"running": True, "zones": zones, "active_zones": {}, "policies": policies,
                           "default_zone": _firewalld_conf(root, "DefaultZone", "public"),
                           "backend": _firewalld_conf(root, "FirewallBackend", "nftables"),
@@ -299,22 +430,21 @@ def gather_firewalld_permanent(run, root, which, facts):
 
 def boot_fix_text(result, packet, network, boot):
     """The exact change that makes the boot configuration admit ``packet`` (``result``: the drop)."""
-    backend, port = result["backend"], "%s/%s" % (packet.dport, packet.proto) if packet.dport else packet.proto
+    proto = tool_protocol(packet.proto)  # a number for IP protocols: /etc/protocols may map a name elsewhere
+    backend, port = result["backend"], "%s/%s" % (packet.dport, proto) if packet.dport else proto
     if backend == "firewalld":
-        match = 'port port="%s" protocol="%s"' % (packet.dport, packet.proto) if packet.dport else \
-            'protocol value="%s"' % packet.proto
+        match = 'port port="%s" protocol="%s"' % (packet.dport, proto) if packet.dport else 'protocol value="%s"' % proto
         return ("firewall-offline-cmd --zone=%s --add-rich-rule='rule family=\"ipv4\" source address=\"%s\" %s accept' "
                 "(firewall-cmd --permanent while firewalld runs)" % (result.get("zone"), network, match))
     if backend.startswith("iptables") and boot.get("ufw_active"):
-        return "ufw allow from %s to any port %s proto %s" % (network, packet.dport, packet.proto) if packet.dport \
-            else "allow IP protocol %s from %s in /etc/ufw/before.rules" % (packet.proto, network)
+        return "ufw allow from %s to any port %s proto %s" % (network, packet.dport, proto) if packet.dport \
+            else "allow IP protocol %s from %s in /etc/ufw/before.rules" % (proto, network)
     if backend.startswith("iptables"):
-        match = "-p %s -m %s --dport %s" % (packet.proto, packet.proto, packet.dport) if packet.dport else \
-            "-p %s" % packet.proto
+        match = "-p %s -m %s --dport %s" % (proto, proto, packet.dport) if packet.dport else "-p %s" % proto
         return "add '-A %s -s %s %s -j ACCEPT' before the rule that drops it in the file the boot unit restores" \
                " (%s)" % (result.get("chain"), network, match, ", ".join(boot.get("loaders") or []))
     family, table, chain = result.get("chain") or ("<family>", "<table>", "<chain>")
-    match = "%s dport %s" % (packet.proto, packet.dport) if packet.dport else "meta l4proto %s" % packet.proto
+    match = "%s dport %s" % (proto, packet.dport) if packet.dport else "meta l4proto %s" % proto
     return "add 'insert rule %s %s %s ip saddr %s %s accept' (for %s) to a file %s includes" % (
         family, table, chain, network, match, port, NFT_CONF)
 
@@ -351,7 +481,7 @@ def evaluate_boot(boot, ports, node_networks):
     notes = [loaded]
     if dropped:
         check.update(status="fail", observed="; ".join(dropped + unknown + notes),
-                     fix=" ; ".join(fixes) + " (podnet.doctor.remediate writes exactly these to the boot configuration)")
+                     fix=" ; ".join(fixes) + " (in the boot configuration; podnet.doctor.remediate plans the change, review its diff)")
     elif unknown:
         check.update(status="error", observed="; ".join(unknown + notes))
     else:

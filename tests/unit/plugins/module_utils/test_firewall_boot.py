@@ -249,3 +249,108 @@ def test_restores_from_ifupdown_hooks_and_unevaluated_loaders(tmp_path):
     node = ScratchNamespace()
     check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and "ferm.service is enabled at boot" in check["observed"]
+
+
+@pytest.mark.parametrize("script", ["before.init", "after.init"])
+def test_executable_ufw_site_scripts_are_never_run(tmp_path, script):
+    root = make_tree(tmp_path, dict(enabled("ufw.service"), **{"lib/ufw/ufw-init": "#!/bin/sh\n",
+                                                               "etc/ufw/" + script: "#!/bin/sh\n"}))
+    os.chmod(os.path.join(root, "etc/ufw", script), 0o755)
+    node = ScratchNamespace(nft_save=fixture("ufw.iptables-nft-save"))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert all(os.path.join(root, "lib/ufw/ufw-init") not in argv for argv in node.calls)
+    assert check["status"] == "error"
+    assert "/etc/ufw/%s is executable: podnet.doctor does not run site scripts" % script in check["observed"]
+
+
+def test_load_script_stubs_sysctl_and_modprobe_on_every_path_before_loading():
+    script = firewall_boot.LOAD_SCRIPT
+    assert "command -v sysctl" not in script and "for d in /usr/sbin /sbin /usr/bin /bin" in script
+    assert script.index('mount --bind /bin/true "$d/$t" || fail') < script.index('nft -f "$nft_conf"')
+
+
+@pytest.mark.parametrize("units,extra,named", [
+    ([("site-fw.service", RESTORE_UNIT), ("other-fw.service", RESTORE_UNIT.replace("rules.v4", "rules.extra"))], {},
+     ["other-fw.service (/etc/iptables/rules.extra)", "site-fw.service (/etc/iptables/rules.v4)"]),
+    ([("site-fw.service", RESTORE_UNIT), ("ufw.service", "[Service]\n")], {"lib/ufw/ufw-init": "#!/bin/sh\n"},
+     ["site-fw.service (/etc/iptables/rules.v4)", "ufw.service"]),
+])
+def test_several_iptables_loaders_at_boot_are_an_error_not_a_verdict(tmp_path, units, extra, named):
+    tree = dict(extra, **{"etc/iptables/rules.v4": IPT_DROP, "etc/iptables/rules.extra": IPT_DROP})
+    for unit, text in units:
+        tree.update(enabled(unit, text=text))
+    root = make_tree(tmp_path, tree)
+    node = ScratchNamespace(legacy=IPT_DROP.replace("-A INPUT -p tcp", "-A INPUT -p udp -j ACCEPT\n-A INPUT -p tcp"))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and node.calls == []
+    assert "both load iptables rules at boot in an order this check does not model" in check["observed"]
+    assert all(name in check["observed"] for name in named), check
+
+
+@pytest.mark.parametrize("flag", ["--noflush", "-n"])
+def test_a_noflush_restore_is_an_error(tmp_path, flag):
+    root = make_tree(tmp_path, dict(enabled("site-fw.service", text=RESTORE_UNIT.replace("restore <", "restore %s <" % flag)),
+                                    **{"etc/iptables/rules.v4": IPT_DROP}))
+    node = ScratchNamespace(legacy=IPT_DROP)
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and "site-fw.service runs iptables-legacy-restore with --noflush" in check["observed"]
+
+
+def test_restores_in_etc_network_interfaces_are_loaders(tmp_path):
+    root = make_tree(tmp_path, dict(enabled("networking.service"), **{
+        "etc/network/interfaces": "auto eth0\niface eth0 inet dhcp\n    pre-up iptables-restore < /etc/iptables.up.rules\n"
+                                  "#   up iptables-restore < /etc/old.rules\n",
+        "etc/network/interfaces.d/eth1": "iface eth1 inet manual\n  post-up /sbin/iptables-nft-restore /etc/fw.rules\n",
+        "etc/iptables.up.rules": IPT_DROP}))
+    assert firewall_boot.iptables_restores(root, firewall_boot.enabled_units(root)) == [
+        ("networking.service", "iptables-nft", "/etc/iptables.up.rules"),
+        ("networking.service", "iptables-nft", "/etc/fw.rules")]
+    root = make_tree(tmp_path, {"etc/network/interfaces.d/eth1": "iface eth1 inet manual\n"})
+    node = ScratchNamespace(nft_save=IPT_DROP)
+    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    assert "networking.service (/etc/iptables.up.rules with iptables-nft-restore)" in boot["loaders"]
+    assert firewall_boot.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
+
+
+@pytest.mark.parametrize("where,line", [
+    ("etc/network/interfaces", "    up iptables-restore < $RULES\n"),
+    ("etc/network/interfaces", "    up cat /etc/fw.rules | iptables-restore\n"),
+    ("etc/network/if-up.d/fw", "iptables-restore < $(ls /etc/fw/*.rules)\n"),
+])
+def test_a_restore_of_no_literal_file_is_an_error_naming_where(tmp_path, where, line):
+    root = make_tree(tmp_path, dict(enabled("networking.service"), **{where: "#!/bin/sh\n" + line}))
+    os.chmod(os.path.join(root, where), 0o755)
+    errors = []
+    assert firewall_boot.iptables_restores(root, firewall_boot.enabled_units(root), errors) == []
+    assert len(errors) == 1 and ("networking.service (/%s) runs iptables-restore on something other than a literal"
+                                 % where) in errors[0]
+
+
+@pytest.mark.parametrize("path,text,named", [
+    ("etc/firewalld/direct.xml", '<direct>\n  <rule ipv="ipv4" table="filter" chain="INPUT" priority="0">-j DROP</rule>\n</direct>',
+     "direct rules in /etc/firewalld/direct.xml are not evaluated"),
+    ("etc/NetworkManager/system-connections/eth0.nmconnection", "[connection]\nid=eth0\nzone=drop\n[ipv4]\nmethod=auto\n",
+     "/etc/NetworkManager/system-connections/eth0.nmconnection binds its interface to a firewalld zone"),
+    ("etc/sysconfig/network-scripts/ifcfg-eth0", 'DEVICE=eth0\nZONE="drop"\n',
+     "/etc/sysconfig/network-scripts/ifcfg-eth0 binds its interface to a firewalld zone"),
+])
+def test_firewalld_direct_rules_and_interface_zones_are_errors(tmp_path, path, text, named):
+    zones = "trusted (active)\n  target: ACCEPT\n  interfaces: \n  sources: \n  services: \n  ports: \n  rich rules: \n"
+    root = make_tree(tmp_path, dict(enabled("firewalld.service"), **{
+        "etc/firewalld/firewalld.conf": "DefaultZone=trusted\n", path: text,
+        "etc/NetworkManager/system-connections/lo.nmconnection": "[connection]\nid=lo\nzone=\n[ethernet]\nzone=x\n"}))
+    node = ScratchNamespace(offline=(0, zones, ""))
+    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    assert check["status"] == "error" and named in check["observed"], check
+    assert "lo.nmconnection" not in check["observed"]
+
+
+@pytest.mark.parametrize("backend,chain,expected", [
+    ("iptables-legacy", "INPUT", "-p 4 -j ACCEPT"),
+    ("nft", ("inet", "filter", "input"), "meta l4proto 4 accept"),
+    ("firewalld", None, 'protocol value="4"'),
+])
+def test_boot_fix_text_writes_ip_protocols_by_number(backend, chain, expected):
+    packet = type("Packet", (), {"proto": "ipip", "dport": None})()
+    fix = firewall_boot.boot_fix_text({"backend": backend, "chain": chain, "zone": "public"}, packet, NETS[0], {})
+    assert expected in fix and "ipip" not in fix
