@@ -463,15 +463,11 @@ def evaluate_boot(boot, ports, node_networks):
     if not node_networks:
         check.update(status="error", observed="no node network: set podnet_node_networks or put the peers in the inventory")
         return check
-    backends = overlay_checks.firewall_backends(boot)
     dropped, unknown, fixes = [], [], []
-    for packet, network, desc in overlay_checks.inbound_packets(boot, ports, node_networks):
-        try:
-            result = overlay_checks.packet_result(backends, packet)
-        except fw.Unevaluable as exc:
-            unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, exc))
-            continue
-        if result["verdict"] != "accept":
+    for packet, network, desc, result, error in overlay_checks.inbound_results(boot, ports, node_networks):
+        if error is not None:
+            unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, error))
+        elif result["verdict"] != "accept":
             dropped.append("%s (%s): %s at the next boot by %s" % (packet.describe(), desc, result["verdict"],
                                                                    result["where"]))
             fix = boot_fix_text(result, packet, network, boot)

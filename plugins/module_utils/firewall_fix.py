@@ -85,6 +85,12 @@ def _ipt_args(packet, network):
     return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
 
 
+def _ufw_cannot_open(label, packet):
+    """ufw's rule language has no IP protocol without ports: what to do instead, by number."""
+    return "%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules (-p %s)" % (
+        label, packet.proto_number, packet.proto_number)
+
+
 def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
                      boot=None):
     """Every command and file change, computed before anything runs. ``boot``: the rulesets the next
@@ -120,8 +126,7 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
                 plan["commands"].append(["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
                                          "proto", packet.proto, "comment", COMMENT])
             else:
-                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules "
-                                          "(-p %s)" % (label, packet.proto_number, packet.proto_number))
+                plan["unresolved"].append(_ufw_cannot_open(label, packet))
         elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
             chain, table = result["chain"], result["table"]
             plan["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
@@ -192,8 +197,7 @@ def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, 
                         ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich]]
         elif backend.startswith("iptables") and boot.get("ufw_active"):
             if not packet.dport:
-                plan["unresolved"].append("%s: ufw has no rule for IP protocol %s; allow it in /etc/ufw/before.rules"
-                                          % (label, packet.proto))
+                plan["unresolved"].append(_ufw_cannot_open(label, packet))
                 continue
             commands = [["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
                          "proto", packet.proto, "comment", COMMENT]]

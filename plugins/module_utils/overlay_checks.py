@@ -326,6 +326,21 @@ def packet_result(backends, packet):
     return {"verdict": "accept", "where": None, "backend": None}
 
 
+def inbound_results(facts, ports, node_networks, backends=None):
+    """[(packet, network, description, result, error)] for a new flow to each overlay port from each
+    node network, judged by every firewall in ``facts`` (live, or the boot rulesets): ``result`` is
+    :func:`packet_result`'s, or None with ``error`` the Unevaluable that stopped the evaluation.
+    ``backends``: :func:`firewall_backends` of ``facts`` when the caller has them already."""
+    backends = firewall_backends(facts) if backends is None else backends
+    found = []
+    for packet, network, desc in inbound_packets(facts, ports, node_networks):
+        try:
+            found.append((packet, network, desc, packet_result(backends, packet), None))
+        except fw.Unevaluable as exc:
+            found.append((packet, network, desc, None, exc))
+    return found
+
+
 def packet_verdict(backends, packet):
     """(verdict, backend, where) of :func:`packet_result`."""
     result = packet_result(backends, packet)
@@ -386,15 +401,12 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
                         "observed": "no node network: set podnet_node_networks or put the peers in the inventory"})
     else:
         dropped, unknown, fixes = [], [], []
-        for packet, network, desc in inbound_packets(facts, ports, node_networks):
-            try:
-                verdict, backend, where = packet_verdict(backends, packet)
-            except fw.Unevaluable as exc:
-                unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, exc))
-                continue
-            if verdict != "accept":
-                dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, verdict, where))
-                fixes.append(_fix_text(backend, packet.proto, packet.dport, network, facts))
+        for packet, network, desc, result, error in inbound_results(facts, ports, node_networks, backends):
+            if error is not None:
+                unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, error))
+            elif result["verdict"] != "accept":
+                dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, result["verdict"], result["where"]))
+                fixes.append(_fix_text(result["backend"], packet.proto, packet.dport, network, facts))
         backends_text = "firewalls in charge: %s" % (", ".join(active) or "none")
         if dropped:
             results.append({"id": "overlay.inbound", "status": "fail", "observed": "; ".join(dropped + unknown + notes),
