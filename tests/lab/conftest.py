@@ -18,14 +18,8 @@ os.environ.setdefault("CONTAINERS_CONF", podman.CONTAINERS_CONF)
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
     lab = lab_fleet.Fleet(name="podnet-test", size=2, subnet="192.168.78.0/24")
-    lab.down()  # a previous run killed hard may have left it
-    try:
-        lab.up()
-        lab.inventory_path = lab.write_inventory(
-            str(tmp_path_factory.mktemp("inventory") / "hosts.json"))
+    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
         yield lab
-    finally:
-        lab.down()
 
 
 def ansible_playbook(inventory, playbook, *extra):

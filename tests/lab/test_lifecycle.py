@@ -58,15 +58,10 @@ def seeds_to_run():
 @pytest.fixture(scope="module")
 def life_fleet(tmp_path_factory):
     lab = lab_fleet.Fleet(name="podnet-life", size=2, subnet="192.168.84.0/24")
-    lab.down()
-    try:
-        lab.up()
+    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
         for node in lab.nodes:
             lifecycles.boot_from_kernel_defaults(node)
-        lab.inventory_path = lab.write_inventory(str(tmp_path_factory.mktemp("inventory") / "hosts.json"))
         yield lab
-    finally:
-        lab.down()
 
 
 def start_remediate(inventory, host, sequence, step):

@@ -27,13 +27,8 @@ FLEET_SUBNET = os.environ.get("PODNET_BOOT_SUBNET", "192.168.83.0/24")
 @pytest.fixture(scope="module")
 def boot_fleet(tmp_path_factory):
     lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=FLEET_SUBNET)
-    lab.down()
-    try:
-        lab.up()
-        lab.inventory_path = lab.write_inventory(str(tmp_path_factory.mktemp("inventory") / "hosts.json"))
+    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
         yield lab
-    finally:
-        lab.down()
 
 
 RESTORE_UNIT = faults.IPT_FAULT_UNIT

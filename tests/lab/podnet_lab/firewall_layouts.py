@@ -485,14 +485,10 @@ OUTSIDE_SUBNET = "192.168.92.0/24"  # off the node network (not the shared fleet
 def own_fleet(inventory_path, **inventory_vars):
     """node1 (under test) and node2 (its peer) on 192.168.82.0/24, torn down even on failure."""
     lab = fleet.Fleet(name=FLEET_NAME, size=2, subnet=SUBNET)
-    lab.down()  # a previous run killed hard may have left it
-    try:
-        lab.up()
+    with lab.running():
         inventory = lab.inventory()
         inventory["all"]["vars"].update(inventory_vars)
         with open(inventory_path, "w") as handle:
             json.dump(inventory, handle, indent=2)
         lab.inventory_path = inventory_path
         yield lab
-    finally:
-        lab.down()
