@@ -11,7 +11,8 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.podnet.doctor.plugins.filter.cidr import cidr_conflicts, cidr_suggest
-from ansible_collections.podnet.doctor.plugins.module_utils import cluster_sources, node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils import cluster_sources
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 
 
 def _prefixlen(cidr):
@@ -139,7 +140,7 @@ class ActionModule(ActionBase):
                            "service_source": args.get("service_source", "podnet_service_cidr")}
                 result["per_host"] = fleet_checks(cluster, networks, reserved, missing)
             else:
-                result["checks"] = node_checks.apply_ignore([dict(c) for c in args.get("results") or []],
+                result["checks"] = apply_ignore([dict(c) for c in args.get("results") or []],
                                                             args.get("ignore") or [])
         except (cluster_sources.SourceError, AnsibleFilterError) as exc:
             result.update(failed=True, msg=to_text(exc))

@@ -9,7 +9,7 @@ __metaclass__ = type
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.podnet.doctor.plugins.module_utils.node_checks import apply_ignore
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 
 FAILING = ("fail", "error")
 

@@ -12,7 +12,7 @@ options:
   cni:
     description:
       - The CNI plugin; with O(cni_mode) it decides which overlay ports must be open (the catalog in
-        C(plugins/module_utils/cni_catalog.py)). C(custom) needs O(overlay_ports).
+        C(plugins/module_utils/network/cni_catalog.py)). C(custom) needs O(overlay_ports).
     type: str
     default: flannel
   cni_mode:

@@ -17,11 +17,9 @@ import fcntl
 import os
 import time
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import LockTimeout
+
 LOCK_FILE = "run/podnet-doctor.lock"
-
-
-class LockTimeout(Exception):
-    """Another fixer held the lock for longer than we would wait."""
 
 
 class FixLock(object):

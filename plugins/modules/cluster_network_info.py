@@ -85,7 +85,8 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cluster_live
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ClusterReadError
+from ansible_collections.podnet.doctor.plugins.module_utils.network import cluster_live
 
 try:
     import kubernetes  # noqa: F401 pylint: disable=unused-import
@@ -106,7 +107,7 @@ def main():
         api = cluster_live.api_client_from_kubeconfig(module.params["kubeconfig"], module.params["context"],
                                                       module.params["validate_certs"])
         result = cluster_live.read_cluster(api)
-    except cluster_live.ClusterReadError as exc:
+    except ClusterReadError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)
 

@@ -109,8 +109,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock, kernel_fix, node_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import node_argument_spec, validated_owned_files
+from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import node_argument_spec, validated_owned_files
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks, prereq_fix
 
 
 def build_module():
@@ -118,7 +120,7 @@ def build_module():
     spec.update(
         areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter"],
                    default=["ip_forward", "bridge_netfilter"]),
-        on_override=dict(type="str", choices=list(kernel_fix.OVERRIDE_POLICIES), default="outrank"),
+        on_override=dict(type="str", choices=list(prereq_fix.OVERRIDE_POLICIES), default="outrank"),
     )
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
@@ -137,11 +139,11 @@ def fix(module):
     root = params["root"]
     result = dict(changed=False, unresolved=[], backups=[], runtime={}, modprobe=None)
     try:
-        plan = kernel_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
+        plan = prereq_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
                                    params["modules_file"], params["on_override"])
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.kernel_prereqs could not read the node state: %s" % exc, **result)
-    result.update(changed=kernel_fix.plan_changes(plan), unresolved=plan["unresolved"],
+    result.update(changed=prereq_fix.plan_changes(plan), unresolved=plan["unresolved"],
                   runtime=plan["runtime"], modprobe=plan["modprobe"])
     if plan.get("sysctl_file"):
         result["sysctl_file"] = plan["sysctl_file"]
@@ -150,7 +152,7 @@ def fix(module):
             result["msg"] = "%s is named to sort after %s, which set%s a key to something else at boot" % (
                 plan["sysctl_file"], ", ".join(plan["outranks"]), "s" if len(plan["outranks"]) == 1 else "")
     if module._diff:
-        result["diff"] = kernel_fix.diff_entries(plan)
+        result["diff"] = prereq_fix.diff_entries(plan)
     if plan["blockers"]:
         module.fail_json(msg="; ".join(plan["blockers"]) + " (nothing was changed)", **result)
     if result["changed"] and not module.check_mode:
@@ -159,20 +161,20 @@ def fix(module):
                                  "/etc/modules-load.d and /proc/sys: add 'become: true' (nothing was changed)",
                              **result)
         try:
-            done = kernel_fix.apply_fix(
+            done = prereq_fix.apply_fix(
                 plan, root,
                 run_command=lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
                 mover=lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False),
                 backup=module.backup_local)
-        except kernel_fix.FixError as exc:
+        except FixError as exc:
             module.fail_json(msg=str(exc), **result)
         result["backups"] = done["backups"]
         for text in done["warnings"]:
             module.warn(text)
     # A fresh read of both kernel areas, whichever this run fixed: the drop-in it rewrote holds
     # the other area's keys too, and the role's final verdict takes these checks as the word.
-    facts = node_checks.gather_facts(root, params["ip_families"])
-    result["checks"] = node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
+    facts = prereq_checks.gather_facts(root, params["ip_families"])
+    result["checks"] = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
     # shown by Ansible on every run, with no extra task per host in the roles
     for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
         module.warn(text)

@@ -135,10 +135,13 @@ facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import (
-    cni_catalog, firewall_boot, host_networks, node_checks, overlay_checks)
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import (
     node_argument_spec, overlay_argument_spec, validated_overlay_params, validated_owned_files)
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
 
 
 def build_module():
@@ -154,30 +157,30 @@ def main():
     try:
         validated_owned_files(params)
         ports, pod_cidr, node_networks = validated_overlay_params(params)
-    except (cni_catalog.CatalogError, ValueError) as exc:
+    except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     try:
-        facts = node_checks.gather_facts(params["root"], params["ip_families"])
-        checks = node_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
-        firewall = overlay_checks.gather_firewall(
+        facts = prereq_checks.gather_facts(params["root"], params["ip_families"])
+        checks = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
+        firewall = gather_live.gather_firewall(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
             params["root"], module.get_bin_path)
-        boot = firewall_boot.gather_boot(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+        boot = gather_boot.gather_boot(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
                                          params["root"], module.get_bin_path, firewall["addresses"])
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
     if not node_networks:
-        node_networks = overlay_checks.derive_node_networks(firewall["addresses"], params["peers"])
+        node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
-    checks.append(firewall_boot.evaluate_boot(boot, ports, node_networks))
-    facts["firewall"] = overlay_checks.firewall_summary(firewall)
+    checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running")))
+    facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(
         firewall["addresses"], host_networks.gather_routes(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"})))
     facts["node_networks"] = node_networks
     facts["overlay_ports"] = ["%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports]
-    module.exit_json(changed=False, checks=node_checks.apply_ignore(checks, params["ignore"]), facts=facts)
+    module.exit_json(changed=False, checks=apply_ignore(checks, params["ignore"]), facts=facts)
 
 
 if __name__ == "__main__":

@@ -86,10 +86,12 @@ checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import (
-    cni_catalog, firewall_boot, firewall_eval, firewall_fix, fix_lock, kernel_fix, overlay_checks)
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import (
-    overlay_argument_spec, validated_overlay_params)
+from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, gather_boot, gather_live, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import write_atomic
 
 
 def build_module():
@@ -108,43 +110,43 @@ def fix(module):
     result = dict(changed=False, openings=[], commands=[], unresolved=[], backups=[])
     try:
         ports, pod_cidr, node_networks = validated_overlay_params(params)
-    except (cni_catalog.CatalogError, ValueError) as exc:
+    except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
 
     def run(argv):
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
-    def gather():
-        return overlay_checks.gather_firewall(run, root, module.get_bin_path)
+    def gather_live_rules():
+        return gather_live.gather_firewall(run, root, module.get_bin_path)
 
-    def gather_boot(live):
-        return firewall_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])
+    def gather_boot_rules(live):
+        return gather_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])
 
-    facts = gather()
-    boot = gather_boot(facts)
+    facts = gather_live_rules()
+    boot = gather_boot_rules(facts)
     if boot["errors"]:
         facts["errors"] = facts["errors"] + ["boot configuration: %s" % e for e in boot["errors"]]
     if facts["errors"]:
         module.fail_json(msg="cannot read the firewall rulesets: %s; nothing was changed"
                          % "; ".join(facts["errors"]), **result)
     if not node_networks:
-        node_networks = overlay_checks.derive_node_networks(facts["addresses"], params["peers"])
+        node_networks = host_networks.derive_node_networks(facts["addresses"], params["peers"])
     if not node_networks:
         module.fail_json(msg="no node network: set podnet_node_networks or put the peers in the inventory; "
                              "nothing was changed", **result)
     permanent = None
     if (facts.get("firewalld") or {}).get("running"):
         errors = []
-        out = overlay_checks.firewall_cmd_read(
+        out = gather_live.firewall_cmd_read(
             run, [module.get_bin_path("firewall-cmd", required=True), "--permanent", "--list-all-zones"], errors)
         if errors:
             module.fail_json(msg="cannot read firewalld's permanent configuration: %s; nothing was changed"
                              % "; ".join(errors), **result)
-        permanent = overlay_checks.parse_all_zones(out)
+        permanent = firewalld.parse_all_zones(out)
     try:
-        plan = firewall_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
+        plan = overlay_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
                                              params["forward"], permanent, boot)
-    except firewall_eval.Unevaluable as exc:
+    except Unevaluable as exc:
         module.fail_json(msg="refusing to change a ruleset that cannot be evaluated: %s; nothing was changed"
                          % exc, **result)
     changed_files = dict((path, entry) for path, entry in plan["files"].items() if entry["before"] != entry["after"])
@@ -164,17 +166,17 @@ def fix(module):
             target = module.params["root"].rstrip("/") + path
             if entry.get("backup"):
                 result["backups"].append(module.backup_local(target))
-            kernel_fix.write_atomic(target, entry["after"], 0o644 if entry.get("owned") else None,
+            write_atomic(target, entry["after"], 0o644 if entry.get("owned") else None,
                                     lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False))
-        for argv in firewall_fix.boot_state_first(plan["commands"]):
+        for argv in overlay_fix.boot_state_first(plan["commands"]):
             binary = module.get_bin_path(argv[0], required=True)
             rc, out, err = run([binary] + argv[1:])
             if rc != 0:
                 module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
-        facts = gather()
-        boot = gather_boot(facts)
+        facts = gather_live_rules()
+        boot = gather_boot_rules(facts)
     result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"])
-    result["checks"].append(firewall_boot.evaluate_boot(boot, ports, node_networks))
+    result["checks"].append(overlay_checks.evaluate_boot(boot, ports, node_networks, facts["firewalld"].get("running")))
     for text in result["unresolved"]:
         module.warn(text)
     module.exit_json(**result)

@@ -126,9 +126,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
-from ansible_collections.podnet.doctor.plugins.module_utils.node_args import overlay_argument_spec, validated_overlay_params
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
 
 RUN_ID = re.compile(r"^[A-Za-z0-9-]{4,40}$")
 
@@ -284,7 +284,7 @@ def main():
     try:
         catalog_ports, _pod, _nets = validated_overlay_params(params)
         ports = probe.probe_ports(catalog_ports)
-    except (cni_catalog.CatalogError, ValueError, OSError) as exc:
+    except (CatalogError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     if not RUN_ID.match(params["run_id"]):
         module.fail_json(msg="run_id=%r: use 4 to 40 letters, digits or '-'" % params["run_id"])

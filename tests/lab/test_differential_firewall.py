@@ -37,20 +37,21 @@ NODE_LIB = "/opt/podnet-dfw"
 VERDICT = r"""
 import json, shutil, subprocess, sys
 sys.path.insert(0, "%s")
-from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.network import cni_catalog
 cni, mode, net = sys.argv[1:4]
 env = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 def run(argv):
     p = subprocess.run(argv, capture_output=True, text=True, env=env)
     return p.returncode, p.stdout, p.stderr
-facts = overlay_checks.gather_firewall(run, "/", lambda name: shutil.which(name, path=env["PATH"]))
+facts = gather_live.gather_firewall(run, "/", lambda name: shutil.which(name, path=env["PATH"]))
 checks = overlay_checks.evaluate_overlay(facts, cni_catalog.overlay_ports_for(cni, mode), [net], "10.244.0.0/16", cni)
 print(json.dumps(checks[0]))
 """ % NODE_LIB
 
 
 def catalog_ports(cni, mode):
-    from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog
+    from ansible_collections.podnet.doctor.plugins.module_utils.network import cni_catalog
     return cni_catalog.overlay_ports_for(cni, mode)
 
 

@@ -2,7 +2,7 @@
 
 For each seeded layout (podnet_lab.sysctl_layouts): write it over the node's own sysctl files,
 set the keys to the kernel defaults, run systemd-sysctl and read /proc; reset, run
-``sysctl --system`` and read /proc. Our resolver (sysctl_boot via node_checks) reads the same
+``sysctl --system`` and read /proc. Our resolver (sysctl_boot via prereq_checks) reads the same
 layout from a mirror tree on this host and must predict every value and the verdicts of
 ip_forward.boot and bridge_nf_call.boot. Every 10th layout (and every other 20th that fails)
 also runs the real node_info module on the node (the module path must agree) and then the fixer
@@ -27,7 +27,7 @@ from podnet_lab import sysctl_layouts
 from podnet_lab.podman import lab_env, node_sh
 
 # tests/conftest.py makes the checkout importable as the collection
-from ansible_collections.podnet.doctor.plugins.module_utils import node_checks, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks, sysctl_boot
 
 SUITE = "sysctl"
 FIRST_SEED = int(os.environ.get("PODNET_FUZZ_SEED", "1200"))
@@ -146,9 +146,9 @@ def predicted(root, layout, module):
     values = {}
     for tool in sysctl_boot.TOOLS:
         values[tool] = dict((v, sysctl_boot.effective_boot_value(v, root, loaded=loaded)[tool]) for v in VARIABLES)
-    facts = node_checks.gather_facts(root, layout.ip_families)
+    facts = prereq_checks.gather_facts(root, layout.ip_families)
     facts["module"] = module
-    checks = dict((c["id"], c) for c in node_checks.evaluate(facts))
+    checks = dict((c["id"], c) for c in prereq_checks.evaluate(facts))
     return values, checks
 
 
@@ -168,8 +168,8 @@ def compare(layout, values, checks, observed):
                 wrong.append("%s: %s predicted %s, node has %s" % (
                     tool, variable, sysctl_boot.describe_source(want), observed[tool][variable]))
     families = layout.ip_families
-    for check_id, keys in (("ip_forward.boot", node_checks.forwarding_keys(families)),
-                           ("bridge_nf_call.boot", node_checks.bridge_keys(families))):
+    for check_id, keys in (("ip_forward.boot", prereq_checks.forwarding_keys(families)),
+                           ("bridge_nf_call.boot", prereq_checks.bridge_keys(families))):
         status, truth = checks[check_id]["status"], oracle_verdict(observed, keys)
         if status == "error":
             errors.append("%s error: %s" % (check_id, checks[check_id]["observed"]))
@@ -193,7 +193,7 @@ def check_module_and_fix(node, layout, checks):
     if fix.get("failed"):
         return wrong + ["kernel_prereqs failed: %s" % fix.get("msg")], None
     after = run_oracle(node["name"])
-    keys = node_checks.forwarding_keys(layout.ip_families) + node_checks.bridge_keys(layout.ip_families)
+    keys = prereq_checks.forwarding_keys(layout.ip_families) + prereq_checks.bridge_keys(layout.ip_families)
     unresolved = " ".join(fix.get("unresolved") or [])
     for key in keys:
         left = [after[tool][sysctl_boot.key_to_path(key)] for tool in sysctl_boot.TOOLS]
@@ -204,8 +204,8 @@ def check_module_and_fix(node, layout, checks):
             wrong.append("the fixer reported %s unresolved, both tools give 1: %s" % (key, unresolved))
     # the fixer's own re-read after acting agrees with the tools
     for check in fix.get("checks") or []:
-        ids = {"ip_forward.boot": node_checks.forwarding_keys(layout.ip_families),
-               "bridge_nf_call.boot": node_checks.bridge_keys(layout.ip_families)}
+        ids = {"ip_forward.boot": prereq_checks.forwarding_keys(layout.ip_families),
+               "bridge_nf_call.boot": prereq_checks.bridge_keys(layout.ip_families)}
         if check["id"] in ids and check["status"] != oracle_verdict(after, ids[check["id"]]):
             wrong.append("after the fix kernel_prereqs says %s %s, the tools give %s (%s)" % (
                 check["id"], check["status"], oracle_verdict(after, ids[check["id"]]), check["observed"]))
@@ -216,7 +216,7 @@ def fix_survives_reboot(node, layout, fix):
     """After the fixer and a real reboot every key is 1, or the fixer said it is not resolved."""
     booted = boot_values(node["name"])
     unresolved = " ".join(fix.get("unresolved") or [])
-    keys = node_checks.forwarding_keys(layout.ip_families) + node_checks.bridge_keys(layout.ip_families)
+    keys = prereq_checks.forwarding_keys(layout.ip_families) + prereq_checks.bridge_keys(layout.ip_families)
     return ["after the fix (%s) and a real reboot %s=%s, and the fixer reported nothing unresolved" % (
         fix.get("sysctl_file"), key, booted[sysctl_boot.key_to_path(key)])
         for key in keys if booted[sysctl_boot.key_to_path(key)] != "1" and key not in unresolved]
@@ -263,8 +263,8 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
                             variable, booted[variable], want, sysctl_boot.describe_source(expected),
                             observed["systemd"][variable]))
             elif index % MODULE_EVERY == MODULE_EVERY // 2 or (index % (2 * MODULE_EVERY) == 0 and "fail" in (
-                    oracle_verdict(observed, node_checks.forwarding_keys(layout.ip_families)),
-                    oracle_verdict(observed, node_checks.bridge_keys(layout.ip_families)))):
+                    oracle_verdict(observed, prereq_checks.forwarding_keys(layout.ip_families)),
+                    oracle_verdict(observed, prereq_checks.bridge_keys(layout.ip_families)))):
                 # every 10th layout, and every 20th other one that the fixer has work on
                 more, fix = check_module_and_fix(node, layout, checks)
                 wrong += more

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 import ipaddress  # noqa: E402
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cluster_live  # noqa: E402
+from ansible_collections.podnet.doctor.plugins.module_utils.network import cluster_live  # noqa: E402
 
 TOKEN_ADMIN = "admin-token-s3cret"
 TOKEN_LIMITED = "limited-token-s3cret"

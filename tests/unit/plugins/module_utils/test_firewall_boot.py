@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_boot, firewall_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
 from ...fixture_tree import Link, make_tree
 
@@ -60,10 +61,10 @@ def test_unit_state_reads_links_and_masks_not_presets(tmp_path):
         "lib/systemd/system-preset/90-systemd.preset": "enable ufw.service\n",
         "etc/systemd/system/multi-user.target.wants/firewalld.service": Link("/lib/systemd/system/firewalld.service"),
         "etc/systemd/system/firewalld.service": Link("/dev/null")}))
-    assert firewall_boot.unit_state(root, "nftables.service") == "enabled"
-    assert firewall_boot.unit_state(root, "ufw.service") == "disabled"  # a preset is not an enablement
-    assert firewall_boot.unit_state(root, "firewalld.service") == "masked"
-    assert firewall_boot.enabled_units(root) == ["nftables.service"]
+    assert gather_boot.unit_state(root, "nftables.service") == "enabled"
+    assert gather_boot.unit_state(root, "ufw.service") == "disabled"  # a preset is not an enablement
+    assert gather_boot.unit_state(root, "firewalld.service") == "masked"
+    assert gather_boot.enabled_units(root) == ["nftables.service"]
 
 
 def test_iptables_restore_units_name_their_file_and_backend(tmp_path):
@@ -73,18 +74,18 @@ def test_iptables_restore_units_name_their_file_and_backend(tmp_path):
             "usr/sbin/iptables-restore": Link("/etc/alternatives/iptables-restore"),
             "etc/alternatives/iptables-restore": Link("/usr/sbin/iptables-nft-restore"),
             "usr/sbin/iptables-nft-restore": Link("xtables-nft-multi")})))
-    units = firewall_boot.enabled_units(root)
-    assert firewall_boot.iptables_restores(root, units) == [
+    units = gather_boot.enabled_units(root)
+    assert gather_boot.iptables_restores(root, units) == [
         ("netfilter-persistent.service", "iptables-nft", "/etc/iptables/rules.v4"),
         ("site-fw.service", "iptables-legacy", "/etc/iptables/rules.v4")]
 
 
 def test_no_firewall_enabled_at_boot_runs_nothing_and_passes(tmp_path):
     node = ScratchNamespace()
-    boot = firewall_boot.gather_boot(node.run, make_tree(tmp_path, {"etc/nftables.conf": "flush ruleset\n"}),
+    boot = gather_boot.gather_boot(node.run, make_tree(tmp_path, {"etc/nftables.conf": "flush ruleset\n"}),
                                      node.which, ADDRESSES)
     assert node.calls == []
-    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "pass" and "loaded at boot: no firewall" in check["observed"]
 
 
@@ -92,11 +93,11 @@ def test_runtime_only_opening_fails_at_boot_naming_the_unit_and_the_chain(tmp_pa
     root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
                                     **{"etc/nftables.conf": "include \"/etc/nft/*.nft\"\n"}))
     node = ScratchNamespace(nft=fixture("nftables.nft.json"))
-    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
     argv = node.calls[0]
     assert argv[:4] == ["/usr/sbin/unshare", "--net", "--mount", "--"]
     assert argv[-3:] == ["podnet-boot", os.path.join(root, "etc/nftables.conf"), ""]  # paths are arguments
-    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "fail", check
     assert "at the next boot by" in check["observed"] and "nftables.service (/etc/nftables.conf)" in check["observed"]
     assert "ip saddr 192.168.77.0/24 udp dport 8472 accept" in check["fix"]
@@ -106,7 +107,7 @@ def test_a_boot_file_its_tool_refuses_is_an_error_with_the_tools_message(tmp_pat
     root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
                                     **{"etc/nftables.conf": "table inet f { chain i { iif eth9 accept; }; }\n"}))
     node = ScratchNamespace(rc=3, err="/etc/nftables.conf:1:30-33: Error: Interface does not exist\nnft -f /etc/nftables.conf\n")
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error"
     assert "/etc/nftables.conf:1:30-33: Error: Interface does not exist" in check["observed"]
 
@@ -114,7 +115,7 @@ def test_a_boot_file_its_tool_refuses_is_an_error_with_the_tools_message(tmp_pat
 def test_enabled_unit_whose_file_is_missing_is_an_error(tmp_path):
     root = make_tree(tmp_path, enabled("site-fw.service", text=RESTORE_UNIT))
     node = ScratchNamespace()
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and "/etc/iptables/rules.v4, which does not exist" in check["observed"]
 
 
@@ -124,11 +125,11 @@ def test_firewalld_enabled_but_stopped_is_judged_from_its_permanent_zones(tmp_pa
         "usr/lib/firewalld/services/ssh.xml": '<service><port protocol="tcp" port="22"/></service>',
         "usr/lib/firewalld/services/dhcpv6-client.xml": '<service><port protocol="udp" port="546"/></service>'}))
     node = ScratchNamespace(offline=(0, fixture("firewalld.list-all"), ""))
-    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
     assert [c[1:] for c in node.calls] == [["--list-all-zones"], ["--list-all-policies"]]
-    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "fail" and "firewalld zone public" in check["observed"], check
-    plan = firewall_fix.plan_overlay_fix({"addresses": ADDRESSES, "firewalld": {"running": False}}, PORTS, NETS,
+    plan = overlay_fix.plan_overlay_fix({"addresses": ADDRESSES, "firewalld": {"running": False}}, PORTS, NETS,
                                          "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
     assert plan["commands"] == [["firewall-offline-cmd", "--zone=public", '--add-rich-rule=rule family="ipv4" source '
                                  'address="192.168.77.0/24" port port="8472" protocol="udp" accept']]
@@ -144,17 +145,17 @@ def test_a_permanent_policy_that_drops_the_overlay_fails_boot(tmp_path):
               "  services: \n  ports: \n  protocols: \n  rich rules: \n"
               "\trule family=\"ipv4\" port port=\"8472\" protocol=\"udp\" drop\n")
     node = ScratchNamespace(offline=(0, zones, ""), policies=(0, policy, ""))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "fail" and "drop-vxlan" in check["observed"], check
     node = ScratchNamespace(offline=(0, zones, ""))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "pass", check
 
 
 def test_a_failed_permanent_read_is_an_error_naming_the_command(tmp_path):
     root = make_tree(tmp_path, enabled("firewalld.service"))
     node = ScratchNamespace(offline=(1, "", "Error: INVALID_ZONE: public.xml: not well-formed\n"))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error"
     assert "firewall-offline-cmd --list-all-zones failed (rc=1): Error: INVALID_ZONE" in check["observed"]
 
@@ -162,28 +163,28 @@ def test_a_failed_permanent_read_is_an_error_naming_the_command(tmp_path):
 def test_boot_only_drop_in_rules_v4_adds_the_file_line_and_no_runtime_command(tmp_path):
     root = make_tree(tmp_path, dict(enabled("site-fw.service", text=RESTORE_UNIT), **{"etc/iptables/rules.v4": IPT_DROP}))
     node = ScratchNamespace(legacy=IPT_DROP)
-    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
-    assert firewall_boot.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
+    boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    assert overlay_checks.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
     live = {"addresses": ADDRESSES, "firewalld": {"running": False}, "nft": None, "iptables_nft": None,
             "iptables_legacy": IPT_DROP.replace("-A INPUT -p tcp", "-A INPUT -p udp --dport 8472 -j ACCEPT\n-A INPUT -p tcp")}
-    plan = firewall_fix.plan_overlay_fix(live, PORTS, NETS, "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
+    plan = overlay_fix.plan_overlay_fix(live, PORTS, NETS, "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
     assert plan["commands"] == []
     after = plan["files"]["/etc/iptables/rules.v4"]["after"]
     assert "-A INPUT -s 192.168.77.0/24 -p udp -m udp --dport 8472 -m comment --comment podnet.doctor -j ACCEPT" in after
     # the fixed file, loaded at boot, admits it
     node = ScratchNamespace(legacy=after)
     make_tree(root, {"etc/iptables/rules.v4": after})
-    assert firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES),
+    assert overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES),
                                        PORTS, NETS)["status"] == "pass"
 
 
 def test_ufw_enabled_at_boot_is_loaded_with_ufw_init_and_fixed_with_ufw_allow(tmp_path):
     root = make_tree(tmp_path, dict(enabled("ufw.service"), **{"lib/ufw/ufw-init": "#!/bin/sh\n"}))
     node = ScratchNamespace(nft_save=fixture("ufw.iptables-nft-save"))
-    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
     assert node.calls[0][-2:] == ["", os.path.join(root, "lib/ufw/ufw-init")]
     assert boot["ufw_active"] is True
-    check = firewall_boot.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "fail" and "ufw allow from 192.168.77.0/24 to any port 8472 proto udp" in check["fix"]
 
 
@@ -192,21 +193,21 @@ def test_ufw_enabled_at_boot_is_loaded_with_ufw_init_and_fixed_with_ufw_allow(tm
     ([["firewall-cmd", "--zone=public"], ["firewall-cmd", "--permanent", "--zone=public"]], "firewall-cmd"),
 ])
 def test_boot_state_first_puts_offline_and_permanent_changes_first(commands, first):
-    ordered = firewall_fix.boot_state_first(commands)
+    ordered = overlay_fix.boot_state_first(commands)
     assert ordered[0][0] == first and ("--permanent" in ordered[0] or first == "firewall-offline-cmd")
 
 
 def test_json_of_the_check_is_plain(tmp_path):
     node = ScratchNamespace()
-    boot = firewall_boot.gather_boot(node.run, str(tmp_path), node.which, ADDRESSES)
-    json.dumps(firewall_boot.evaluate_boot(boot, PORTS, NETS))
+    boot = gather_boot.gather_boot(node.run, str(tmp_path), node.which, ADDRESSES)
+    json.dumps(overlay_checks.evaluate_boot(boot, PORTS, NETS))
 
 
 def test_without_root_the_scratch_namespace_error_says_to_use_become(tmp_path):
     root = make_tree(tmp_path, dict(enabled("nftables.service", "sysinit.target", NFT_UNIT),
                                     **{"etc/nftables.conf": "flush ruleset\n"}))
     node = ScratchNamespace(rc=1, err="unshare: unshare failed: Operation not permitted\n")
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error"
     assert check["observed"].endswith("unshare failed: Operation not permitted (run with become: true)")
 
@@ -218,7 +219,7 @@ def test_a_table_defined_in_an_included_file_takes_our_include_line(tmp_path):
     root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/filter/*.nft"\n',
                                 "etc/nftables.d/filter/10-filter.nft": ruleset})
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
-    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input ip saddr 192.168.77.0/24 udp dport "
+    overlay_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input ip saddr 192.168.77.0/24 udp dport "
                                                     "8472 accept comment \"podnet.doctor\""])
     assert plan["unresolved"] == []
     assert plan["files"]["/etc/nftables.conf"]["after"].endswith('include "/etc/nftables.d/podnet-doctor.nft"\n')
@@ -232,7 +233,7 @@ def test_a_glob_that_already_loads_our_file_gets_no_second_include(tmp_path, nam
     root = make_tree(tmp_path, {"etc/nftables.conf": 'flush ruleset\ninclude "/etc/nftables.d/*.nft"\n',
                                 "etc/nftables.d/" + name: ruleset})
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
-    firewall_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input udp dport 8472 accept"])
+    overlay_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input udp dport 8472 accept"])
     assert "/etc/nftables.conf" not in plan["files"]
     assert (plan["unresolved"] == []) is resolved
     assert ("/etc/nftables.d/podnet-doctor.nft" in plan["files"]) is resolved  # loaded before its table: never written
@@ -243,11 +244,11 @@ def test_restores_from_ifupdown_hooks_and_unevaluated_loaders(tmp_path):
         "etc/network/if-pre-up.d/iptables": "#!/bin/sh\n# iptables-restore < /etc/old.rules\n"
                                             "/sbin/iptables-legacy-restore < /etc/iptables.up.rules\n"})))
     os.chmod(os.path.join(root, "etc/network/if-pre-up.d/iptables"), 0o755)
-    units = firewall_boot.enabled_units(root)
-    assert firewall_boot.iptables_restores(root, units) == [
+    units = gather_boot.enabled_units(root)
+    assert gather_boot.iptables_restores(root, units) == [
         ("networking.service", "iptables-legacy", "/etc/iptables.up.rules")]
     node = ScratchNamespace()
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and "ferm.service is enabled at boot" in check["observed"]
 
 
@@ -257,14 +258,14 @@ def test_executable_ufw_site_scripts_are_never_run(tmp_path, script):
                                                                "etc/ufw/" + script: "#!/bin/sh\n"}))
     os.chmod(os.path.join(root, "etc/ufw", script), 0o755)
     node = ScratchNamespace(nft_save=fixture("ufw.iptables-nft-save"))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert all(os.path.join(root, "lib/ufw/ufw-init") not in argv for argv in node.calls)
     assert check["status"] == "error"
     assert "/etc/ufw/%s is executable: podnet.doctor does not run site scripts" % script in check["observed"]
 
 
 def test_load_script_stubs_sysctl_and_modprobe_on_every_path_before_loading():
-    script = firewall_boot.LOAD_SCRIPT
+    script = gather_boot.LOAD_SCRIPT
     assert "command -v sysctl" not in script and "for d in /usr/sbin /sbin /usr/bin /bin" in script
     assert script.index('mount --bind /bin/true "$d/$t" || fail') < script.index('nft -f "$nft_conf"')
 
@@ -281,7 +282,7 @@ def test_several_iptables_loaders_at_boot_are_an_error_not_a_verdict(tmp_path, u
         tree.update(enabled(unit, text=text))
     root = make_tree(tmp_path, tree)
     node = ScratchNamespace(legacy=IPT_DROP.replace("-A INPUT -p tcp", "-A INPUT -p udp -j ACCEPT\n-A INPUT -p tcp"))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and node.calls == []
     assert "both load iptables rules at boot in an order this check does not model" in check["observed"]
     assert all(name in check["observed"] for name in named), check
@@ -292,7 +293,7 @@ def test_a_noflush_restore_is_an_error(tmp_path, flag):
     root = make_tree(tmp_path, dict(enabled("site-fw.service", text=RESTORE_UNIT.replace("restore <", "restore %s <" % flag)),
                                     **{"etc/iptables/rules.v4": IPT_DROP}))
     node = ScratchNamespace(legacy=IPT_DROP)
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and "site-fw.service runs iptables-legacy-restore with --noflush" in check["observed"]
 
 
@@ -302,14 +303,14 @@ def test_restores_in_etc_network_interfaces_are_loaders(tmp_path):
                                   "#   up iptables-restore < /etc/old.rules\n",
         "etc/network/interfaces.d/eth1": "iface eth1 inet manual\n  post-up /sbin/iptables-nft-restore /etc/fw.rules\n",
         "etc/iptables.up.rules": IPT_DROP}))
-    assert firewall_boot.iptables_restores(root, firewall_boot.enabled_units(root)) == [
+    assert gather_boot.iptables_restores(root, gather_boot.enabled_units(root)) == [
         ("networking.service", "iptables-nft", "/etc/iptables.up.rules"),
         ("networking.service", "iptables-nft", "/etc/fw.rules")]
     root = make_tree(tmp_path, {"etc/network/interfaces.d/eth1": "iface eth1 inet manual\n"})
     node = ScratchNamespace(nft_save=IPT_DROP)
-    boot = firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES)
+    boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
     assert "networking.service (/etc/iptables.up.rules with iptables-nft-restore)" in boot["loaders"]
-    assert firewall_boot.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
+    assert overlay_checks.evaluate_boot(boot, PORTS, NETS)["status"] == "fail"
 
 
 @pytest.mark.parametrize("where,line", [
@@ -321,7 +322,7 @@ def test_a_restore_of_no_literal_file_is_an_error_naming_where(tmp_path, where, 
     root = make_tree(tmp_path, dict(enabled("networking.service"), **{where: "#!/bin/sh\n" + line}))
     os.chmod(os.path.join(root, where), 0o755)
     errors = []
-    assert firewall_boot.iptables_restores(root, firewall_boot.enabled_units(root), errors) == []
+    assert gather_boot.iptables_restores(root, gather_boot.enabled_units(root), errors) == []
     assert len(errors) == 1 and ("networking.service (/%s) runs iptables-restore on something other than a literal"
                                  % where) in errors[0]
 
@@ -340,17 +341,19 @@ def test_firewalld_direct_rules_and_interface_zones_are_errors(tmp_path, path, t
         "etc/firewalld/firewalld.conf": "DefaultZone=trusted\n", path: text,
         "etc/NetworkManager/system-connections/lo.nmconnection": "[connection]\nid=lo\nzone=\n[ethernet]\nzone=x\n"}))
     node = ScratchNamespace(offline=(0, zones, ""))
-    check = firewall_boot.evaluate_boot(firewall_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
+    check = overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES), PORTS, NETS)
     assert check["status"] == "error" and named in check["observed"], check
     assert "lo.nmconnection" not in check["observed"]
 
 
 @pytest.mark.parametrize("backend,chain,expected", [
-    ("iptables-legacy", "INPUT", "-p 4 -j ACCEPT"),
+    ("iptables-legacy", "INPUT", "-p 4 -m comment --comment podnet.doctor -j ACCEPT"),
     ("nft", ("inet", "filter", "input"), "meta l4proto 4 accept"),
     ("firewalld", None, 'protocol value="4"'),
 ])
 def test_boot_fix_text_writes_ip_protocols_by_number(backend, chain, expected):
-    packet = type("Packet", (), {"proto": "ipip", "dport": None})()
-    fix = firewall_boot.boot_fix_text({"backend": backend, "chain": chain, "zone": "public"}, packet, NETS[0], {})
+    packet = Packet("ipip", None, src=NETS[0])
+    change = overlay_fix.boot_opening({}, packet, {"backend": backend.replace("nft", "nftables"), "chain": chain, "zone": "public",
+                                                   "verdict": "drop", "where": "x"}, NETS[0], False)
+    fix = overlay_fix.describe_change(change)
     assert expected in fix and "ipip" not in fix

@@ -7,17 +7,19 @@ rules, ports, services, protocols), ``_post`` (priority > 0, lowest first), then
 target. The evaluator used to ignore the priority."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, iptables, nftables
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
 NODE_NET = "192.168.76.0/24"
-VXLAN = fw.Packet("udp", 8472, src=NODE_NET, iif="eth0")
+VXLAN = Packet("udp", 8472, src=NODE_NET, iif="eth0")
 SERVICES = {"ssh": ["22/tcp"]}
 
 
 def verdict(rich, target="default", ports=()):
     zones = {"public": {"target": target, "interfaces": ["eth0"], "ports": list(ports), "services": ["ssh"],
                         "rich rules": list(rich)}}
-    return fw.firewalld_verdict(VXLAN, zones, "public", SERVICES)["verdict"]
+    return firewalld.firewalld_verdict(VXLAN, zones, "public", SERVICES)["verdict"]
 
 
 @pytest.mark.parametrize("rich,target,ports,expected", [
@@ -72,8 +74,8 @@ def policy(target, priority, ports=()):
 
 @pytest.mark.parametrize("policies,zone_ports,expected", [
     # Debian's default policy (firewall-cmd --list-all-policies, firewalld 1.3): ICMPv6 only
-    ({"allow-host-ipv6": fw.parse_list_all(ALLOW_HOST_IPV6)}, (), "reject"),
-    ({"allow-host-ipv6": fw.parse_list_all(ALLOW_HOST_IPV6)}, ("8472/udp",), "accept"),
+    ({"allow-host-ipv6": firewalld.parse_list_all(ALLOW_HOST_IPV6)}, (), "reject"),
+    ({"allow-host-ipv6": firewalld.parse_list_all(ALLOW_HOST_IPV6)}, ("8472/udp",), "accept"),
     # a policy before the zone (priority < 0) decides first; CONTINUE falls through to the zone
     ({"p": policy("DROP", -50)}, ("8472/udp",), "drop"),
     ({"p": policy("CONTINUE", -50, ["8472/udp"])}, (), "accept"),
@@ -84,4 +86,4 @@ def policy(target, priority, ports=()):
 def test_firewalld_policies_on_host_traffic_run_around_the_zone_by_priority(policies, zone_ports, expected):
     zones = {"public": {"target": "default", "interfaces": ["eth0"], "ports": list(zone_ports), "services": ["ssh"],
                         "rich rules": []}}
-    assert fw.firewalld_verdict(VXLAN, zones, "public", SERVICES, policies=policies)["verdict"] == expected
+    assert firewalld.firewalld_verdict(VXLAN, zones, "public", SERVICES, policies=policies)["verdict"] == expected

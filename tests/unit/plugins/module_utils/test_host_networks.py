@@ -1,5 +1,5 @@
 """Host networks from real `ip -j` shapes: what counts as a conflict source."""
-from ansible_collections.podnet.doctor.plugins.module_utils.host_networks import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.network.host_networks import host_networks
 
 ADDRESSES = [
     {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},

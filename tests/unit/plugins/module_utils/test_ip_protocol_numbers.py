@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_fix, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
 from ...fixture_tree import make_tree
 
@@ -53,7 +54,7 @@ class Node(object):
 
 def inbound(tmp_path, node, protocols=DEBIAN_PROTOCOLS):
     root = make_tree(tmp_path, {"proc/1/comm": "systemd\n", "etc/protocols": protocols})
-    facts = overlay_checks.gather_firewall(node.run, root, node.which)
+    facts = gather_live.gather_firewall(node.run, root, node.which)
     return facts, overlay_checks.evaluate_overlay(facts, CALICO_IPIP, [NODE_NET], "10.244.0.0/16", "calico")[0]
 
 
@@ -96,7 +97,7 @@ def test_nft_is_read_with_numeric_protocols(tmp_path):
 
 def _plan(tmp_path, node):
     facts, _check = inbound(tmp_path, node)
-    return firewall_fix.plan_overlay_fix(facts, CALICO_IPIP, [NODE_NET], "10.244.0.0/16", "calico",
+    return overlay_fix.plan_overlay_fix(facts, CALICO_IPIP, [NODE_NET], "10.244.0.0/16", "calico",
                                          str(tmp_path), forward=False)
 
 
@@ -115,7 +116,9 @@ def test_the_iptables_fix_opens_protocol_4_by_number(tmp_path):
 
 
 def test_the_firewalld_rich_rule_and_the_fix_hints_name_protocol_4_by_number():
-    assert 'protocol value="4"' in firewall_fix._rich_rule(NODE_NET, 4, None)
-    for backend in ("firewalld", "iptables-legacy", "nftables"):
-        hint = overlay_checks._fix_text(backend, "ipip", None, NODE_NET, {})
+    assert 'protocol value="4"' in overlay_fix._rich_rule(NODE_NET, 4, None)
+    drops = {"firewalld": {"zone": "public"}, "iptables-legacy": {"chain": "INPUT"}, "nftables": {"chain": ("inet", "filter", "input")}}
+    for backend, target in drops.items():
+        result = dict(target, backend=backend, verdict="drop", where="x")
+        hint = overlay_fix.describe_change(overlay_fix.opening({}, Packet("ipip", None, src=NODE_NET), result, NODE_NET))
         assert "ipip" not in hint.replace("IPIP", "") and (" 4" in hint or '"4"' in hint), hint

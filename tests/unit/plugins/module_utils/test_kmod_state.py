@@ -2,7 +2,7 @@
 modules can only be tested here)."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import kmod_state
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import Link, make_tree
 
 REL = "6.1.0-26-amd64"

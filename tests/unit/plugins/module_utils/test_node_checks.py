@@ -1,7 +1,7 @@
 """Check verdicts from fixture trees: the whole gather -> evaluate path."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import node_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
 HEALTHY = loadable_br_netfilter(**{
@@ -20,13 +20,13 @@ def checks(tmp_path, change=None, drop=(), families=("ipv4",), ignore=()):
     files.update(change or {})
     for key in drop:
         files.pop(key)
-    facts = node_checks.gather_facts(make_tree(tmp_path, files), families)
-    return dict((c["id"], c) for c in node_checks.evaluate(facts, ignore))
+    facts = prereq_checks.gather_facts(make_tree(tmp_path, files), families)
+    return dict((c["id"], c) for c in prereq_checks.evaluate(facts, ignore))
 
 
 def test_healthy_node_passes_everything(tmp_path):
     got = checks(tmp_path)
-    assert sorted(got) == sorted(node_checks.CHECK_IDS)
+    assert sorted(got) == sorted(prereq_checks.CHECK_IDS)
     assert set(c["status"] for c in got.values()) == {"pass"}
 
 
@@ -102,7 +102,7 @@ def test_a_masked_systemd_sysctl_service_applies_nothing_at_boot(tmp_path, mask)
         os.symlink("/dev/null", unit)
     else:
         open(unit, "w").close()
-    got = dict((c["id"], c) for c in node_checks.evaluate(node_checks.gather_facts(root, ("ipv4",))))
+    got = dict((c["id"], c) for c in prereq_checks.evaluate(prereq_checks.gather_facts(root, ("ipv4",))))
     assert got["ip_forward.boot"]["status"] == "fail", got["ip_forward.boot"]
     assert "systemd-sysctl.service is masked by /etc/systemd/system/systemd-sysctl.service" in \
         got["ip_forward.boot"]["observed"]

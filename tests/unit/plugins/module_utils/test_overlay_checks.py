@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks
 
 from ...fixture_tree import make_tree
 
@@ -53,7 +53,7 @@ def test_ufw_is_active_when_its_chains_are_loaded_without_starting_ufw(tmp_path,
     saved = fixture("ufw.iptables-nft-save")
     node = FakeNode({"iptables-nft-save": (0, saved if dump == "iptables_nft" else "", ""),
                      "iptables-legacy-save": (0, saved if dump == "iptables_legacy" else "", "")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "sshd"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "sshd"), node.which)
     assert facts["ufw_active"] is True
     assert node.started("ufw") == []
 
@@ -63,12 +63,12 @@ def test_ufw_enabled_in_config_but_not_loaded_is_not_active(tmp_path):
     root = proc_tree(tmp_path, "systemd")
     make_tree(root, {"etc/ufw/ufw.conf": "ENABLED=yes\n"})
     node = FakeNode({"iptables-nft-save": (0, fixture("nftables.iptables-nft-save"), "")})
-    assert overlay_checks.gather_firewall(node.run, root, node.which)["ufw_active"] is False
+    assert gather_live.gather_firewall(node.run, root, node.which)["ufw_active"] is False
 
 
 def test_firewalld_cli_is_not_started_when_no_firewalld_process_runs(tmp_path):
     node = FakeNode({})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "nft"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "nft"), node.which)
     assert facts["firewalld"] == {"running": False}
     assert node.started("firewall-cmd") == []
 
@@ -80,7 +80,7 @@ def test_firewalld_is_asked_when_its_process_runs(tmp_path):
                      "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),
                      "firewall-cmd --list-all-zones": (0, zones, ""),
                      "firewall-cmd --list-all-policies": (0, "", "")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
     assert facts["firewalld"]["running"] is True
     assert facts["firewalld"]["default_zone"] == "public"
     assert "public" in facts["firewalld"]["zones"]
@@ -89,20 +89,20 @@ def test_firewalld_is_asked_when_its_process_runs(tmp_path):
 def test_firewalld_process_that_does_not_answer_is_not_running(tmp_path):
     """Still starting, or failed: firewall-cmd --state decides, as before."""
     node = FakeNode({"firewall-cmd --state": (252, "not running\n", "")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "firewalld"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "firewalld"), node.which)
     assert facts["firewalld"] == {"running": False}
 
 
 def test_unreadable_proc_falls_back_to_asking_firewalld(tmp_path):
     node = FakeNode({"firewall-cmd --state": (252, "not running\n", "")})
-    overlay_checks.gather_firewall(node.run, str(tmp_path / "no-such-root"), node.which)
+    gather_live.gather_firewall(node.run, str(tmp_path / "no-such-root"), node.which)
     assert node.started("firewall-cmd") == [["/usr/sbin/firewall-cmd", "--state"]]
 
 
 def test_process_running_ignores_processes_that_exit_while_scanned(tmp_path):
     root = make_tree(tmp_path, {"proc/1/comm": "systemd\n", "proc/2/status": "gone\n", "proc/self/comm": "x\n"})
-    assert overlay_checks.process_running(root, "systemd") is True
-    assert overlay_checks.process_running(root, "firewalld") is False
+    assert gather_live.process_running(root, "systemd") is True
+    assert gather_live.process_running(root, "firewalld") is False
 
 
 @pytest.mark.parametrize("dump,expected", [
@@ -115,7 +115,7 @@ def test_process_running_ignores_processes_that_exit_while_scanned(tmp_path):
 ])
 def test_a_damaged_iptables_dump_is_an_error_naming_the_line_never_an_empty_ruleset(tmp_path, dump, expected):
     node = FakeNode({"iptables-nft-save": (0, dump, "")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
     assert any(expected in error for error in facts["errors"]), facts["errors"]
     checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
     assert [c["status"] for c in checks] == ["error", "error"]
@@ -129,13 +129,13 @@ def test_a_damaged_iptables_dump_is_an_error_naming_the_line_never_an_empty_rule
 ])
 def test_a_damaged_nft_dump_is_an_error(tmp_path, dump, expected):
     node = FakeNode({"nft -j -p list ruleset": (0, dump, "")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
     assert any(expected in error for error in facts["errors"]), facts["errors"]
 
 
 def test_a_failing_ruleset_command_says_to_use_become(tmp_path):
     node = FakeNode({"nft -j -p list ruleset": (1, "", "Operation not permitted (you must be root)")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd"), node.which)
     assert facts["errors"] == ["nft -j -p list ruleset failed (rc=1): Operation not permitted (you must be root) "
                                "(run with become: true)"]
 
@@ -151,7 +151,7 @@ def test_a_failing_firewall_cmd_read_is_an_error_naming_the_command_and_its_stde
                "firewall-cmd --list-all-policies": (0, "", "")}
     outputs["firewall-cmd " + failing] = (251, "", "Error: COMMAND_FAILED: 'python-nftables' failed\n")
     node = FakeNode(outputs)
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
     assert facts["errors"] == ["firewall-cmd %s failed (rc=251): Error: COMMAND_FAILED: 'python-nftables' failed"
                                % failing], facts["errors"]
     checks = overlay_checks.evaluate_overlay(facts, [("udp", 8472, "VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16")
@@ -183,5 +183,5 @@ def test_a_firewalld_without_policies_is_read_as_having_none(tmp_path):
                      "firewall-cmd --list-all-zones": (0, fixture("firewalld.list-all"), ""),
                      "firewall-cmd --list-all-policies": (
                          2, "", "firewall-cmd: error: unrecognized arguments: --list-all-policies\n")})
-    facts = overlay_checks.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
+    facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
     assert facts["errors"] == [] and facts["firewalld"]["policies"] == {}

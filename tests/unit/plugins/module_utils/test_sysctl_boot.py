@@ -1,7 +1,7 @@
 """Boot-time sysctl resolution, one precedence rule per case."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import Link, make_tree
 
 KEY = "net.ipv4.ip_forward"

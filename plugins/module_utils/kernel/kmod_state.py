@@ -20,7 +20,8 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import conf_files, read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.sysctl_boot import conf_files
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 MODULES_LOAD_DIRS = ("etc/modules-load.d", "run/modules-load.d", "usr/local/lib/modules-load.d",
                      "usr/lib/modules-load.d", "lib/modules-load.d")

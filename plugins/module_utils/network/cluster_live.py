@@ -20,9 +20,7 @@ __metaclass__ = type
 
 import json
 
-
-class ClusterReadError(Exception):
-    """The cluster could not be read at all (TLS, connection, auth)."""
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ClusterReadError
 
 
 def _yaml(text):

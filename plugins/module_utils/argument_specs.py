@@ -12,8 +12,8 @@ import re
 
 from ansible.module_utils.six import text_type
 
-from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import overlay_ports_for
-from ansible_collections.podnet.doctor.plugins.module_utils.node_checks import (
+from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import overlay_ports_for
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_checks import (
     DEFAULT_MODULES_FILE, DEFAULT_SYSCTL_FILE)
 
 

@@ -51,6 +51,9 @@ import fnmatch
 import os
 import re
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Undecided
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+
 SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d",
                "usr/lib/sysctl.d", "lib/sysctl.d")
 SYSCTL_CONF = "etc/sysctl.conf"
@@ -76,10 +79,6 @@ KERNEL_ALIASES = (("net/ipv4/ip_forward", "net/ipv4/conf/all/forwarding"),)
 INT_MAX = 2 ** 31 - 1
 # proc_get_long copies at most 21 characters of a number; longer ones are not modelled.
 LONGEST_NUMBER = 20
-
-
-class Undecided(Exception):
-    """The model cannot tell what the tools or the kernel do; the message names the file and line."""
 
 
 def kernel_names(path):
@@ -231,20 +230,6 @@ def _parse_procps_line(raw):
     return key, value.strip(PROCPS_BLANKS), ignore_failure
 
 
-def read_text(root, path):
-    """The text of ``path`` on the node (under ``root``), or None when it cannot be read."""
-    try:
-        with open(os.path.join(root, path.lstrip("/")), "rb") as handle:
-            return handle.read().decode("utf-8", "surrogateescape")
-    except (IOError, OSError):
-        return None
-
-
-def _host_path(root, path):
-    """Map an absolute path on the node to the fixture tree under ``root``."""
-    return os.path.join(root, path.lstrip("/"))
-
-
 def _resolve_in_root(root, path):
     """Follow symlinks inside ``root`` (absolute targets are relative to root)."""
     seen = 0
@@ -253,7 +238,7 @@ def _resolve_in_root(root, path):
         if os.path.isabs(target):
             if target == "/dev/null":
                 return "/dev/null"
-            path = _host_path(root, target)
+            path = host_path(root, target)
         else:
             path = os.path.normpath(os.path.join(os.path.dirname(path), target))
         seen += 1
@@ -276,7 +261,7 @@ def conf_files(root="/", dirs=SYSCTL_DIRS, suffix=".conf"):
     chosen, order = {}, []
     seen_dirs = set()
     for rel in dirs:
-        directory = _host_path(root, rel)
+        directory = host_path(root, rel)
         real_dir = os.path.realpath(directory)
         if real_dir in seen_dirs or not os.path.isdir(directory):
             continue
@@ -308,7 +293,7 @@ def sysctl_files(root="/", tool="systemd", overlay=None):
     overlay = overlay or {}
     chosen = {}
     for rel in SYSCTL_DIRS:
-        directory = _host_path(root, rel)
+        directory = host_path(root, rel)
         names = set(os.listdir(directory)) if os.path.isdir(directory) else set()
         names |= set(os.path.basename(p) for p in overlay if os.path.dirname(p) == "/" + rel and overlay[p] is not None)
         for name in names:
@@ -325,7 +310,7 @@ def sysctl_files(root="/", tool="systemd", overlay=None):
             real = _resolve_in_root(root, full)
             text = "" if real == "/dev/null" else _read_file(real)
             shown = node_path
-            if real != "/dev/null" and os.path.realpath(real) == os.path.realpath(_host_path(root, SYSCTL_CONF)):
+            if real != "/dev/null" and os.path.realpath(real) == os.path.realpath(host_path(root, SYSCTL_CONF)):
                 shown = "/%s (via %s)" % (SYSCTL_CONF, node_path)
                 text = overlay.get("/" + SYSCTL_CONF, text)
             chosen[name] = {"name": name, "path": node_path, "text": text, "masked": text == "" and not isinstance(
@@ -352,7 +337,7 @@ def load_tool_assignments(root="/", tool="systemd", overlay=None):
     assignments, problems, masked, undecided = [], [], [], []
     files = sysctl_files(root, tool, overlay)
     if tool == "procps":
-        conf = _host_path(root, SYSCTL_CONF)
+        conf = host_path(root, SYSCTL_CONF)
         if os.path.isfile(conf):  # stat() follows links; S_ISREG
             files.append({"name": None, "path": "/" + SYSCTL_CONF, "masked": False, "shown": "/" + SYSCTL_CONF,
                           "text": (overlay or {}).get("/" + SYSCTL_CONF, _read_file(conf))})
@@ -404,7 +389,7 @@ SYSCTL_SERVICE_MASKS = ("etc/systemd/system/systemd-sysctl.service", "run/system
 def service_masked(root="/"):
     """The unit file that masks systemd-sysctl.service (a link to /dev/null or an empty file), or None."""
     for rel in SYSCTL_SERVICE_MASKS:
-        path = _host_path(root, rel)
+        path = host_path(root, rel)
         if os.path.islink(path) and os.readlink(path) == "/dev/null":
             return "/" + rel
         if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) == 0:
@@ -414,7 +399,7 @@ def service_masked(root="/"):
 
 def runtime_files(root="/", overlay=None):
     """The ``*.conf`` files in /run/sysctl.d (a tmpfs: gone at the next boot)."""
-    directory = _host_path(root, RUNTIME_DIR)
+    directory = host_path(root, RUNTIME_DIR)
     names = os.listdir(directory) if os.path.isdir(directory) else []
     paths = set("/%s/%s" % (RUNTIME_DIR, n) for n in names if n.endswith(".conf"))
     for path, text in (overlay or {}).items():

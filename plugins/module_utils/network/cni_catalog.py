@@ -21,6 +21,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import PROTOCOLS
+
 CATALOG = {
     "flannel": {
         "vxlan": [("udp", 8472, "flannel VXLAN")],
@@ -47,39 +50,6 @@ CATALOG = {
         "sleeve": [("tcp", 6783, "Weave control"), ("udp", 6783, "Weave sleeve")],
     },
 }
-PROTOCOLS = ("udp", "tcp", "sctp", "ipip", "icmp")
-# The one table of our protocol names. "ipip" is Calico's name for IP-in-IP, IP protocol 4;
-# Debian's /etc/protocols calls 4 "ipencap" and 94 "ipip", so a name is never handed to a
-# tool (nft, iptables, firewalld resolve names through /etc/protocols): only the number.
-IP_PROTOCOL_NUMBERS = {"icmp": 1, "ipip": 4, "tcp": 6, "udp": 17, "sctp": 132}
-
-
-def protocol_number(protocol):
-    """The IP protocol number of one of our protocol names (or of a number)."""
-    if isinstance(protocol, int):
-        return protocol
-    text = str(protocol).lower()
-    if text.isdigit():
-        return int(text)
-    if text not in IP_PROTOCOL_NUMBERS:
-        raise CatalogError("protocol %r is not one of %s" % (protocol, ", ".join(sorted(IP_PROTOCOL_NUMBERS))))
-    return IP_PROTOCOL_NUMBERS[text]
-
-
-def tool_protocol(protocol):
-    """How a rule we write names ``protocol``: tcp/udp/sctp by name (every /etc/protocols and the
-    tools' own tables agree on them, and port matches need them), anything else by number."""
-    number = protocol_number(protocol)
-    for name in ("tcp", "udp", "sctp"):
-        if IP_PROTOCOL_NUMBERS[name] == number:
-            return name
-    return str(number)
-
-
-class CatalogError(ValueError):
-    """A CNI, mode or port the user gave is not valid; the message says what is."""
-
-
 def overlay_ports_for(cni, mode, overrides=None):
     """The (protocol, port, description) entries a node must admit from its peers.
 

@@ -18,7 +18,7 @@ live rules:
 * firewalld.service: the permanent configuration, ``firewall-offline-cmd --list-all-zones`` (the XML
   under /etc/firewalld over /usr/lib/firewalld, with or without the daemon running).
 
-The result has the shape of :func:`overlay_checks.gather_firewall`'s facts, so the same evaluators
+The result has the shape of :func:`gather_live.gather_firewall`'s facts, so the same evaluators
 judge it. ``run(argv)`` returns (rc, stdout, stderr); ``which(name)`` a path or None.
 """
 from __future__ import absolute_import, division, print_function
@@ -28,9 +28,11 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows, gather_live
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_enabled, ufw_loaded
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import read_protocols
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
 
 # systemd's unit search path, first wins (generator and transient directories left out)
 UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
@@ -76,13 +78,9 @@ done
 """
 
 
-def _under(root, path):
-    return os.path.join(root, path.lstrip("/"))
-
-
 def _resolve(root, path, depth=0):
     """``path`` (absolute, on the node) with its symlinks followed inside ``root``."""
-    full = _under(root, path)
+    full = host_path(root, path)
     if depth > 20 or not os.path.islink(full):
         return path
     target = os.readlink(full)
@@ -136,8 +134,8 @@ def unit_text(root, unit):
     """The unit file systemd would load (first of /etc, /run, /usr/local/lib, /usr/lib, /lib), or ""."""
     for directory in UNIT_DIRS:
         path = "/%s/%s" % (directory, unit)
-        if os.path.lexists(_under(root, path)):
-            real = _under(root, _resolve(root, path))
+        if os.path.lexists(host_path(root, path)):
+            real = host_path(root, _resolve(root, path))
             try:
                 with open(real) as handle:
                     return handle.read()
@@ -153,7 +151,7 @@ def iptables_backend_of(root, binary):
         return "iptables-legacy" if "-legacy-" in binary else "iptables-nft"
     for directory in ("/usr/sbin", "/sbin"):
         path = "%s/%s" % (directory, binary)
-        if os.path.lexists(_under(root, path)):
+        if os.path.lexists(host_path(root, path)):
             real = os.path.basename(_resolve(root, path))
             if "legacy" in real:
                 return "iptables-legacy"
@@ -177,7 +175,7 @@ def iptables_restores(root, units, errors=None):
     found, errors = [], errors if errors is not None else []
     for unit in units:
         if unit in RESTORE_UNITS:
-            if os.path.isfile(_under(root, RESTORE_UNITS[unit])):
+            if os.path.isfile(host_path(root, RESTORE_UNITS[unit])):
                 found.append((unit, iptables_backend_of(root, "iptables-restore"), RESTORE_UNITS[unit]))
             continue
         sources = [(unit, [line for line in unit_text(root, unit).splitlines()
@@ -219,7 +217,7 @@ def _ifupdown_hook_lines(root):
     """[(file, [command])]: the pre-up/up/post-up commands of /etc/network/interfaces and interfaces.d/*."""
     files = []
     for path in IFUPDOWN_FILES:
-        full = _under(root, path)
+        full = host_path(root, path)
         if os.path.isdir(full):
             files += [os.path.join(path, name) for name in sorted(os.listdir(full))
                       if os.path.isfile(os.path.join(full, name))]
@@ -227,7 +225,7 @@ def _ifupdown_hook_lines(root):
             files.append(path)
     result = []
     for path in files:
-        with open(_under(root, path)) as handle:
+        with open(host_path(root, path)) as handle:
             lines = [IFUPDOWN_HOOK_RE.match(line) for line in handle.read().splitlines()]
         result.append(("networking.service (%s)" % path, [m.group(1) for m in lines if m]))
     return result
@@ -237,7 +235,7 @@ def _boot_scripts(root, unit):
     """Executable scripts ``unit`` runs at boot (ifupdown's hook directories, /etc/rc.local)."""
     scripts = []
     for path in BOOT_SCRIPTS.get(unit, ()):
-        full = _under(root, path)
+        full = host_path(root, path)
         candidates = [os.path.join(full, n) for n in sorted(os.listdir(full))] if os.path.isdir(full) else [full]
         scripts += [c for c in candidates if os.path.isfile(c) and os.access(c, os.X_OK)]
     return scripts
@@ -255,7 +253,7 @@ def _sections(text):
 
 
 def _firewalld_conf(root, key, default):
-    path = _under(root, "/etc/firewalld/firewalld.conf")
+    path = host_path(root, "/etc/firewalld/firewalld.conf")
     if os.path.isfile(path):
         with open(path) as handle:
             match = re.search(r"^\s*%s\s*=\s*(\S+)" % key, handle.read(), re.M)
@@ -269,7 +267,7 @@ def gather_boot(run, root="/", which=None, addresses=None):
     and file that loads each); ``addresses`` are the node's (``ip -j addr``) for the packets."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}, "addresses": addresses or [], "loaders": [],
-             "protocols": overlay_checks.read_protocols(root), "nft": None, "iptables_legacy": None,
+             "protocols": read_protocols(root), "nft": None, "iptables_legacy": None,
              "iptables_nft": None, "firewalld": {"running": False}}
     units = enabled_units(root)
     for unit in units:
@@ -278,16 +276,16 @@ def gather_boot(run, root="/", which=None, addresses=None):
                                    "configuration by hand, or add podnet.doctor's opening there" % unit)
     nft_conf = ""
     if "nftables.service" in units and which("nft"):
-        if os.path.isfile(_under(root, NFT_CONF)):
-            nft_conf = _under(root, NFT_CONF)
+        if os.path.isfile(host_path(root, NFT_CONF)):
+            nft_conf = host_path(root, NFT_CONF)
             facts["loaders"].append("nftables.service (%s)" % NFT_CONF)
         else:
             facts["errors"].append("nftables.service is enabled but %s does not exist: it fails at boot" % NFT_CONF)
     ufw_init = ""
-    if "ufw.service" in units and os.path.isfile(_under(root, UFW_INIT)):
-        ufw_init = _under(root, UFW_INIT)
+    if "ufw.service" in units and os.path.isfile(host_path(root, UFW_INIT)):
+        ufw_init = host_path(root, UFW_INIT)
         for script in UFW_SITE_SCRIPTS:
-            if os.path.isfile(_under(root, script)) and os.access(_under(root, script), os.X_OK):
+            if os.path.isfile(host_path(root, script)) and os.access(host_path(root, script), os.X_OK):
                 facts["errors"].append("%s is executable: podnet.doctor does not run site scripts to judge the boot "
                                        "firewall; judge it by hand" % script)
                 ufw_init = ""
@@ -299,10 +297,10 @@ def gather_boot(run, root="/", which=None, addresses=None):
         if not binary:
             facts["errors"].append("%s restores %s with %s-restore, which is not installed" % (unit, path, backend))
             continue
-        if not os.path.isfile(_under(root, path)):
+        if not os.path.isfile(host_path(root, path)):
             facts["errors"].append("%s restores %s, which does not exist: it fails at boot" % (unit, path))
             continue
-        pairs += [binary, _under(root, path)]
+        pairs += [binary, host_path(root, path)]
         facts["loaders"].append("%s (%s with %s-restore)" % (unit, path, backend))
     if facts["errors"] != unmodelled:
         nft_conf, ufw_init, pairs = "", "", []  # no verdict from a partial load
@@ -325,28 +323,18 @@ def gather_boot(run, root="/", which=None, addresses=None):
                     if facts[key] is None:
                         continue
                     try:
-                        overlay_checks.parsed_ruleset(facts, key)
-                    except fw.RulesetParseError as exc:
+                        flows.parsed_ruleset(facts, key)
+                    except RulesetParseError as exc:
                         facts["errors"].append("boot ruleset: %s" % exc)
                         facts[key] = None
-    facts["ufw_active"] = overlay_checks.ufw_loaded(facts.get("iptables_nft")) or \
-        overlay_checks.ufw_loaded(facts.get("iptables_legacy"))
+    facts["ufw_active"] = ufw_loaded(facts.get("iptables_nft")) or \
+        ufw_loaded(facts.get("iptables_legacy"))
     if facts["ufw_active"]:
         facts["loaders"].append("ufw.service (/etc/ufw/*.rules, ENABLED=yes)")
     if "firewalld.service" in units:
         firewalld_unmodelled(root, facts["errors"])
         gather_firewalld_permanent(run, root, which, facts)
     return facts
-
-
-def _ufw_enabled(root):
-    """ENABLED in /etc/ufw/ufw.conf (ufw-init loads nothing without it); True when unreadable."""
-    path = _under(root, "/etc/ufw/ufw.conf")
-    if not os.path.isfile(path):
-        return True
-    with open(path) as handle:
-        match = re.search(r"^\s*ENABLED\s*=\s*['\"]?(\w+)", handle.read(), re.M)
-    return not match or match.group(1).lower() == "yes"
 
 
 def _unmodelled_order(root, restores, ufw_init, errors):
@@ -357,7 +345,7 @@ def _unmodelled_order(root, restores, ufw_init, errors):
         if (backend, path) not in seen:
             seen.add((backend, path))
             loaders.append("%s (%s)" % (unit, path))
-    if ufw_init and _ufw_enabled(root):
+    if ufw_init and ufw_enabled(root):
         loaders.append("ufw.service (%s start)" % UFW_INIT)
     if len(loaders) > 1:
         errors.append("%s and %s both load iptables rules at boot in an order this check does not model (one may "
@@ -367,14 +355,14 @@ def _unmodelled_order(root, restores, ufw_init, errors):
 def firewalld_unmodelled(root, errors):
     """Errors for the parts of firewalld's boot configuration firewall-offline-cmd --list-all-zones does not show:
     direct rules, and zones bound to interfaces by NetworkManager or ifcfg files."""
-    direct = _under(root, "/etc/firewalld/direct.xml")
+    direct = host_path(root, "/etc/firewalld/direct.xml")
     if os.path.isfile(direct):
         with open(direct) as handle:
             if re.search(r"<\s*(rule|passthrough)\b", handle.read()):
                 errors.append("direct rules in /etc/firewalld/direct.xml are not evaluated; judge them by hand")
     for directory, suffix in (("/etc/NetworkManager/system-connections", ".nmconnection"),
                               ("/etc/sysconfig/network-scripts", "")):
-        full = _under(root, directory)
+        full = host_path(root, directory)
         if not os.path.isdir(full):
             continue
         for name in sorted(os.listdir(full)):
@@ -411,76 +399,20 @@ def gather_firewalld_permanent(run, root, which, facts):
         facts["errors"].append("firewalld.service is enabled but firewall-offline-cmd is missing: cannot read its "
                                "permanent configuration")
         return
-    out = overlay_checks.firewall_cmd_read(run, [offline, "--list-all-zones"], facts["errors"])
+    out = gather_live.firewall_cmd_read(run, [offline, "--list-all-zones"], facts["errors"])
     if not out:
         return
-    zones = overlay_checks.parse_all_zones(out)
+    zones = firewalld.parse_all_zones(out)
     # policies (firewalld >= 0.9) filter host-bound traffic before or after the zones
-    policies = overlay_checks.parse_all_zones(
-        overlay_checks.firewall_cmd_read(run, [offline, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
+    policies = firewalld.parse_all_zones(
+        gather_live.firewall_cmd_read(run, [offline, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
     facts["firewalld"] = {"running": True, "zones": zones, "active_zones": {}, "policies": policies,
                           "default_zone": _firewalld_conf(root, "DefaultZone", "public"),
                           "backend": _firewalld_conf(root, "FirewallBackend", "nftables"),
-                          "services": overlay_checks.firewalld_services(
-                              root, overlay_checks.firewalld_service_names(list(zones.values()) + list(policies.values()))),
+                          "services": firewalld.firewalld_services(
+                              root, firewalld.firewalld_service_names(list(zones.values()) + list(policies.values()))),
                           "offline": offline}
     facts["loaders"].append("firewalld.service (permanent configuration, default zone %s)"
                             % facts["firewalld"]["default_zone"])
 
 
-def boot_fix_text(result, packet, network, boot):
-    """The exact change that makes the boot configuration admit ``packet`` (``result``: the drop)."""
-    proto = tool_protocol(packet.proto)  # a number for IP protocols: /etc/protocols may map a name elsewhere
-    backend, port = result["backend"], "%s/%s" % (packet.dport, proto) if packet.dport else proto
-    if backend == "firewalld":
-        match = 'port port="%s" protocol="%s"' % (packet.dport, proto) if packet.dport else 'protocol value="%s"' % proto
-        return ("firewall-offline-cmd --zone=%s --add-rich-rule='rule family=\"ipv4\" source address=\"%s\" %s accept' "
-                "(firewall-cmd --permanent while firewalld runs)" % (result.get("zone"), network, match))
-    if backend.startswith("iptables") and boot.get("ufw_active"):
-        return "ufw allow from %s to any port %s proto %s" % (network, packet.dport, proto) if packet.dport \
-            else "allow IP protocol %s from %s in /etc/ufw/before.rules" % (proto, network)
-    if backend.startswith("iptables"):
-        match = "-p %s -m %s --dport %s" % (proto, proto, packet.dport) if packet.dport else "-p %s" % proto
-        return "add '-A %s -s %s %s -j ACCEPT' before the rule that drops it in the file the boot unit restores" \
-               " (%s)" % (result.get("chain"), network, match, ", ".join(boot.get("loaders") or []))
-    family, table, chain = result.get("chain") or ("<family>", "<table>", "<chain>")
-    match = "%s dport %s" % (proto, packet.dport) if packet.dport else "meta l4proto %s" % proto
-    return "add 'insert rule %s %s %s ip saddr %s %s accept' (for %s) to a file %s includes" % (
-        family, table, chain, network, match, port, NFT_CONF)
-
-
-def evaluate_boot(boot, ports, node_networks):
-    """The overlay.boot check: every overlay port admitted by what the next boot loads."""
-    expected = "every overlay port accepted from the node network by the firewalls loaded at the next boot"
-    check = {"id": "overlay.boot", "expected": expected}
-    loaders = boot.get("loaders") or []
-    if boot.get("errors"):
-        check.update(status="error", observed="cannot evaluate the boot firewall: %s" % "; ".join(boot["errors"]))
-        return check
-    if not ports:
-        check.update(status="skip", observed="the CNI mode needs no overlay port", expected="-")
-        return check
-    if not node_networks:
-        check.update(status="error", observed="no node network: set podnet_node_networks or put the peers in the inventory")
-        return check
-    dropped, unknown, fixes = [], [], []
-    for packet, network, desc, result, error in overlay_checks.inbound_results(boot, ports, node_networks):
-        if error is not None:
-            unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, error))
-        elif result["verdict"] != "accept":
-            dropped.append("%s (%s): %s at the next boot by %s" % (packet.describe(), desc, result["verdict"],
-                                                                   result["where"]))
-            fix = boot_fix_text(result, packet, network, boot)
-            if fix not in fixes:
-                fixes.append(fix)
-    loaded = "loaded at boot: %s" % (", ".join(loaders) or "no firewall")
-    notes = [loaded]
-    if dropped:
-        check.update(status="fail", observed="; ".join(dropped + unknown + notes),
-                     fix=" ; ".join(fixes) + " (in the boot configuration; podnet.doctor.remediate plans the change, review its diff)")
-    elif unknown:
-        check.update(status="error", observed="; ".join(unknown + notes))
-    else:
-        check.update(status="pass", observed="; ".join(["%s accepted after the next boot" % ", ".join(
-            "%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports)] + notes))
-    return check

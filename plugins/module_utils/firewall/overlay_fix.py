@@ -27,11 +27,12 @@ import fnmatch
 import glob
 import os
 import re
+import shlex
 
-from ansible_collections.podnet.doctor.plugins.module_utils import firewall_eval as fw
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.cni_catalog import tool_protocol
-from ansible_collections.podnet.doctor.plugins.module_utils.sysctl_boot import read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import tool_protocol
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 COMMENT = "podnet.doctor"
 NFT_FILE = "/etc/nftables.d/podnet-doctor.nft"
@@ -49,14 +50,14 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
 
     Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
     wanted = []
-    backends = overlay_checks.firewall_backends(facts)
-    for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
-        result = overlay_checks.packet_result(backends, packet)
+    backends = flows.firewall_backends(facts)
+    for packet, network, desc in flows.inbound_packets(facts, ports, node_networks):
+        result = flows.packet_result(backends, packet)
         if result["verdict"] != "accept":
             wanted.append((packet, result, network, desc))
     if forward:
-        for _name, packet in overlay_checks.forward_packets(facts, node_networks, pod_cidr, cni):
-            result = overlay_checks.packet_result(backends, packet)
+        for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
+            result = flows.packet_result(backends, packet)
             if result["verdict"] != "accept":
                 wanted.append((packet, result, pod_cidr, "forwarded pod traffic"))
     return wanted
@@ -91,67 +92,124 @@ def _ufw_cannot_open(label, packet):
         label, packet.proto_number, packet.proto_number)
 
 
+def opening(facts, packet, result, network, desc=None):
+    """The change that makes the running firewall admit ``packet`` from ``network``
+    (``result``: the drop, from :func:`flows.packet_result`) and keeps it at boot where the
+    backend has a boot state of its own: ``commands`` to run, ``nft_lines`` for
+    /etc/nftables.d/podnet-doctor.nft, ``ipt_lines`` ((chain, line)) for /etc/iptables/rules.v4,
+    and ``unresolved``: what only the administrator can do, and why."""
+    change = {"commands": [], "nft_lines": [], "ipt_lines": [], "unresolved": []}
+    backend = result["backend"]
+    label = _label(packet, network, result, desc, "")
+    if backend == "firewalld":
+        if packet.hook == "input":
+            rich = _rich_rule(network, packet.proto, packet.dport)
+            change["commands"] += [["firewall-cmd", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich],
+                                   ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich]]
+        else:
+            change["commands"] += [["firewall-cmd", "--zone=trusted", "--add-source=%s" % network],
+                                   ["firewall-cmd", "--permanent", "--zone=trusted", "--add-source=%s" % network]]
+    elif backend.startswith("iptables") and facts.get("ufw_active"):
+        if packet.hook == "forward":
+            change["commands"] += [["ufw", "route", "allow", direction, network, "comment", COMMENT] for direction in ("from", "to")]
+        elif packet.dport:
+            change["commands"].append(_ufw_allow(packet, network))
+        else:
+            change["unresolved"].append(_ufw_cannot_open(label, packet))
+    elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
+        chain, table = result["chain"], result["table"]
+        change["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
+        change["unresolved"].append("%s: opened now in table %s; add the same rule to the *%s table of %s so it "
+                                    "survives a reboot" % (label, table, table, IPTABLES_RULES))
+    elif backend.startswith("iptables"):
+        chain = result["chain"]
+        args = _ipt_args(packet, network)
+        change["commands"].append([backend, "-I", chain, "1"] + args)
+        if packet.hook == "forward":
+            reverse = ["-d" if a == "-s" else a for a in args]
+            change["commands"].append([backend, "-I", chain, "1"] + reverse)
+            change["ipt_lines"].append((chain, " ".join(["-A", chain] + reverse)))
+        change["ipt_lines"].append((chain, " ".join(["-A", chain] + args)))
+    elif backend == "nftables":
+        family, table, chain = result["chain"]
+        tokens = _nft_tokens(packet, network)
+        variants = [tokens, ["daddr" if t == "saddr" else t for t in tokens]] if packet.hook == "forward" else [tokens]
+        for variant in variants:
+            change["commands"].append(["nft", "insert", "rule", family, table, chain] + variant)
+            change["nft_lines"].append(" ".join(["insert", "rule", family, table, chain] + variant))
+    else:
+        change["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+    return change
+
+
+def boot_opening(boot, packet, result, network, firewalld_running, desc=None):
+    """The change that makes the boot configuration (``boot``: :func:`gather_boot.gather_boot`)
+    admit ``packet``, in the shape of :func:`opening`: the runtime is left alone."""
+    change = {"commands": [], "nft_lines": [], "ipt_lines": [], "unresolved": []}
+    backend = result["backend"]
+    label = _label(packet, network, result, desc, " at the next boot")
+    if backend == "firewalld":
+        rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)
+        change["commands"].append(["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
+                                  ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich])
+    elif backend.startswith("iptables") and boot.get("ufw_active"):
+        if packet.dport:
+            change["commands"].append(_ufw_allow(packet, network))
+        else:
+            change["unresolved"].append(_ufw_cannot_open(label, packet))
+    elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
+        # rules.v4 lines are written into its *filter table: a PREROUTING line there would make
+        # iptables-restore refuse the whole file at boot, leaving the node with no firewall
+        change["unresolved"].append("%s: the drop is in table %s; add an accept for it to the *%s table of the "
+                                    "file that is restored at boot" % (label, result["table"], result["table"]))
+    elif backend.startswith("iptables"):
+        change["ipt_lines"].append((result["chain"], " ".join(["-A", result["chain"]] + _ipt_args(packet, network))))
+    elif backend == "nftables":
+        family, table, chain = result["chain"]
+        change["nft_lines"].append(" ".join(["insert", "rule", family, table, chain] + _nft_tokens(packet, network)))
+    else:
+        change["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+    return change
+
+
+def describe_change(change):
+    """A change of :func:`opening` or :func:`boot_opening` as the text a check's ``fix`` shows:
+    the same commands and file lines the fixer applies."""
+    parts = [" ".join(shlex.quote(arg) for arg in argv) for argv in change["commands"]]
+    parts += ["add '%s' to %s (included from %s)" % (line, NFT_FILE, NFT_CONF) for line in change["nft_lines"]]
+    parts += ["add '%s' to the *filter table of %s" % (line, IPTABLES_RULES) for _chain, line in change["ipt_lines"]]
+    return "; ".join(parts + change["unresolved"])
+
+
+def _label(packet, network, result, desc, when):
+    spec = _spec(packet.proto, packet.dport) if packet.hook == "input" else "forward"
+    return "%s%s from %s: %s%s by %s" % (spec, " (%s)" % desc if desc else "", network, result["verdict"], when, result["where"])
+
+
+def _ufw_allow(packet, network):
+    return ["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport), "proto", packet.proto, "comment", COMMENT]
+
+
 def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
                      boot=None):
     """Every command and file change, computed before anything runs. ``boot``: the rulesets the next
-    boot loads (:func:`firewall_boot.gather_boot`); what they drop is written to the boot configuration
+    boot loads (:func:`gather_boot.gather_boot`); what they drop is written to the boot configuration
     even when the running firewall accepts it (a port opened by hand at runtime only)."""
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
     wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward)
     nft_lines, ipt_lines = [], []
     seen = set()
     for packet, result, network, desc in wanted:
-        backend = result["backend"]
-        label = "%s (%s) from %s: %s by %s" % (_spec(packet.proto, packet.dport) if packet.hook == "input"
-                                               else "forward", desc, network, result["verdict"], result["where"])
-        key = (backend, packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
+        key = (result["backend"], packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
         if key in seen:
             continue
         seen.add(key)
-        plan["openings"].append(label)
-        if backend == "firewalld":
-            if packet.hook == "input":
-                rich = _rich_rule(network, packet.proto, packet.dport)
-                zone = result["zone"]
-                plan["commands"].append(["firewall-cmd", "--zone=%s" % zone, "--add-rich-rule=%s" % rich])
-                plan["commands"].append(["firewall-cmd", "--permanent", "--zone=%s" % zone, "--add-rich-rule=%s" % rich])
-            else:
-                plan["commands"].append(["firewall-cmd", "--zone=trusted", "--add-source=%s" % network])
-                plan["commands"].append(["firewall-cmd", "--permanent", "--zone=trusted", "--add-source=%s" % network])
-        elif backend.startswith("iptables") and facts.get("ufw_active"):
-            if packet.hook == "forward":
-                for direction in ("from", "to"):
-                    plan["commands"].append(["ufw", "route", "allow", direction, network, "comment", COMMENT])
-            elif packet.dport:
-                plan["commands"].append(["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
-                                         "proto", packet.proto, "comment", COMMENT])
-            else:
-                plan["unresolved"].append(_ufw_cannot_open(label, packet))
-        elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
-            chain, table = result["chain"], result["table"]
-            plan["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
-            plan["unresolved"].append("%s: opened now in table %s; add the same rule to the *%s table of %s so it "
-                                      "survives a reboot" % (label, table, table, IPTABLES_RULES))
-        elif backend.startswith("iptables"):
-            chain = result["chain"]
-            args = _ipt_args(packet, network)
-            plan["commands"].append([backend, "-I", chain, "1"] + args)
-            if packet.hook == "forward":
-                reverse = ["-d" if a == "-s" else a for a in args]
-                plan["commands"].append([backend, "-I", chain, "1"] + reverse)
-                ipt_lines.append((chain, " ".join(["-A", chain] + reverse)))
-            ipt_lines.append((chain, " ".join(["-A", chain] + args)))
-        elif backend == "nftables":
-            family, table, chain = result["chain"]
-            tokens = _nft_tokens(packet, network)
-            plan["commands"].append(["nft", "insert", "rule", family, table, chain] + tokens)
-            nft_lines.append(" ".join(["insert", "rule", family, table, chain] + tokens))
-            if packet.hook == "forward":
-                reverse = ["daddr" if t == "saddr" else t for t in tokens]
-                plan["commands"].append(["nft", "insert", "rule", family, table, chain] + reverse)
-                nft_lines.append(" ".join(["insert", "rule", family, table, chain] + reverse))
-        else:
-            plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
+        plan["openings"].append(_label(packet, network, result, desc, ""))
+        change = opening(facts, packet, result, network, desc)
+        plan["commands"].extend(change["commands"])
+        plan["unresolved"].extend(change["unresolved"])
+        nft_lines.extend(change["nft_lines"])
+        ipt_lines.extend(change["ipt_lines"])
     if permanent_zones is not None:
         _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
     if boot is not None:
@@ -165,8 +223,8 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
 def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones):
     """Accepted now but not by the permanent config: the next reload or boot drops it."""
     fwd = facts.get("firewalld") or {}
-    for packet, network, desc in overlay_checks.inbound_packets(facts, ports, node_networks):
-        result = fw.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
+    for packet, network, desc in flows.inbound_packets(facts, ports, node_networks):
+        result = firewalld.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
                                       fwd.get("services", {}), facts.get("protocols"), fwd.get("policies"))
         if result["verdict"] == "accept":
             continue
@@ -183,42 +241,19 @@ def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, 
     """What the next boot's rulesets drop, opened in the boot configuration only (runtime is
     handled above): the file line, the permanent rich rule, or ``ufw allow`` (ufw writes its
     rule files itself). Raises Unevaluable like the runtime plan."""
-    backends = overlay_checks.firewall_backends(boot)
-    for packet, network, desc in overlay_checks.inbound_packets(boot, ports, node_networks):
-        result = overlay_checks.packet_result(backends, packet)
+    backends = flows.firewall_backends(boot)
+    for packet, network, desc in flows.inbound_packets(boot, ports, node_networks):
+        result = flows.packet_result(backends, packet)
         if result["verdict"] == "accept":
             continue
-        backend, label = result["backend"], "%s (%s) from %s: %s at the next boot by %s" % (
-            _spec(packet.proto, packet.dport), desc, network, result["verdict"], result["where"])
-        commands = []
-        if backend == "firewalld":
-            rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)
-            commands = [["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
-                        ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich]]
-        elif backend.startswith("iptables") and boot.get("ufw_active"):
-            if not packet.dport:
-                plan["unresolved"].append(_ufw_cannot_open(label, packet))
-                continue
-            commands = [["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport),
-                         "proto", packet.proto, "comment", COMMENT]]
-        elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
-            # rules.v4 lines are written into its *filter table: a PREROUTING line there would make
-            # iptables-restore refuse the whole file at boot, leaving the node with no firewall
-            plan["unresolved"].append("%s: the drop is in table %s; add an accept for it to the *%s table of the "
-                                      "file that is restored at boot" % (label, result["table"], result["table"]))
-            continue
-        elif backend.startswith("iptables"):
-            ipt_lines.append((result["chain"], " ".join(["-A", result["chain"]] + _ipt_args(packet, network))))
-        elif backend == "nftables":
-            family, table, chain = result["chain"]
-            nft_lines.append(" ".join(["insert", "rule", family, table, chain] + _nft_tokens(packet, network)))
-        else:
-            plan["unresolved"].append("%s: no fixer for backend %s" % (label, backend))
-            continue
-        fresh = [c for c in commands if c not in plan["commands"]]
+        change = boot_opening(boot, packet, result, network, firewalld_running, desc)
+        plan["unresolved"].extend(change["unresolved"])
+        nft_lines.extend(change["nft_lines"])
+        ipt_lines.extend(change["ipt_lines"])
+        fresh = [c for c in change["commands"] if c not in plan["commands"]]
         plan["commands"].extend(fresh)
-        if fresh or not commands:
-            plan["openings"].append(label)
+        if fresh or change["nft_lines"] or change["ipt_lines"]:
+            plan["openings"].append(_label(packet, network, result, desc, " at the next boot"))
 
 
 def _plan_nft_persistence(plan, root, lines):
@@ -308,7 +343,7 @@ def _check_tables_committed(rows, path):
         elif line == "COMMIT":
             opened = None
     if opened is not None:
-        raise fw.Unevaluable("%s line %d: table %s has no COMMIT before %s; iptables-restore refuses this file "
+        raise Unevaluable("%s line %d: table %s has no COMMIT before %s; iptables-restore refuses this file "
                              "at boot. Add COMMIT at the end of that table, then run again"
                              % (path, opened[0], opened[1], until))
 

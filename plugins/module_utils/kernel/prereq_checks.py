@@ -15,7 +15,8 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.podnet.doctor.plugins.module_utils import kmod_state, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore, check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state, sysctl_boot
 
 IPV4_FORWARD = "net.ipv4.ip_forward"
 IPV6_FORWARD = "net.ipv6.conf.all.forwarding"
@@ -83,14 +84,6 @@ def gather_facts(root="/", ip_families=("ipv4",), module="br_netfilter"):
     }
 
 
-def _result(check_id, status, observed, expected, fix=None, **extra):
-    result = {"id": check_id, "status": status, "observed": observed, "expected": expected}
-    if fix:
-        result["fix"] = fix
-    result.update(extra)
-    return result
-
-
 def _runtime_check(check_id, facts, keys, fix_hint):
     bad, seen = [], []
     for key in keys:
@@ -99,8 +92,8 @@ def _runtime_check(check_id, facts, keys, fix_hint):
         if value != "1":
             bad.append(key)
     if not bad:
-        return _result(check_id, "pass", ", ".join(seen), "1")
-    return _result(check_id, "fail", ", ".join(seen), "1", fix_hint(bad))
+        return check_result(check_id, "pass", ", ".join(seen), "1")
+    return check_result(check_id, "fail", ", ".join(seen), "1", fix_hint(bad))
 
 
 def _boot_problems(facts, keys):
@@ -147,11 +140,11 @@ def _boot_result(check_id, facts, keys, findings, expected, fix):
         # one path that surely ends at another value fails the check whatever the undecided one does
         definite = _definite_failures(facts, keys)
         if definite:
-            return _result(check_id, "fail", "; ".join(definite) + "; also undecided: " + "; ".join(errors),
+            return check_result(check_id, "fail", "; ".join(definite) + "; also undecided: " + "; ".join(errors),
                            expected, fix, findings=definite)
-        return _result(check_id, "error", "cannot tell %s after boot: %s" % (", ".join(keys), "; ".join(errors)),
+        return check_result(check_id, "error", "cannot tell %s after boot: %s" % (", ".join(keys), "; ".join(errors)),
                        expected, findings=findings)
-    return _result(check_id, "fail" if findings else "pass", _boot_observed(facts, keys), expected,
+    return check_result(check_id, "fail" if findings else "pass", _boot_observed(facts, keys), expected,
                    fix if findings else None, findings=findings)
 
 
@@ -204,21 +197,21 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
         how = "built into the kernel" if module["builtin"] else "loaded"
         if module.get("builtin_inferred"):
             how = "built in (its sysctls exist; no module index for kernel %s)" % module["kernel_release"]
-        results.append(_result("br_netfilter.loaded", "pass", how, "loaded or built-in"))
+        results.append(check_result("br_netfilter.loaded", "pass", how, "loaded or built-in"))
     else:
         why = "not loaded"
         if module["blacklisted"]:
             why += "; blacklisted by %s" % module["blacklisted"]
-        results.append(_result(
+        results.append(check_result(
             "br_netfilter.loaded", "fail", why, "loaded or built-in",
             "remove the blacklist, then modprobe br_netfilter" if module["blacklisted"]
             else "modprobe br_netfilter"))
 
     if module["builtin"]:
-        results.append(_result("br_netfilter.boot", "pass", "built into the kernel",
+        results.append(check_result("br_netfilter.boot", "pass", "built into the kernel",
                                "built-in or in modules-load.d"))
     elif module["boot_entry"] and not module["blacklisted"]:
-        results.append(_result("br_netfilter.boot", "pass", "listed in %s" % module["boot_entry"],
+        results.append(check_result("br_netfilter.boot", "pass", "listed in %s" % module["boot_entry"],
                                "built-in or in modules-load.d"))
     else:
         observed = ("listed in %s but blacklisted by %s" % (module["boot_entry"], module["blacklisted"])
@@ -228,11 +221,11 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
         fix = "write %s containing br_netfilter" % modules_file
         if module["blacklisted"]:
             fix = "remove the blacklist (%s), then %s" % (module["blacklisted"], fix)
-        results.append(_result("br_netfilter.boot", "fail", observed,
+        results.append(check_result("br_netfilter.boot", "fail", observed,
                                "built-in or in modules-load.d", fix))
 
     if not module["active"]:
-        results.append(_result("bridge_nf_call.runtime", "fail",
+        results.append(check_result("bridge_nf_call.runtime", "fail",
                                "%s absent: br_netfilter is not loaded" % ", ".join(brk), "1",
                                "modprobe br_netfilter, then sysctl -w %s"
                                % " ".join("%s=1" % k for k in brk)))
@@ -260,9 +253,3 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
     return apply_ignore(results, ignore)
 
 
-def apply_ignore(results, ignore):
-    """``podnet_ignore``: a failing check is reported as ``ignored``."""
-    for result in results:
-        if result["status"] == "fail" and result["id"] in ignore:
-            result["status"] = "ignored"
-    return results

@@ -15,10 +15,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
-import time
 
-from ansible_collections.podnet.doctor.plugins.module_utils import kmod_state, node_checks, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state, prereq_checks, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
 MARKER = "# Managed by podnet.doctor"
 OWNED_DIRS = ("etc/sysctl.d", "run/sysctl.d")
@@ -26,12 +26,8 @@ OVERRIDE_POLICIES = ("outrank", "comment")
 EDITABLE_PREFIXES = ("/etc/",)
 
 
-class FixError(Exception):
-    """The fix cannot be applied; the message says why and what to do."""
-
-
 # Every key this collection may write, in the order our drop-in lists them.
-MANAGED_KEYS = node_checks.forwarding_keys(("ipv4", "ipv6")) + node_checks.bridge_keys(("ipv4", "ipv6"))
+MANAGED_KEYS = prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
 
 
 def wanted_keys(areas, ip_families, held=()):
@@ -40,9 +36,9 @@ def wanted_keys(areas, ip_families, held=()):
     keep what an earlier run wrote for another, or that setting is gone at the next boot."""
     keys = set(held)
     if "ip_forward" in areas:
-        keys.update(node_checks.forwarding_keys(ip_families))
+        keys.update(prereq_checks.forwarding_keys(ip_families))
     if "bridge_netfilter" in areas:
-        keys.update(node_checks.bridge_keys(ip_families))
+        keys.update(prereq_checks.bridge_keys(ip_families))
     return [key for key in MANAGED_KEYS if key in keys]
 
 
@@ -50,25 +46,21 @@ def held_keys(root, owned):
     """The managed keys our drop-ins (``owned``) set to 1."""
     paths = set()
     for path in owned:
-        assignments = sysctl_boot.parse_sysctl_text(sysctl_boot.read_text(root, path) or "", path)[0]
+        assignments = sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]
         paths.update(a.path for a in assignments if a.value == "1" and not a.is_exclusion and not a.is_glob)
     return [key for key in MANAGED_KEYS if sysctl_boot.key_to_path(key) in paths]
-
-
-def _host(root, path):
-    return os.path.join(root, path.lstrip("/"))
 
 
 def owned_files(root, directories=OWNED_DIRS):
     """Files in sysctl.d that this collection wrote (first line is the marker)."""
     found = []
     for rel in directories:
-        directory = _host(root, rel)
+        directory = host_path(root, rel)
         if not os.path.isdir(directory):
             continue
         for name in sorted(os.listdir(directory)):
             path = "/%s/%s" % (rel, name)
-            if name.endswith(".conf") and (sysctl_boot.read_text(root, path) or "").startswith(MARKER):
+            if name.endswith(".conf") and (read_text(root, path) or "").startswith(MARKER):
                 found.append(path)
     return found
 
@@ -146,7 +138,7 @@ def outranking_path(default_path, keys, assignments, owned):
 
 def _comment_out(root, path, keys):
     """The text of ``path`` with every line that sets one of ``keys`` commented out."""
-    text = sysctl_boot.read_text(root, path)
+    text = read_text(root, path)
     if text is None:
         return None
     paths = managed_paths(keys)
@@ -161,7 +153,7 @@ def _comment_out(root, path, keys):
 
 
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
-             sysctl_file=node_checks.DEFAULT_SYSCTL_FILE, modules_file=node_checks.DEFAULT_MODULES_FILE,
+             sysctl_file=prereq_checks.DEFAULT_SYSCTL_FILE, modules_file=prereq_checks.DEFAULT_MODULES_FILE,
              on_override="outrank", module="br_netfilter"):
     owned = owned_files(root)
     # The drop-in holds ``keys`` (this run's areas and what it held before); this run
@@ -186,7 +178,7 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
             plan["modprobe"] = module
         if not state["builtin"]:
             plan["files"].append({"path": modules_file, "mode": 0o644,
-                                  "before": sysctl_boot.read_text(root, modules_file),
+                                  "before": read_text(root, modules_file),
                                   "after": modules_file_body(module)})
 
     if keys:
@@ -196,14 +188,14 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
             plan["unresolved"].append(
                 "no file name sorts after %s and fits in %d bytes: %s stays overridden at boot; "
                 "remove or rename those files" % (", ".join(plan["outranks"]), NAME_MAX, ", ".join(keys)))
-        plan["files"].append({"path": target, "mode": 0o644, "before": sysctl_boot.read_text(root, target),
+        plan["files"].append({"path": target, "mode": 0o644, "before": read_text(root, target),
                               "after": sysctl_file_body(keys)})
-        plan["remove"] = [{"path": path, "before": sysctl_boot.read_text(root, path)} for path in owned if path != target]
+        plan["remove"] = [{"path": path, "before": read_text(root, path)} for path in owned if path != target]
         plan["sysctl_file"] = target
         plan_overrides(plan, root, area_keys, loaded, owned, on_override)
 
     for key in area_keys:
-        now = node_checks.runtime_value(root, key)
+        now = prereq_checks.runtime_value(root, key)
         if now != "1":
             plan["runtime"][key] = now
     return plan
@@ -243,7 +235,7 @@ def plan_comment(plan, root, path, keys):
         if entry["path"] == path:
             return
     after = _comment_out(root, path, keys)
-    before = sysctl_boot.read_text(root, path)
+    before = read_text(root, path)
     if after is not None and after != before:
         plan["files"].append({"path": path, "mode": None, "before": before, "after": after,
                               "backup": True})
@@ -255,61 +247,6 @@ def changed_files(plan):
 
 def plan_changes(plan):
     return bool(changed_files(plan) or plan["remove"] or plan["modprobe"] or plan["runtime"])
-
-
-TEMP_PREFIX = ".podnet-"
-# A run holds its temp file for milliseconds; one older than this was left by a killed run.
-STALE_TEMP_SECONDS = 600
-
-
-def remove_stale_temp_files(directory, now=None):
-    """Remove ``.podnet-*`` temp files a killed run left in ``directory`` (inert: hidden and
-    without a .conf/.nft suffix, so no tool reads them, but litter under /etc all the same).
-    Young ones may belong to a run in progress and are left alone. Returns what was removed."""
-    now = time.time() if now is None else now
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        path = os.path.join(directory, name)
-        if not name.startswith(TEMP_PREFIX) or not os.path.isfile(path) or os.path.islink(path):
-            continue
-        try:
-            if now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
-                os.unlink(path)
-                removed.append(path)
-        except OSError:
-            continue  # another run removed it first
-    return removed
-
-
-def write_atomic(path, content, mode=None, mover=None):
-    """Write via a temp file in the same directory, fsync, then rename over ``path``.
-
-    Killed at any point, ``path`` is either the old file or the new one, never part of
-    either; at worst a ``.podnet-*`` temp file stays, which the next write removes."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    remove_stale_temp_files(directory)
-    if mode is None and os.path.exists(path):
-        mode = os.stat(path).st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        if mover is not None:
-            mover(tmp, path)
-        else:
-            os.rename(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
@@ -328,10 +265,10 @@ def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
             done["warnings"].append("modprobe %s succeeded with a message: %s" % (plan["modprobe"], err.strip()))
     for entry in changed_files(plan):
         if entry.get("backup") and backup is not None:
-            done["backups"].append(backup(_host(root, entry["path"])))
-        write_atomic(_host(root, entry["path"]), entry["after"], entry["mode"], mover)
+            done["backups"].append(backup(host_path(root, entry["path"])))
+        write_atomic(host_path(root, entry["path"]), entry["after"], entry["mode"], mover)
     for entry in plan["remove"]:
-        os.unlink(_host(root, entry["path"]))
+        os.unlink(host_path(root, entry["path"]))
     for key in plan["runtime"]:
         proc_path = os.path.join(root, "proc/sys", sysctl_boot.key_to_path(key))
         if not os.path.exists(proc_path):

@@ -74,3 +74,36 @@ def host_networks(addresses, routes, host=None):
         add(network, "route %s%s dev %s (table %s)" % (
             route["dst"], via, route.get("dev", "?"), route.get("table", "main")))
     return found
+
+
+def interface_for(addresses, network):
+    """(interface, own address) of the node inside ``network``, or (None, None)."""
+    network = ipaddress.ip_network(text_type(network), strict=False)
+    for link in addresses:
+        for info in link.get("addr_info", []):
+            try:
+                address = ipaddress.ip_address(text_type(info.get("local", "")))
+            except ValueError:
+                continue
+            if address in network:
+                return link.get("ifname"), str(address)
+    return None, None
+
+
+def derive_node_networks(addresses, peers):
+    """The networks of this node's interfaces that hold any peer address (the inventory)."""
+    found = []
+    for link in addresses:
+        if link.get("ifname") == "lo":
+            continue
+        for info in link.get("addr_info", []):
+            if "local" not in info or "prefixlen" not in info:
+                continue
+            net = ipaddress.ip_network(u"%s/%s" % (info["local"], info["prefixlen"]), strict=False)
+            for peer in peers:
+                try:
+                    if ipaddress.ip_address(text_type(peer)) in net and str(net) not in found:
+                        found.append(str(net))
+                except ValueError:
+                    continue
+    return found

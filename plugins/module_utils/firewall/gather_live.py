@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The running firewalls of a node: rulesets of nftables and both iptables backends, firewalld's zones and policies, ufw.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_loaded
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import read_protocols
+
+
+def _tool(run, argv):
+    rc, out, err = run(argv)
+    return {"rc": rc, "out": out, "err": err.strip()}
+
+
+def gather_firewall(run, root="/", which=None):
+    """Every ruleset and firewall state, read-only."""
+    which = which or (lambda name: name)
+    facts = {"errors": [], "parsed": {}}
+    addr = _tool(run, ["ip", "-j", "addr", "show"])
+    try:
+        facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
+    except ValueError as exc:
+        facts["addresses"] = []
+        facts["errors"].append("ip -j addr show printed something that is not JSON (%s)" % exc)
+    facts["protocols"] = read_protocols(root)
+    for key, argv in (("nft", ["nft", "-j", "-p", "list", "ruleset"]),
+                      ("iptables_legacy", ["iptables-legacy-save"]),
+                      ("iptables_nft", ["iptables-nft-save"])):
+        binary = which(argv[0])
+        if not binary:
+            facts[key] = None
+            continue
+        result = _tool(run, [binary] + argv[1:])
+        if result["rc"] != 0:
+            facts["errors"].append("%s failed (rc=%d): %s (run with become: true)"
+                                   % (" ".join(argv), result["rc"], result["err"]))
+            facts[key] = None
+            continue
+        facts[key] = result["out"]
+        try:  # parsed here, once: a damaged dump is an error, never an empty ruleset
+            flows.parsed_ruleset(facts, key)
+        except RulesetParseError as exc:
+            facts["errors"].append(str(exc))
+            facts[key] = None
+    daemon = {"running": False}
+    cmd = which("firewall-cmd") if process_running(root, "firewalld") else None
+    if cmd:
+        state = _tool(run, [cmd, "--state"])
+        daemon["running"] = state["rc"] == 0 and state["out"].strip() == "running"
+        if daemon["running"]:
+            daemon["default_zone"] = firewall_cmd_read(run, [cmd, "--get-default-zone"], facts["errors"]).strip()
+            daemon["active_zones"] = firewalld.parse_active_zones(
+                firewall_cmd_read(run, [cmd, "--get-active-zones"], facts["errors"]))
+            daemon["zones"] = firewalld.parse_all_zones(firewall_cmd_read(run, [cmd, "--list-all-zones"], facts["errors"]))
+            # policies exist since firewalld 0.9 (bullseye): an older one refuses the option and has none;
+            # any other failed read is an error like the zones'
+            daemon["policies"] = firewalld.parse_all_zones(
+                firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
+            daemon["services"] = firewalld.firewalld_services(
+                root, firewalld.firewalld_service_names(list(daemon["zones"].values()) + list(daemon["policies"].values())))
+            conf = os.path.join(root, "etc/firewalld/firewalld.conf")
+            backend = "nftables"
+            if os.path.isfile(conf):
+                with open(conf) as handle:
+                    match = re.search(r"^\s*FirewallBackend\s*=\s*(\w+)", handle.read(), re.M)
+                    backend = match.group(1) if match else backend
+            daemon["backend"] = backend
+    facts["firewalld"] = daemon
+    facts["ufw_active"] = ufw_loaded(facts.get("iptables_nft")) or ufw_loaded(facts.get("iptables_legacy"))
+    return facts
+
+
+def process_running(root, name):
+    """Whether a process whose command name is ``name`` runs (``/proc/*/comm`` under ``root``).
+
+    A Python daemon started from its script (firewalld) has the script's name as comm.
+    Reading /proc costs far less than asking the daemon's own CLI, which is only run
+    when the daemon is there."""
+    proc = os.path.join(root, "proc")
+    try:
+        pids = [entry for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return True  # cannot tell: let the daemon's CLI answer
+    for pid in pids:
+        try:
+            with open(os.path.join(proc, pid, "comm")) as handle:
+                if handle.read().strip() == name:
+                    return True
+        except (IOError, OSError):
+            continue  # the process ended while we looked
+    return False
+
+
+def firewall_cmd_read(run, argv, errors, unsupported_is_empty=False):
+    """stdout of a read-only ``firewall-cmd`` call; on a non-zero exit, "" and an entry in
+    ``errors`` naming the command and its stderr: a failed read is never an empty zone list.
+    ``unsupported_is_empty``: a firewalld too old to know the option (argparse's "unrecognized
+    arguments") has nothing of that kind, so "" without an error."""
+    result = _tool(run, argv)
+    if result["rc"] != 0 and unsupported_is_empty and "unrecognized arguments" in result["err"]:
+        return ""
+    if result["rc"] != 0:
+        command = " ".join([os.path.basename(argv[0])] + argv[1:])
+        errors.append("%s failed (rc=%d): %s" % (command, result["rc"], result["err"] or result["out"].strip()))
+        return ""
+    return result["out"]

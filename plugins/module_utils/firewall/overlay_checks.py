@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The overlay checks: ``overlay.inbound`` and ``overlay.forward`` judge the running firewalls
+(:func:`gather_live.gather_firewall`), ``overlay.boot`` what the next boot loads
+(:func:`gather_boot.gather_boot`). A failing check's ``fix`` is the fixer's own plan for the
+packets it names (:mod:`overlay_fix`), rendered as text: what the hint says is what
+podnet.doctor.remediate runs."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, overlay_fix
+
+INBOUND_EXPECTED = "every overlay port accepted from the node network"
+FORWARD_EXPECTED = "forwarded pod traffic accepted"
+BOOT_EXPECTED = "every overlay port accepted from the node network by the firewalls loaded at the next boot"
+
+
+def _ports_text(ports):
+    return ", ".join("%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports)
+
+
+def _fix_text(changes, suffix):
+    texts = []
+    for change in changes:
+        text = overlay_fix.describe_change(change)
+        if text and text not in texts:
+            texts.append(text)
+    return " ; ".join(texts) + suffix
+
+
+def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
+    """The overlay.inbound and overlay.forward check results."""
+    backends = flows.firewall_backends(facts)
+    active = flows.firewalls_in_charge(facts, backends)
+    legacy, nft_side = flows.parsed_ruleset(facts, "iptables_legacy"), flows.parsed_ruleset(facts, "iptables_nft")
+    mixed = legacy.in_use() and bool(facts.get("iptables_nft")) and nft_side.in_use()
+    notes = ["rules in both iptables-legacy and iptables-nft (mixed backends: kube-proxy and the CNI "
+             "may write to the other one)"] if mixed else []
+    if facts.get("errors"):
+        observed = "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"])
+        return [check_result(check_id, "error", observed, "rulesets readable") for check_id in ("overlay.inbound", "overlay.forward")]
+    return [_inbound_check(facts, ports, node_networks, backends, active, notes),
+            _forward_check(facts, node_networks, pod_cidr, cni, backends, active)]
+
+
+def _inbound_check(facts, ports, node_networks, backends, active, notes):
+    if not ports:
+        return check_result("overlay.inbound", "skip", "the CNI mode needs no overlay port", "-")
+    if not node_networks:
+        return check_result("overlay.inbound", "error", "no node network: set podnet_node_networks or put the peers in the inventory",
+                            "node network known")
+    dropped, unknown, changes = [], [], []
+    for packet, network, desc, result, error in flows.inbound_results(facts, ports, node_networks, backends):
+        if error is not None:
+            unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, error))
+        elif result["verdict"] != "accept":
+            dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, result["verdict"], result["where"]))
+            changes.append(overlay_fix.opening(facts, packet, result, network, desc))
+    if dropped:
+        return check_result("overlay.inbound", "fail", "; ".join(dropped + unknown + notes), INBOUND_EXPECTED,
+                            _fix_text(changes, " (podnet.doctor.remediate opens exactly these)"), backends=active)
+    if unknown:
+        return check_result("overlay.inbound", "error", "; ".join(unknown + notes), INBOUND_EXPECTED, backends=active)
+    backends_text = "firewalls in charge: %s" % (", ".join(active) or "none")
+    return check_result("overlay.inbound", "pass", "; ".join(["%s accepted" % _ports_text(ports), backends_text] + notes),
+                        INBOUND_EXPECTED, backends=active)
+
+
+def _forward_check(facts, node_networks, pod_cidr, cni, backends, active):
+    dropped, unknown, changes = [], [], []
+    for name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
+        try:
+            result = flows.packet_result(backends, packet)
+        except Unevaluable as exc:
+            unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
+            continue
+        if result["verdict"] != "accept":
+            dropped.append("%s (%s -> %s): %s by %s" % (name, packet.iif, packet.oif, result["verdict"], result["where"]))
+            changes.append(overlay_fix.opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
+    if dropped:
+        return check_result("overlay.forward", "fail", "; ".join(dropped + unknown), FORWARD_EXPECTED,
+                            _fix_text(changes, " (podnet.doctor.remediate does this)"))
+    if unknown:
+        return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
+    return check_result("overlay.forward", "pass", "pod <-> pod and pod -> outside forwarded (%s)" % (", ".join(active) or "no firewall"),
+                        FORWARD_EXPECTED)
+
+
+def evaluate_boot(boot, ports, node_networks, firewalld_running=False):
+    """The overlay.boot check: every overlay port admitted by what the next boot loads.
+    ``firewalld_running``: whether firewalld runs now (its permanent config is then changed with
+    ``firewall-cmd --permanent``, else with ``firewall-offline-cmd``), as the fixer decides."""
+    if boot.get("errors"):
+        return check_result("overlay.boot", "error", "cannot evaluate the boot firewall: %s" % "; ".join(boot["errors"]), BOOT_EXPECTED)
+    if not ports:
+        return check_result("overlay.boot", "skip", "the CNI mode needs no overlay port", "-")
+    if not node_networks:
+        return check_result("overlay.boot", "error", "no node network: set podnet_node_networks or put the peers in the inventory",
+                            BOOT_EXPECTED)
+    dropped, unknown, changes = [], [], []
+    for packet, network, desc, result, error in flows.inbound_results(boot, ports, node_networks):
+        if error is not None:
+            unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, error))
+        elif result["verdict"] != "accept":
+            dropped.append("%s (%s): %s at the next boot by %s" % (packet.describe(), desc, result["verdict"], result["where"]))
+            changes.append(overlay_fix.boot_opening(boot, packet, result, network, firewalld_running, desc))
+    notes = ["loaded at boot: %s" % (", ".join(boot.get("loaders") or []) or "no firewall")]
+    if dropped:
+        return check_result("overlay.boot", "fail", "; ".join(dropped + unknown + notes), BOOT_EXPECTED,
+                            _fix_text(changes, " (in the boot configuration; podnet.doctor.remediate plans the change, review its diff)"))
+    if unknown:
+        return check_result("overlay.boot", "error", "; ".join(unknown + notes), BOOT_EXPECTED)
+    return check_result("overlay.boot", "pass", "; ".join(["%s accepted after the next boot" % _ports_text(ports)] + notes), BOOT_EXPECTED)
