@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
-from ...fixture_tree import make_tree
+from ....fixture_tree import make_tree
 
 DEBIAN_PROTOCOLS = ("ip\t0\tIP\t\t# internet protocol, pseudo protocol number\nicmp\t1\tICMP\n"
                     "ipencap\t4\tIP-ENCAP\t# IP encapsulated in IP (officially ``IP'')\ntcp\t6\tTCP\n"

@@ -9,7 +9,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.firewall import fire
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import protocol_table
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "rulesets")
 NODE_NET = "192.168.76.0/24"
 VXLAN = Packet("udp", 8472, src=NODE_NET, iif="eth0")
 SSH = Packet("tcp", 22, src=NODE_NET, iif="eth0")

@@ -9,9 +9,9 @@ import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks
 
-from ...fixture_tree import make_tree
+from ....fixture_tree import make_tree
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "rulesets")
 
 
 def fixture(name):

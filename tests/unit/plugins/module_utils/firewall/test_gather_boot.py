@@ -10,9 +10,9 @@ import pytest
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
-from ...fixture_tree import Link, make_tree
+from ....fixture_tree import Link, make_tree
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "rulesets")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "rulesets")
 PORTS = [("udp", 8472, "flannel VXLAN")]
 NETS = ["192.168.77.0/24"]
 ADDRESSES = [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}]

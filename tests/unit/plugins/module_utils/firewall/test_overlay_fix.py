@@ -1,10 +1,10 @@
-"""firewall_fix: the boot files it plans to write, and what it refuses to plan."""
+"""overlay_fix: the boot files it plans to write, and what it refuses to plan."""
 import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_fix
 
-from ...fixture_tree import make_tree
+from ....fixture_tree import make_tree
 
 LINE = ("INPUT", "-A INPUT -s 192.168.77.0/24 -p udp -m udp --dport 8472 -m comment --comment podnet.doctor -j ACCEPT")
 
