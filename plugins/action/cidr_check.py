@@ -141,7 +141,7 @@ class ActionModule(ActionBase):
                 result["per_host"] = fleet_checks(cluster, networks, reserved, missing)
             else:
                 result["checks"] = apply_ignore([dict(c) for c in args.get("results") or []],
-                                                            args.get("ignore") or [])
+                                                args.get("ignore") or [])
         except (cluster_sources.SourceError, AnsibleFilterError) as exc:
             result.update(failed=True, msg=to_text(exc))
         return result

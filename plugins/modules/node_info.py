@@ -166,7 +166,7 @@ def main():
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
             params["root"], module.get_bin_path)
         boot = gather_boot.gather_boot(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
-                                         params["root"], module.get_bin_path, firewall["addresses"])
+                                       params["root"], module.get_bin_path, firewall["addresses"])
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
     if not node_networks:

@@ -145,7 +145,7 @@ def fix(module):
         permanent = firewalld.parse_all_zones(out)
     try:
         plan = overlay_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
-                                             params["forward"], permanent, boot)
+                                            params["forward"], permanent, boot)
     except Unevaluable as exc:
         module.fail_json(msg="refusing to change a ruleset that cannot be evaluated: %s; nothing was changed"
                          % exc, **result)
@@ -167,7 +167,7 @@ def fix(module):
             if entry.get("backup"):
                 result["backups"].append(module.backup_local(target))
             write_atomic(target, entry["after"], 0o644 if entry.get("owned") else None,
-                                    lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False))
+                         lambda src, dest: module.atomic_move(src, dest, unsafe_writes=False))
         for argv in overlay_fix.boot_state_first(plan["commands"]):
             binary = module.get_bin_path(argv[0], required=True)
             rc, out, err = run([binary] + argv[1:])

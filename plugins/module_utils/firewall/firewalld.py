@@ -280,7 +280,7 @@ def firewalld_verdict(packet, zones, default_zone, services, protocols=None, pol
     if target == "ACCEPT":
         return verdict_result("accept", "%s target ACCEPT" % where)
     return verdict_result("drop" if target == "DROP" else "reject",
-                           "%s (target %s: not in its services, ports or rich rules)" % (where, target), zone=name)
+                          "%s (target %s: not in its services, ports or rich rules)" % (where, target), zone=name)
 
 
 def firewalld_forward_verdict(packet, zones, default_zone):
@@ -301,6 +301,5 @@ def firewalld_forward_verdict(packet, zones, default_zone):
                 net_match(packet.dst, zone["sources"], "the destination"):
             return verdict_result("accept", "firewalld zone %s forwards to its sources" % zin)
     return verdict_result("reject", "firewalld zone %s (forward %s, target %s): %s is not bound to it, so "
-                                     "forwarding %s -> %s is rejected" % (
-                                         zin, zone.get("forward", "no"), zone.get("target", "default"),
-                                         packet.oif, packet.iif, packet.oif), zone=zin)
+                          "forwarding %s -> %s is rejected" % (zin, zone.get("forward", "no"), zone.get("target", "default"),
+                                                               packet.oif, packet.iif, packet.oif), zone=zin)

@@ -70,7 +70,7 @@ def firewall_backends(facts):
             zones.setdefault(name, {}).setdefault("interfaces", active.get("interfaces", []))
         backends.append(("firewalld", lambda p: (
             firewalld.firewalld_verdict(p, zones, fwd["default_zone"], fwd.get("services", {}), facts.get("protocols"),
-                                 fwd.get("policies"))
+                                        fwd.get("policies"))
             if p.hook == "input" else
             firewalld.firewalld_forward_verdict(p, zones, fwd["default_zone"]))))
     ipt_nft = parsed_ruleset(facts, "iptables_nft")
@@ -132,5 +132,3 @@ def inbound_results(facts, ports, node_networks, backends=None):
         except Unevaluable as exc:
             found.append((packet, network, desc, None, exc))
     return found
-
-

@@ -414,5 +414,3 @@ def gather_firewalld_permanent(run, root, which, facts):
                           "offline": offline}
     facts["loaders"].append("firewalld.service (permanent configuration, default zone %s)"
                             % facts["firewalld"]["default_zone"])
-
-

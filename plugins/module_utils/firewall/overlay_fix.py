@@ -225,7 +225,7 @@ def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones
     fwd = facts.get("firewalld") or {}
     for packet, network, desc in flows.inbound_packets(facts, ports, node_networks):
         result = firewalld.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
-                                      fwd.get("services", {}), facts.get("protocols"), fwd.get("policies"))
+                                             fwd.get("services", {}), facts.get("protocols"), fwd.get("policies"))
         if result["verdict"] == "accept":
             continue
         command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
@@ -344,8 +344,8 @@ def _check_tables_committed(rows, path):
             opened = None
     if opened is not None:
         raise Unevaluable("%s line %d: table %s has no COMMIT before %s; iptables-restore refuses this file "
-                             "at boot. Add COMMIT at the end of that table, then run again"
-                             % (path, opened[0], opened[1], until))
+                          "at boot. Add COMMIT at the end of that table, then run again"
+                          % (path, opened[0], opened[1], until))
 
 
 def boot_state_first(commands):

@@ -141,11 +141,11 @@ def _boot_result(check_id, facts, keys, findings, expected, fix):
         definite = _definite_failures(facts, keys)
         if definite:
             return check_result(check_id, "fail", "; ".join(definite) + "; also undecided: " + "; ".join(errors),
-                           expected, fix, findings=definite)
+                                expected, fix, findings=definite)
         return check_result(check_id, "error", "cannot tell %s after boot: %s" % (", ".join(keys), "; ".join(errors)),
-                       expected, findings=findings)
+                            expected, findings=findings)
     return check_result(check_id, "fail" if findings else "pass", _boot_observed(facts, keys), expected,
-                   fix if findings else None, findings=findings)
+                        fix if findings else None, findings=findings)
 
 
 def _boot_observed(facts, keys):
@@ -209,10 +209,10 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
 
     if module["builtin"]:
         results.append(check_result("br_netfilter.boot", "pass", "built into the kernel",
-                               "built-in or in modules-load.d"))
+                                    "built-in or in modules-load.d"))
     elif module["boot_entry"] and not module["blacklisted"]:
         results.append(check_result("br_netfilter.boot", "pass", "listed in %s" % module["boot_entry"],
-                               "built-in or in modules-load.d"))
+                                    "built-in or in modules-load.d"))
     else:
         observed = ("listed in %s but blacklisted by %s" % (module["boot_entry"], module["blacklisted"])
                     if module["boot_entry"] else "in no modules-load.d file")
@@ -222,13 +222,13 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
         if module["blacklisted"]:
             fix = "remove the blacklist (%s), then %s" % (module["blacklisted"], fix)
         results.append(check_result("br_netfilter.boot", "fail", observed,
-                               "built-in or in modules-load.d", fix))
+                                    "built-in or in modules-load.d", fix))
 
     if not module["active"]:
         results.append(check_result("bridge_nf_call.runtime", "fail",
-                               "%s absent: br_netfilter is not loaded" % ", ".join(brk), "1",
-                               "modprobe br_netfilter, then sysctl -w %s"
-                               % " ".join("%s=1" % k for k in brk)))
+                                    "%s absent: br_netfilter is not loaded" % ", ".join(brk), "1",
+                                    "modprobe br_netfilter, then sysctl -w %s"
+                                    % " ".join("%s=1" % k for k in brk)))
     else:
         results.append(_runtime_check(
             "bridge_nf_call.runtime", facts, brk,
@@ -251,5 +251,3 @@ def evaluate(facts, ignore=(), sysctl_file=DEFAULT_SYSCTL_FILE, modules_file=DEF
                                 "1 and br_netfilter loaded before sysctl", fix))
 
     return apply_ignore(results, ignore)
-
-

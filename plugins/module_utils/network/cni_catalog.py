@@ -50,6 +50,8 @@ CATALOG = {
         "sleeve": [("tcp", 6783, "Weave control"), ("udp", 6783, "Weave sleeve")],
     },
 }
+
+
 def overlay_ports_for(cni, mode, overrides=None):
     """The (protocol, port, description) entries a node must admit from its peers.
 

@@ -4,10 +4,9 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, iptables, nftables
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
-from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import protocol_table
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "rulesets")
 NODE_NET = "192.168.76.0/24"
@@ -63,7 +62,7 @@ def test_captured_firewalld_zone():
 # -- crafted iptables cases ------------------------------------------------------------
 def ipt(body, policy="ACCEPT"):
     return iptables.IptablesRuleset("*filter\n:INPUT %s [0:0]\n:FORWARD ACCEPT [0:0]\n:USER - [0:0]\n%s\nCOMMIT\n"
-                              % (policy, body), "iptables")
+                                    % (policy, body), "iptables")
 
 
 @pytest.mark.parametrize("body,policy,verdict", [
@@ -142,7 +141,7 @@ def test_nft_every_base_chain_must_accept():
         {"chain": {"family": "ip", "table": "late", "name": "in", "type": "filter", "hook": "input",
                    "prio": 10, "policy": "drop"}}])
     assert nftables.nft_verdict(ruleset, VXLAN) == {"verdict": "drop", "where": "policy drop of ip late in",
-                                              "chain": ("ip", "late", "in")}
+                                                    "chain": ("ip", "late", "in")}
 
 
 def test_nft_named_set_and_unknown_expression():
@@ -165,7 +164,7 @@ def test_skip_tables_is_per_family():
 
 
 POD_FLOW = Packet("tcp", 443, src="10.244.0.0/16", dst="10.244.0.0/16", iif="flannel.1", oif="cni0",
-                     hook="forward", dst_local=False)
+                  hook="forward", dst_local=False)
 
 
 @pytest.mark.parametrize("zones,verdict", [

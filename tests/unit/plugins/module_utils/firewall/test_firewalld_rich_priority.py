@@ -7,8 +7,7 @@ rules, ports, services, protocols), ``_post`` (priority > 0, lowest first), then
 target. The evaluator used to ignore the priority."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, iptables, nftables
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 
 NODE_NET = "192.168.76.0/24"

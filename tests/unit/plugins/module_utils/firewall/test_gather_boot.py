@@ -83,7 +83,7 @@ def test_iptables_restore_units_name_their_file_and_backend(tmp_path):
 def test_no_firewall_enabled_at_boot_runs_nothing_and_passes(tmp_path):
     node = ScratchNamespace()
     boot = gather_boot.gather_boot(node.run, make_tree(tmp_path, {"etc/nftables.conf": "flush ruleset\n"}),
-                                     node.which, ADDRESSES)
+                                   node.which, ADDRESSES)
     assert node.calls == []
     check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "pass" and "loaded at boot: no firewall" in check["observed"]
@@ -130,7 +130,7 @@ def test_firewalld_enabled_but_stopped_is_judged_from_its_permanent_zones(tmp_pa
     check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
     assert check["status"] == "fail" and "firewalld zone public" in check["observed"], check
     plan = overlay_fix.plan_overlay_fix({"addresses": ADDRESSES, "firewalld": {"running": False}}, PORTS, NETS,
-                                         "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
+                                        "10.244.0.0/16", "flannel", root, forward=False, boot=boot)
     assert plan["commands"] == [["firewall-offline-cmd", "--zone=public", '--add-rich-rule=rule family="ipv4" source '
                                  'address="192.168.77.0/24" port port="8472" protocol="udp" accept']]
 
@@ -175,7 +175,7 @@ def test_boot_only_drop_in_rules_v4_adds_the_file_line_and_no_runtime_command(tm
     node = ScratchNamespace(legacy=after)
     make_tree(root, {"etc/iptables/rules.v4": after})
     assert overlay_checks.evaluate_boot(gather_boot.gather_boot(node.run, root, node.which, ADDRESSES),
-                                       PORTS, NETS)["status"] == "pass"
+                                        PORTS, NETS)["status"] == "pass"
 
 
 def test_ufw_enabled_at_boot_is_loaded_with_ufw_init_and_fixed_with_ufw_allow(tmp_path):
@@ -220,7 +220,7 @@ def test_a_table_defined_in_an_included_file_takes_our_include_line(tmp_path):
                                 "etc/nftables.d/filter/10-filter.nft": ruleset})
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
     overlay_fix._plan_nft_persistence(plan, root, ["insert rule inet filter input ip saddr 192.168.77.0/24 udp dport "
-                                                    "8472 accept comment \"podnet.doctor\""])
+                                                   "8472 accept comment \"podnet.doctor\""])
     assert plan["unresolved"] == []
     assert plan["files"]["/etc/nftables.conf"]["after"].endswith('include "/etc/nftables.d/podnet-doctor.nft"\n')
 

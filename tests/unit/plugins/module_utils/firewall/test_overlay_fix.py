@@ -45,6 +45,6 @@ def test_a_boot_drop_in_the_raw_table_is_unresolved_never_a_filter_line(tmp_path
     live = {"addresses": addresses, "firewalld": {"running": False}, "nft": None, "iptables_nft": None,
             "iptables_legacy": None}
     plan = overlay_fix.plan_overlay_fix(live, [("udp", 8472, "flannel VXLAN")], ["192.168.77.0/24"], "10.244.0.0/16",
-                                         "flannel", root, forward=False, boot=boot)
+                                        "flannel", root, forward=False, boot=boot)
     assert "/etc/iptables/rules.v4" not in plan["files"]
     assert any("table raw" in text and "*raw" in text for text in plan["unresolved"]), plan["unresolved"]

@@ -98,7 +98,7 @@ def test_nft_is_read_with_numeric_protocols(tmp_path):
 def _plan(tmp_path, node):
     facts, _check = inbound(tmp_path, node)
     return overlay_fix.plan_overlay_fix(facts, CALICO_IPIP, [NODE_NET], "10.244.0.0/16", "calico",
-                                         str(tmp_path), forward=False)
+                                        str(tmp_path), forward=False)
 
 
 def test_the_nft_fix_opens_protocol_4_by_number(tmp_path):
