@@ -127,7 +127,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import cni_catalog
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
 from ansible_collections.podnet.doctor.plugins.module_utils.node_args import overlay_argument_spec, validated_overlay_params
 
 RUN_ID = re.compile(r"^[A-Za-z0-9-]{4,40}$")

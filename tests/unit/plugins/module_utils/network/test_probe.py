@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
 
 NODES = ["192.168.77.11", "192.168.77.12", "192.168.77.13", "192.168.77.14", "192.168.77.15"]
 RUN, SPORT = "p1a2b3c4", 47123
