@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import struct
+import time
 
 from ansible.module_utils.six import text_type
 
@@ -128,6 +129,15 @@ class ProbeStateError(Exception):
     """The observer's state file is missing or cannot be trusted; the message names it."""
 
 
+class ProbeSocketError(Exception):
+    """A socket to observe or send the probes cannot be opened or used (not root, no route, ...).
+    ``sent`` lists the probes that went out before."""
+
+    def __init__(self, msg, sent=None):
+        super(ProbeSocketError, self).__init__(msg)
+        self.sent = sent or []
+
+
 def _is_state(state):
     return (isinstance(state, dict) and isinstance(state.get("pid"), int) and not isinstance(state["pid"], bool)
             and isinstance(state.get("received"), list)
@@ -178,6 +188,18 @@ def stop_observer(state, root="/", kill=os.kill):
     except OSError:
         return False  # it ended between the check and the signal
     return True
+
+
+def collect_run(root, run_id, ports, senders, names=None, sleep=time.sleep, kill=os.kill):
+    """The collect step: stop this run's observer, remove its state file and judge what arrived
+    from ``senders``. Returns (received, the overlay.probe check); raises ``ProbeStateError``
+    naming the state file when it is missing or broken."""
+    path = state_path(root, run_id)
+    sleep(0.2)  # probes still in flight on a busy network
+    state = read_state(path)
+    stop_observer(state, root, kill)
+    os.unlink(path)
+    return state["received"], probe_check(state["received"], senders, ports, names)
 
 
 def port_label(proto, port):
