@@ -39,3 +39,16 @@ class LockTimeout(PodnetError):
 
 class ClusterReadError(PodnetError):
     """The cluster could not be read at all (TLS, connection, auth)."""
+
+
+class ProbeStateError(PodnetError):
+    """The probe observer's state file is missing or cannot be trusted; the message names it."""
+
+
+class ProbeSocketError(PodnetError):
+    """A socket to observe or send the probes cannot be opened or used (not root, no route, ...).
+    ``sent`` lists the probes that went out before."""
+
+    def __init__(self, msg, sent=None):
+        super(ProbeSocketError, self).__init__(msg)
+        self.sent = sent or []

@@ -115,20 +115,16 @@ checks:
       type: str
 """
 
-import errno
 import json
-import os
 import re
-import select
-import signal
-import socket
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
 from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, ProbeSocketError, ProbeStateError
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network.probe_observer import start_observer
+from ansible_collections.podnet.doctor.plugins.module_utils.network.probe_sender import send_probes
 
 RUN_ID = re.compile(r"^[A-Za-z0-9-]{4,40}$")
 
@@ -150,132 +146,29 @@ def node_addresses(module):
     return json.loads(out or "[]")
 
 
-def observe(sockets, state_file, run_id, sport, ports, deadline, root):
-    """The observer's loop (in the detached process): record each probe of this run."""
-    # the start time makes (pid, start_time) name this process only: collect checks it before signalling
-    state = {"pid": os.getpid(), "start_time": probe.process_start_time(os.getpid(), root), "received": []}
-    probe.write_state(state_file, state)
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    seen = set()
-    while time.time() < deadline:
-        ready = select.select(sockets, [], [], max(0.0, min(1.0, deadline - time.time())))[0]
-        for sock in ready:
-            try:
-                packet = sock.recv(65535)
-            except (IOError, OSError):
-                continue
-            found = probe.parse_observation(bytearray(packet), run_id, sport, ports)
-            if found and found not in seen:
-                seen.add(found)
-                state["received"].append({"from": found[0], "proto": found[1], "port": found[2]})
-                probe.write_state(state_file, state)
-
-
-def daemonize(child, keep_fds):
-    """Run ``child()`` in a process detached from Ansible's session: double fork, new session,
-    stdio on /dev/null and every other inherited descriptor but ``keep_fds`` closed, so nothing
-    holds the SSH channel open after the module returns."""
-    pid = os.fork()
-    if pid:
-        os.waitpid(pid, 0)
-        return
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    for fd in range(3, 1024):
-        if fd not in keep_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    try:
-        child()
-    finally:
-        os._exit(0)
-
-
 def listen(module, ports, run_id, sport):
-    state_file = probe.state_path(module.params["root"], run_id)
-    if not os.path.isdir(os.path.dirname(state_file)):
-        os.makedirs(os.path.dirname(state_file), 0o755)
-    sockets = []
     try:
-        for number in sorted(set(p[1] for p in ports)):
-            sockets.append(socket.socket(socket.AF_INET, socket.SOCK_RAW, number))
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot open a raw socket to observe the probes: %s; the probe needs root: add "
-                             "'become: true'" % (exc.strerror or exc))
-    deadline = time.time() + module.params["duration"]
-    daemonize(lambda: observe(sockets, state_file, run_id, sport, ports, deadline, module.params["root"]),
-              set(sock.fileno() for sock in sockets))
-    for sock in sockets:
-        sock.close()
-    for _attempt in range(50):  # the observer writes its state first thing
-        if os.path.exists(state_file):
-            break
-        time.sleep(0.02)
-    else:
-        module.fail_json(msg="the probe observer did not start (no %s)" % state_file)
+        state_file = start_observer(module.params["root"], run_id, sport, ports, module.params["duration"])
+    except (ProbeSocketError, ProbeStateError) as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, listening=[probe.port_label(p, n) for p, _x, n in ports], state_file=state_file)
 
 
 def send(module, ports, run_id, sport, own, targets):
-    sent, lingering = [], []
-    data = probe.payload(run_id)
-    for target in targets:
-        for proto, number, port in ports:
-            try:
-                if proto == "udp":
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((own, sport))
-                    for _try in range(3):
-                        sock.sendto(data, (target, port))
-                        time.sleep(0.03)
-                    sock.close()
-                elif proto == "tcp":
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((own, sport))
-                    sock.setblocking(False)
-                    code = sock.connect_ex((target, port))
-                    if code not in (0, errno.EINPROGRESS):
-                        raise OSError(code, os.strerror(code))
-                    lingering.append(sock)  # the kernel resends the SYN once while it stays open
-                else:
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, number)
-                    sock.bind((own, 0))
-                    for _try in range(3):
-                        sock.sendto(data, (target, 0))
-                        time.sleep(0.03)
-                    sock.close()
-                sent.append({"to": target, "proto": proto, "port": port})
-            except (IOError, OSError) as exc:
-                module.fail_json(msg="cannot send the %s probe to %s: %s (the probe needs root: "
-                                     "'become: true')" % (probe.port_label(proto, port), target, exc.strerror or exc),
-                                 sent=sent)
-    if lingering:
-        time.sleep(1.2)
-        for sock in lingering:
-            sock.close()
+    try:
+        sent = send_probes(ports, run_id, sport, own, targets)
+    except ProbeSocketError as exc:
+        module.fail_json(msg=str(exc), sent=exc.sent)
     module.exit_json(changed=False, sent=sent, source=own)
 
 
 def collect(module, ports, run_id, own, senders):
-    state_file = probe.state_path(module.params["root"], run_id)
-    time.sleep(0.2)  # probes still in flight on a busy network
-    try:
-        state = probe.read_state(state_file)
-    except probe.ProbeStateError as exc:
-        module.fail_json(msg="probe run %s: %s" % (run_id, exc))
-    probe.stop_observer(state, module.params["root"])
-    os.unlink(state_file)
     names = dict(zip(module.params["peers"], module.params["peer_names"]))
-    check = probe.probe_check(state["received"], senders, ports, names)
-    module.exit_json(changed=False, received=state["received"], checks=[check], address=own)
+    try:
+        received, check = probe.collect_run(module.params["root"], run_id, ports, senders, names)
+    except ProbeStateError as exc:
+        module.fail_json(msg="probe run %s: %s" % (run_id, exc))
+    module.exit_json(changed=False, received=received, checks=[check], address=own)
 
 
 def main():

@@ -6,7 +6,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
 from ansible_collections.podnet.doctor.plugins.modules import overlay_probe
 
 RUN = "p1a2b3c4"

@@ -25,11 +25,14 @@ import os
 import signal
 import socket
 import struct
+import time
 
-from ansible.module_utils.six import text_type
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ProbeStateError
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import protocol_number
 
 PAYLOAD_PREFIX = b"podnet.doctor probe "
-PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17}
+PORT_PROBES = ("tcp", "udp")  # probed on their port; any other protocol as a bare IP datagram
 TCP_SYN, TCP_ACK = 0x02, 0x10
 STATE_DIR = "run/podnet-doctor"
 
@@ -66,20 +69,8 @@ def probe_ports(ports):
     """[(protocol name, number, port or None)] from the catalog's (proto, port, desc)."""
     plan = []
     for proto, port, _desc in ports:
-        if proto in PROTOCOL_NUMBERS:
-            plan.append((proto, PROTOCOL_NUMBERS[proto], int(port)))
-        else:
-            plan.append((proto, protocol_number(proto), None))
+        plan.append((proto, protocol_number(proto), int(port) if proto in PORT_PROBES else None))
     return plan
-
-
-def protocol_number(name):
-    aliases = {"ipip": 4, "ipencap": 4, "gre": 47, "esp": 50, "ah": 51, "icmp": 1, "sctp": 132}
-    if text_type(name).isdigit():
-        return int(name)
-    if name in aliases:
-        return aliases[name]
-    return socket.getprotobyname(name)
 
 
 def payload(run_id):
@@ -122,10 +113,6 @@ def write_state(path, state):
     with open(tmp, "w") as handle:
         json.dump(state, handle)
     os.rename(tmp, path)
-
-
-class ProbeStateError(Exception):
-    """The observer's state file is missing or cannot be trusted; the message names it."""
 
 
 def _is_state(state):
@@ -180,6 +167,18 @@ def stop_observer(state, root="/", kill=os.kill):
     return True
 
 
+def collect_run(root, run_id, ports, senders, names=None, sleep=time.sleep, kill=os.kill):
+    """The collect step: stop this run's observer, remove its state file and judge what arrived
+    from ``senders``. Returns (received, the overlay.probe check); raises ``ProbeStateError``
+    naming the state file when it is missing or broken."""
+    path = state_path(root, run_id)
+    sleep(0.2)  # probes still in flight on a busy network
+    state = read_state(path)
+    stop_observer(state, root, kill)
+    os.unlink(path)
+    return state["received"], probe_check(state["received"], senders, ports, names)
+
+
 def port_label(proto, port):
     return "%s/%s" % (port, proto) if port else "IP protocol %s" % proto
 
@@ -196,20 +195,19 @@ def probe_check(received, senders, ports, names=None, note=None):
         if lost:
             missing.append("%s from %s" % (port_label(proto, port), ", ".join(
                 "%s (%s)" % (names.get(s, s), s) if names.get(s) else s for s in lost)))
-    result = {"id": "overlay.probe", "expected": "every probe from the node network arrives"}
+    expected = "every probe from the node network arrives"
     if not senders:
         alone = "no peer probes this host (one node, or its address is not among the play's node addresses)"
-        result.update(status="skip", observed=note or alone)
+        result = check_result("overlay.probe", "skip", note or alone, expected)
     elif missing:
-        result.update(status="fail", observed="nothing arrived: %s; %d of %d probes arrived" % (
-            "; ".join(missing), arrived, arrived + lost_total),
-            fix="find what drops them: overlay.inbound names this host's rule; if it passes, the drop is on "
-                "the path or at the sender (a cloud security group or NACL, a switch ACL, the sender's "
-                "OUTPUT chain): allow %s between the node networks" % ", ".join(
-                    port_label(p, n) for p, _x, n in ports))
+        result = check_result("overlay.probe", "fail", "nothing arrived: %s; %d of %d probes arrived" % (
+            "; ".join(missing), arrived, arrived + lost_total), expected,
+            "find what drops them: overlay.inbound names this host's rule; if it passes, the drop is on "
+            "the path or at the sender (a cloud security group or NACL, a switch ACL, the sender's "
+            "OUTPUT chain): allow %s between the node networks" % ", ".join(port_label(p, n) for p, _x, n in ports))
     else:
-        result.update(status="pass", observed="%d probe(s) arrived: %s from %d peer(s)" % (
-            arrived, ", ".join(port_label(p, n) for p, _x, n in ports), len(senders)))
+        result = check_result("overlay.probe", "pass", "%d probe(s) arrived: %s from %d peer(s)" % (
+            arrived, ", ".join(port_label(p, n) for p, _x, n in ports), len(senders)), expected)
     bare = [port_label(p, n) for p, _x, n in ports if n is None]
     if bare and senders:
         # Probes without ports (IPIP, GRE) cross both ways, and conntrack keys such flows by the

@@ -1,30 +1,17 @@
 """overlay.probe logic: who probes whom, which packets are this run's probes, the verdict."""
 import os
 import signal
-import socket
-import struct
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import overlay_probe as probe
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ProbeStateError
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
+
+from .probe_packets import ipv4, tcp, udp
 
 NODES = ["192.168.77.11", "192.168.77.12", "192.168.77.13", "192.168.77.14", "192.168.77.15"]
 RUN, SPORT = "p1a2b3c4", 47123
 VXLAN = [("udp", 17, 8472)]
-
-
-def ipv4(proto, src, body, dst="192.168.77.12"):
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, proto, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
-    return bytearray(header + body)
-
-
-def udp(sport, dport, data):
-    return struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
-
-
-def tcp(sport, dport, flags):
-    return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 64240, 0, 0)
 
 
 @pytest.mark.parametrize("width,targets,senders", [
@@ -133,14 +120,14 @@ def state_file(tmp_path, text):
 ])
 def test_a_broken_state_file_is_an_error_naming_the_file(tmp_path, text, why):
     path = state_file(tmp_path, text)
-    with pytest.raises(probe.ProbeStateError) as caught:
+    with pytest.raises(ProbeStateError) as caught:
         probe.read_state(path)
     assert path in str(caught.value) and why in str(caught.value)
     assert "delete it and run the probe again" in str(caught.value)
 
 
 def test_a_missing_state_file_says_to_run_listen_first(tmp_path):
-    with pytest.raises(probe.ProbeStateError) as caught:
+    with pytest.raises(ProbeStateError) as caught:
         probe.read_state(probe.state_path(str(tmp_path), RUN))
     assert "run the listen step first" in str(caught.value)
 
@@ -186,3 +173,32 @@ def test_start_time_of_a_real_process_is_field_22_of_its_stat():
     with open("/proc/self/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     assert probe.process_start_time(os.getpid()) == int(fields[19])
+
+
+def test_collect_stops_the_observer_removes_its_state_and_judges_what_arrived(tmp_path):
+    fake_process(tmp_path, 4242, 98765)
+    path = state_file(tmp_path, '{"pid": 4242, "start_time": 98765, "received": '
+                                '[{"from": "192.168.77.11", "proto": "udp", "port": 8472}]}')
+    sent, waits = [], []
+    received, check = probe.collect_run(str(tmp_path), RUN, VXLAN, ["192.168.77.11"], {"192.168.77.11": "node1"},
+                                        sleep=waits.append, kill=lambda pid, sig: sent.append((pid, sig)))
+    assert received == [{"from": "192.168.77.11", "proto": "udp", "port": 8472}]
+    assert check["id"] == "overlay.probe" and check["status"] == "pass"
+    assert sent == [(4242, signal.SIGTERM)] and waits == [0.2]  # probes still in flight get their moment
+    assert not os.path.exists(path)
+
+
+def test_collect_names_the_lost_sender_by_inventory_name(tmp_path):
+    state_file(tmp_path, '{"pid": 4242, "start_time": 98765, "received": []}')
+    received, check = probe.collect_run(str(tmp_path), RUN, VXLAN, ["192.168.77.11"], {"192.168.77.11": "node1"},
+                                        sleep=lambda seconds: None, kill=lambda pid, sig: None)
+    assert received == [] and check["status"] == "fail"
+    assert "8472/udp from node1 (192.168.77.11)" in check["observed"]
+
+
+def test_collect_without_a_state_file_fails_and_signals_nothing(tmp_path):
+    sent = []
+    with pytest.raises(ProbeStateError) as caught:
+        probe.collect_run(str(tmp_path), RUN, VXLAN, ["192.168.77.11"], sleep=lambda seconds: None,
+                          kill=lambda pid, sig: sent.append((pid, sig)))
+    assert "run the listen step first" in str(caught.value) and sent == []
