@@ -1,8 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""firewalld: its CLI's zone and policy listings, service definitions, and the verdict of zones, policies and rich rules.
-"""
+"""firewalld: its CLI's zone and policy listings, service definitions, and the verdict of zones, policies and rich rules."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type

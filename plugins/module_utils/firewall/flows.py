@@ -2,8 +2,7 @@
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The overlay's flows as packets (inbound to every overlay port from every node network, forwarded pod
-traffic) and the verdict every firewall in charge gives them, in the kernel's hook order.
-"""
+traffic) and the verdict every firewall in charge gives them, in the kernel's hook order."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type

@@ -19,8 +19,7 @@ live rules:
   under /etc/firewalld over /usr/lib/firewalld, with or without the daemon running).
 
 The result has the shape of :func:`gather_live.gather_firewall`'s facts, so the same evaluators
-judge it. ``run(argv)`` returns (rc, stdout, stderr); ``which(name)`` a path or None.
-"""
+judge it. ``run(argv)`` returns (rc, stdout, stderr); ``which(name)`` a path or None."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -32,7 +31,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Ru
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows, gather_live
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_enabled, ufw_loaded
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import read_protocols
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
 
 # systemd's unit search path, first wins (generator and transient directories left out)
 UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
@@ -135,12 +134,7 @@ def unit_text(root, unit):
     for directory in UNIT_DIRS:
         path = "/%s/%s" % (directory, unit)
         if os.path.lexists(host_path(root, path)):
-            real = host_path(root, _resolve(root, path))
-            try:
-                with open(real) as handle:
-                    return handle.read()
-            except (IOError, OSError):
-                return ""
+            return read_text(root, _resolve(root, path)) or ""
     return ""
 
 
@@ -181,9 +175,9 @@ def iptables_restores(root, units, errors=None):
         sources = [(unit, [line for line in unit_text(root, unit).splitlines()
                            if re.match(r"\s*ExecStart(Pre|Post)?\s*=", line)])]
         for script in _boot_scripts(root, unit):
-            with open(script) as handle:
-                sources.append(("%s (%s)" % (unit, "/" + os.path.relpath(script, root)),
-                                [line for line in handle.read().splitlines() if not line.lstrip().startswith("#")]))
+            name = "/" + os.path.relpath(script, root)
+            sources.append(("%s (%s)" % (unit, name),
+                            [line for line in (read_text(root, name) or "").splitlines() if not line.lstrip().startswith("#")]))
         if unit == "networking.service":
             sources += _ifupdown_hook_lines(root)
         for where, lines in sources:
@@ -225,8 +219,7 @@ def _ifupdown_hook_lines(root):
             files.append(path)
     result = []
     for path in files:
-        with open(host_path(root, path)) as handle:
-            lines = [IFUPDOWN_HOOK_RE.match(line) for line in handle.read().splitlines()]
+        lines = [IFUPDOWN_HOOK_RE.match(line) for line in (read_text(root, path) or "").splitlines()]
         result.append(("networking.service (%s)" % path, [m.group(1) for m in lines if m]))
     return result
 
@@ -253,13 +246,8 @@ def _sections(text):
 
 
 def _firewalld_conf(root, key, default):
-    path = host_path(root, "/etc/firewalld/firewalld.conf")
-    if os.path.isfile(path):
-        with open(path) as handle:
-            match = re.search(r"^\s*%s\s*=\s*(\S+)" % key, handle.read(), re.M)
-            if match:
-                return match.group(1)
-    return default
+    match = re.search(r"^\s*%s\s*=\s*(\S+)" % key, read_text(root, "/etc/firewalld/firewalld.conf") or "", re.M)
+    return match.group(1) if match else default
 
 
 def gather_boot(run, root="/", which=None, addresses=None):
@@ -355,11 +343,8 @@ def _unmodelled_order(root, restores, ufw_init, errors):
 def firewalld_unmodelled(root, errors):
     """Errors for the parts of firewalld's boot configuration firewall-offline-cmd --list-all-zones does not show:
     direct rules, and zones bound to interfaces by NetworkManager or ifcfg files."""
-    direct = host_path(root, "/etc/firewalld/direct.xml")
-    if os.path.isfile(direct):
-        with open(direct) as handle:
-            if re.search(r"<\s*(rule|passthrough)\b", handle.read()):
-                errors.append("direct rules in /etc/firewalld/direct.xml are not evaluated; judge them by hand")
+    if re.search(r"<\s*(rule|passthrough)\b", read_text(root, "/etc/firewalld/direct.xml") or ""):
+        errors.append("direct rules in /etc/firewalld/direct.xml are not evaluated; judge them by hand")
     for directory, suffix in (("/etc/NetworkManager/system-connections", ".nmconnection"),
                               ("/etc/sysconfig/network-scripts", "")):
         full = host_path(root, directory)
@@ -368,10 +353,8 @@ def firewalld_unmodelled(root, errors):
         for name in sorted(os.listdir(full)):
             if not (name.endswith(suffix) if suffix else name.startswith("ifcfg-")):
                 continue
-            try:
-                with open(os.path.join(full, name)) as handle:
-                    text = handle.read()
-            except (IOError, OSError):
+            text = read_text(root, "%s/%s" % (directory, name))
+            if text is None:
                 continue
             if _binds_zone(text, bool(suffix)):
                 errors.append("%s/%s binds its interface to a firewalld zone: the boot zone of that interface is not "

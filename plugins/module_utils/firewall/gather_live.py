@@ -1,8 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The running firewalls of a node: rulesets of nftables and both iptables backends, firewalld's zones and policies, ufw.
-"""
+"""The running firewalls of a node: rulesets of nftables and both iptables backends, firewalld's zones and policies, ufw."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -15,6 +14,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Ru
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_loaded
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import read_protocols
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 
 def _tool(run, argv):
@@ -68,13 +68,8 @@ def gather_firewall(run, root="/", which=None):
                 firewall_cmd_read(run, [cmd, "--list-all-policies"], facts["errors"], unsupported_is_empty=True))
             daemon["services"] = firewalld.firewalld_services(
                 root, firewalld.firewalld_service_names(list(daemon["zones"].values()) + list(daemon["policies"].values())))
-            conf = os.path.join(root, "etc/firewalld/firewalld.conf")
-            backend = "nftables"
-            if os.path.isfile(conf):
-                with open(conf) as handle:
-                    match = re.search(r"^\s*FirewallBackend\s*=\s*(\w+)", handle.read(), re.M)
-                    backend = match.group(1) if match else backend
-            daemon["backend"] = backend
+            match = re.search(r"^\s*FirewallBackend\s*=\s*(\w+)", read_text(root, "/etc/firewalld/firewalld.conf") or "", re.M)
+            daemon["backend"] = match.group(1) if match else "nftables"
     facts["firewalld"] = daemon
     facts["ufw_active"] = ufw_loaded(facts.get("iptables_nft")) or ufw_loaded(facts.get("iptables_legacy"))
     return facts
@@ -92,12 +87,8 @@ def process_running(root, name):
     except OSError:
         return True  # cannot tell: let the daemon's CLI answer
     for pid in pids:
-        try:
-            with open(os.path.join(proc, pid, "comm")) as handle:
-                if handle.read().strip() == name:
-                    return True
-        except (IOError, OSError):
-            continue  # the process ended while we looked
+        if (read_text(root, "proc/%s/comm" % pid) or "").strip() == name:  # None: it ended while we looked
+            return True
     return False
 
 

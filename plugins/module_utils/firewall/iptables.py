@@ -1,8 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""iptables (legacy and nft): ``iptables-save`` dumps and the walk of a packet through the tables' chains.
-"""
+"""iptables (legacy and nft): ``iptables-save`` dumps and the walk of a packet through the tables' chains."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type

@@ -1,8 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""nftables: ``nft -j -p list ruleset`` and the verdict of every base chain on a hook.
-"""
+"""nftables: ``nft -j -p list ruleset`` and the verdict of every base chain on a hook."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type

@@ -17,8 +17,7 @@ Runtime and boot are handled separately per backend:
   /etc/nftables.conf (which must define that table; a backup is kept).
 * iptables (legacy or nft, ufw not active): ``-I <chain> 1`` with a comment, and the
   same line in /etc/iptables/rules.v4 (netfilter-persistent's file; backup kept).
-* ufw: ``ufw allow from <net> ... comment podnet.doctor`` (ufw persists it itself).
-"""
+* ufw: ``ufw allow from <net> ... comment podnet.doctor`` (ufw persists it itself)."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type

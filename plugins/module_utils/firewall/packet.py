@@ -14,7 +14,6 @@ of its matches is definitely false): a verdict is never guessed.
 Addresses are matched as networks: a rule ``saddr 10.0.0.0/8`` matches the node
 network 10.1.0.0/24 (every peer); a rule that covers only part of the node network is
 unevaluable, because it accepts some peers and not others.
-
 """
 from __future__ import absolute_import, division, print_function
 

@@ -1,16 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ufw: whether it is in charge now (its chains in the iptables dump) and at boot (ENABLED in its conf).
-"""
+"""ufw: whether it is in charge now (its chains in the iptables dump) and at boot (ENABLED in its conf)."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
 
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 
 def ufw_loaded(iptables_save):
@@ -23,9 +21,5 @@ def ufw_loaded(iptables_save):
 
 def ufw_enabled(root):
     """ENABLED in /etc/ufw/ufw.conf (ufw-init loads nothing without it); True when unreadable."""
-    path = host_path(root, "/etc/ufw/ufw.conf")
-    if not os.path.isfile(path):
-        return True
-    with open(path) as handle:
-        match = re.search(r"^\s*ENABLED\s*=\s*['\"]?(\w+)", handle.read(), re.M)
+    match = re.search(r"^\s*ENABLED\s*=\s*['\"]?(\w+)", read_text(root, "/etc/ufw/ufw.conf") or "", re.M)
     return not match or match.group(1).lower() == "yes"

@@ -12,11 +12,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore, check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 IPV4_FORWARD = "net.ipv4.ip_forward"
 IPV6_FORWARD = "net.ipv6.conf.all.forwarding"
@@ -42,12 +42,8 @@ def bridge_keys(ip_families):
 
 def runtime_value(root, key):
     """The live value from /proc/sys, or None when the key does not exist."""
-    path = os.path.join(root, "proc/sys", sysctl_boot.key_to_path(key))
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except (IOError, OSError):
-        return None
+    value = read_text(root, "proc/sys/" + sysctl_boot.key_to_path(key))
+    return None if value is None else value.strip()
 
 
 def networkd_ip_forward(root="/"):
@@ -56,11 +52,10 @@ def networkd_ip_forward(root="/"):
     for entry in sysctl_boot.conf_files(root, NETWORKD_DIRS, suffix=".network"):
         if entry["masked"]:
             continue
-        try:
-            with open(entry["real"]) as handle:
-                lines = handle.read().splitlines()
-        except (IOError, OSError):
+        text = read_text("/", entry["real"])  # conf_files resolved it under root already
+        if text is None:
             continue
+        lines = text.splitlines()
         for number, raw in enumerate(lines, 1):
             match = re.match(r"\s*IPForward\s*=\s*(\S+)", raw)
             if match:

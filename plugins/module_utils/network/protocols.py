@@ -2,15 +2,14 @@
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """IP protocols: the one table of names and numbers, how a rule we write names a protocol, and how a
-ruleset's name for one is resolved (the node's /etc/protocols, as the tool that printed it did).
-"""
+ruleset's name for one is resolved (the node's /etc/protocols, as the tool that printed it did)."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 
 PROTOCOLS = ("udp", "tcp", "sctp", "ipip", "icmp")
@@ -86,8 +85,5 @@ def rule_protocol_number(value, protocols=None):
 def read_protocols(root):
     """The node's /etc/protocols as {name: number}: nft and iptables print protocol names from
     it, and firewalld passes names through to them (None when the file is missing)."""
-    path = os.path.join(root, "etc/protocols")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as handle:
-        return protocol_table(handle.read())
+    text = read_text(root, "/etc/protocols")
+    return None if text is None else protocol_table(text)
