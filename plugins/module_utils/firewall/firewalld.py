@@ -71,7 +71,6 @@ def firewalld_services(root, names):
     return services
 
 
-# ------------------------------------------------------------------------ firewalld
 def parse_list_all(text):
     """``firewall-cmd --zone=Z --list-all`` -> dict of its fields (lists split)."""
     zone = {"rich rules": []}

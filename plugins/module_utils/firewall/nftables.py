@@ -16,7 +16,6 @@ from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet impo
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import PORT_PROTOCOLS, rule_protocol_number
 
 
-# ----------------------------------------------------------------------------- nft
 # Hooks a new packet to this node crosses, in order; netdev ingress runs before prerouting.
 INPUT_HOOKS = ("ingress", "prerouting", "input")
 

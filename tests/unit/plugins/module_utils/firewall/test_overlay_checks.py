@@ -185,3 +185,46 @@ def test_a_firewalld_without_policies_is_read_as_having_none(tmp_path):
                          2, "", "firewall-cmd: error: unrecognized arguments: --list-all-policies\n")})
     facts = gather_live.gather_firewall(node.run, proc_tree(tmp_path, "systemd", "firewalld"), node.which)
     assert facts["errors"] == [] and facts["firewalld"]["policies"] == {}
+
+
+def _dropping(backend):
+    """Facts of a node whose ``backend`` drops the overlay and forwarded pod traffic."""
+    facts = {"addresses": [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}],
+             "errors": [], "firewalld": {"running": False}, "nft": None, "iptables_legacy": None, "iptables_nft": None,
+             "ufw_active": False}
+    if backend == "nftables":
+        facts["nft"] = json.dumps({"nftables": [
+            {"table": {"family": "inet", "name": "filter", "handle": 1}},
+            {"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1, "type": "filter",
+                       "hook": "input", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 2, "type": "filter",
+                       "hook": "forward", "prio": 0, "policy": "drop"}}]})
+    elif backend in ("iptables-legacy", "ufw"):
+        facts["iptables_legacy"] = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+        facts["ufw_active"] = backend == "ufw"
+    else:
+        from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld
+        zones = firewalld.parse_all_zones("public (active)\n  target: default\n  interfaces: eth0\n  sources: \n"
+                                          "  services: ssh\n  ports: \n  protocols: \n  forward: no\n  rich rules: \n")
+        facts["firewalld"] = {"running": True, "default_zone": "public", "active_zones": {"public": {"interfaces": ["eth0"]}},
+                              "zones": zones, "policies": {}, "services": {"ssh": ["22/tcp"]}, "backend": "nftables"}
+    return facts
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables-legacy", "ufw", "firewalld"])
+def test_a_failing_overlay_check_names_exactly_the_commands_remediate_runs(tmp_path, backend):
+    """issue 13: the fix hint is rendered from the fixer's plan, so the two cannot drift."""
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_fix
+    import shlex
+    facts = _dropping(backend)
+    ports, nets = [("udp", 8472, "VXLAN"), ("ipip", None, "IPIP")], ["192.168.77.0/24"]
+    checks = dict((c["id"], c) for c in overlay_checks.evaluate_overlay(facts, ports, nets, "10.244.0.0/16"))
+    plan = overlay_fix.plan_overlay_fix(facts, ports, nets, "10.244.0.0/16", "flannel", str(tmp_path))
+    hints = checks["overlay.inbound"]["fix"] + " " + checks["overlay.forward"].get("fix", "")
+    assert checks["overlay.inbound"]["status"] == "fail", checks
+    assert plan["commands"], plan
+    for argv in plan["commands"]:
+        assert " ".join(shlex.quote(a) for a in argv) in hints, (argv, hints)
+    for text in plan["unresolved"]:
+        if "no %s" % overlay_fix.IPTABLES_RULES not in text and "not defined in" not in text:  # the file checks need the node
+            assert text in hints, (text, hints)
