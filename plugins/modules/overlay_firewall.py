@@ -16,7 +16,7 @@ description:
     M(podnet.doctor.node_info) does.
   - For each packet that is dropped, adds the narrowest accept in the backend, chain or zone
     that dropped it, with the node network (for forwarding, the pod CIDR) as source, both now
-    and for the next boot. See the module_utils C(firewall_fix) for each backend's method.
+    and for the next boot. See C(plugins/module_utils/firewall/overlay_fix.py) for each backend's method.
   - Never changes a policy, flushes, removes a rule, or enables or disables a firewall; the rule
     that lets SSH in is never touched. Foreign files it must extend (C(/etc/nftables.conf),
     C(/etc/iptables/rules.v4)) are backed up first.
