@@ -17,17 +17,17 @@ def test_filters_answer_as_the_shared_comparison():
     assert filters["cidr_suggest"](["10.0.0.0/9"], 16) == cidr_suggest(["10.0.0.0/9"], 16) == "10.128.0.0/16"
 
 
-def test_suggest_gives_up_clearly():
-    with pytest.raises(AnsibleFilterError, match="no free /8"):
-        cidr_suggest(["10.0.0.0/8"], 8, "10.0.0.0/8")
+# (the filter, its arguments, the CidrError message the template must show)
+ERRORS = [(cidr_suggest, (["10.0.0.0/8"], 8, "10.0.0.0/8"), "no free /8")] + [
+    (cidr_conflicts, (bad, ["10.0.0.0/8"]), message) for bad, message in INVALID_INPUTS]
 
 
-@pytest.mark.parametrize("bad,message", INVALID_INPUTS)
-def test_invalid_input_names_the_value(bad, message):
+@pytest.mark.parametrize("cidr_filter,args,message", ERRORS)
+def test_each_error_is_a_filter_error_naming_the_value(cidr_filter, args, message):
     with pytest.raises(AnsibleFilterError) as err:
-        cidr_conflicts(bad, ["10.0.0.0/8"])
+        cidr_filter(*args)
     assert message in str(err.value)
     with pytest.raises(cidr.CidrError) as plain:
-        cidr.cidr_conflicts(bad, ["10.0.0.0/8"])
+        getattr(cidr, cidr_filter.__name__)(*args)
     assert str(err.value) == str(plain.value)  # nothing added on the way to the template
     assert err.value.__context__ is None  # else Ansible prints the message twice, the second as a '<<< caused by >>>'
