@@ -20,10 +20,12 @@ description:
   - C(fleet) (run once) compares them with the union of every host's C(host_networks) (from
     M(podnet.doctor.node_info)) and O(reserved_networks); a conflict fails the host that owns the network
     (a reserved one fails every host) and names both sides' sources and a free range of the same size.
-  - C(host) returns this host's checks C(cidr.pod_service), C(cidr.pod_host), C(cidr.service_host).
+  - C(host) returns this host's checks C(cidr.pod_service), C(cidr.pod_host), C(cidr.service_host) from O(results),
+    after O(ignore).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.attributes.read_only
+  - podnet.doctor.checks
 requirements: [netaddr (controller)]
 options:
   mode:
@@ -70,10 +72,6 @@ options:
     description: This host's entry of the C(fleet) step's RV(per_host) (C(host) mode).
     type: list
     elements: dict
-  ignore:
-    description: Check IDs whose C(fail) is reported as C(ignored) (C(host) mode).
-    type: list
-    elements: str
 """
 
 EXAMPLES = r"""

@@ -1,7 +1,7 @@
 """Where the CIDRs come from: precedence and each file format."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import cluster_sources as cs
+from ansible_collections.podnet.doctor.plugins.plugin_utils import cluster_sources as cs
 
 KUBEADM = {
     "v1beta3": """apiVersion: kubeadm.k8s.io/v1beta3
