@@ -9,6 +9,7 @@ __metaclass__ = type
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError, SourceError
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.plugin_utils import cidr, cluster_sources
 
@@ -35,7 +36,7 @@ class ActionModule(ActionBase):
             with open(real) as handle:
                 return handle.read()
         except Exception as exc:  # AnsibleError from _find_needle, IOError from open
-            raise cluster_sources.SourceError("cannot read %s: %s" % (path, to_text(exc)))
+            raise SourceError("cannot read %s: %s" % (path, to_text(exc)))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -75,6 +76,6 @@ class ActionModule(ActionBase):
             else:
                 result["checks"] = apply_ignore([dict(c) for c in args.get("results") or []],
                                                 args.get("ignore") or [])
-        except (cluster_sources.SourceError, cidr.CidrError) as exc:
+        except (SourceError, CidrError) as exc:
             result.update(failed=True, msg=to_text(exc))
         return result

@@ -13,6 +13,7 @@ import functools
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError
 from ansible_collections.podnet.doctor.plugins.plugin_utils import cidr
 
 
@@ -22,7 +23,7 @@ def _raising_filter_errors(comparison):
     def cidr_filter(*args, **kwargs):
         try:
             return comparison(*args, **kwargs)
-        except cidr.CidrError as exc:
+        except CidrError as exc:
             message = to_native(exc)
         # raised outside the except clause: Ansible would print the CidrError again as its cause
         raise AnsibleFilterError(message)

@@ -52,3 +52,11 @@ class ProbeSocketError(PodnetError):
     def __init__(self, msg, sent=None):
         super(ProbeSocketError, self).__init__(msg)
         self.sent = sent or []
+
+
+class CidrError(PodnetError, ValueError):
+    """A value is not a usable CIDR, or no free block exists; the message names the value."""
+
+
+class SourceError(PodnetError, ValueError):
+    """A cluster description (kubeadm config, kOps spec, live cluster) could not be used; the message names the file and why."""

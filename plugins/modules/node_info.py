@@ -32,13 +32,7 @@ extends_documentation_fragment:
   - podnet.doctor.attributes.read_only
   - podnet.doctor.node
   - podnet.doctor.overlay
-options:
-  ignore:
-    description:
-      - Check IDs whose C(fail) is reported as C(ignored), like kubeadm's C(--ignore-preflight-errors).
-    type: list
-    elements: str
-    default: []
+  - podnet.doctor.checks
 """
 
 EXAMPLES = r"""

@@ -24,17 +24,13 @@ description:
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
   - podnet.doctor.attributes.read_only
+  - podnet.doctor.checks
 options:
   checks:
     description: A list of check results, or a list of such lists (merged in order).
     type: list
     elements: raw
     required: true
-  ignore:
-    description: Check IDs whose C(fail) is reported as C(ignored), like kubeadm's C(--ignore-preflight-errors).
-    type: list
-    elements: str
-    default: []
   fail_on_findings:
     description: Fail the host when a check is C(fail) or C(error); C(false) only reports.
     type: bool
@@ -59,21 +55,15 @@ host:
   sample: node1
 checks:
   description:
-    - The merged check results, after O(ignore).
+    - The merged check results, after O(ignore), each as M(podnet.doctor.node_info) returns it (C(id),
+      C(status), C(observed), C(expected), C(fix)).
     - When it fails the host, only the failing ones (Ansible prints a failed result whole); the
       others are named in RV(passing). Report runs use O(fail_on_findings=false) and get every check.
   returned: always
   type: list
   elements: dict
-  contains:
-    id:
-      description: Stable check ID.
-      type: str
-      sample: overlay.inbound
-    status:
-      description: C(pass), C(fail), C(skip), C(error) or C(ignored).
-      type: str
-      sample: fail
+  sample: [{"id": "overlay.inbound", "status": "fail", "observed": "8472/udp from 192.168.77.0/24: drop by ...",
+            "expected": "every overlay port accepted from the node network"}]
 passing:
   description: IDs of the checks not in RV(checks) because the host failed on the others.
   returned: when it fails the host

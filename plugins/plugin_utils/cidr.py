@@ -12,6 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError
+
 try:
     import netaddr
     HAS_NETADDR = True
@@ -21,10 +24,6 @@ except ImportError:  # pragma: no cover - reported when a comparison is made
 RFC1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 ULA = ["fd00::/8"]
 RELATION_WORDS = {"equal": "equals", "inside": "lies inside", "contains": "contains", "overlaps": "overlaps"}
-
-
-class CidrError(ValueError):
-    """A value is not a usable CIDR, or no free block exists; the message names the value."""
 
 
 def _networks(value, what="value"):
@@ -145,15 +144,14 @@ def fleet_checks(cluster, hosts_networks, reserved, missing=()):
     per_host.update((h, []) for h in missing)
 
     both = cidr_conflicts(pod, [service])
-    pod_service = {"id": "cidr.pod_service", "expected": "pod and service CIDRs disjoint"}
     if both:
         free = cidr_suggest(taken + [pod], _prefixlen(service))
-        pod_service.update(status="fail", observed="pod CIDR %s (%s) and service CIDR %s (%s) overlap" % (
-            pod, cluster["pod_source"], service, cluster["service_source"]),
-            fix="use a service CIDR that overlaps nothing, e.g. %s (same size, free on every host)" % free)
+        pod_service = check_result("cidr.pod_service", "fail", "pod CIDR %s (%s) and service CIDR %s (%s) overlap" % (
+            pod, cluster["pod_source"], service, cluster["service_source"]), "pod and service CIDRs disjoint",
+            "use a service CIDR that overlaps nothing, e.g. %s (same size, free on every host)" % free)
     else:
-        pod_service.update(status="pass", observed="pod %s (%s), service %s (%s)" % (
-            pod, cluster["pod_source"], service, cluster["service_source"]))
+        pod_service = check_result("cidr.pod_service", "pass", "pod %s (%s), service %s (%s)" % (
+            pod, cluster["pod_source"], service, cluster["service_source"]), "pod and service CIDRs disjoint")
 
     results = {}
     for check_id, cidr, label, source, other in (
@@ -167,22 +165,21 @@ def fleet_checks(cluster, hosts_networks, reserved, missing=()):
         checks = [dict(pod_service)]
         if host in missing:
             for check_id in ("cidr.pod_host", "cidr.service_host"):
-                checks.append({"id": check_id, "status": "error", "expected": "host networks known",
-                               "observed": "no host networks from this host (unreachable or node_info failed)"})
+                checks.append(check_result(check_id, "error", "no host networks from this host (unreachable or node_info failed)",
+                                           "host networks known"))
             per_host[host] = checks
             continue
         for check_id, (cidr, label, source, conflicts, free) in sorted(results.items()):
             mine = [c for c in conflicts if c.get("source") and (
                 c["source"].startswith(host + " ") or not any(c["source"].startswith(h + " ") for h in hosts_networks))]
-            check = {"id": check_id, "expected": "%s overlaps no host network, route or reserved range" % label}
+            expected = "%s overlaps no host network, route or reserved range" % label
             if mine:
-                check.update(status="fail", observed="%s from %s: %s" % (label, source, _describe(mine, label)),
-                             fix="choose a %s that is free on every host, e.g. %s (same size)" % (label, free),
-                             suggested=free)
+                checks.append(check_result(check_id, "fail", "%s from %s: %s" % (label, source, _describe(mine, label)), expected,
+                                           "choose a %s that is free on every host, e.g. %s (same size)" % (label, free),
+                                           suggested=free))
             else:
-                elsewhere = len(conflicts)
-                check.update(status="pass", observed="%s %s (%s) overlaps none of this host's networks%s" % (
-                    label, cidr, source, "; %d conflict(s) on other hosts" % elsewhere if elsewhere else ""))
-            checks.append(check)
+                elsewhere = "; %d conflict(s) on other hosts" % len(conflicts) if conflicts else ""
+                checks.append(check_result(check_id, "pass", "%s %s (%s) overlaps none of this host's networks%s" % (
+                    label, cidr, source, elsewhere), expected))
         per_host[host] = checks
     return per_host

@@ -21,13 +21,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import SourceError
+
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
 KUBEADM_VERSIONS = ("kubeadm.k8s.io/v1beta3", "kubeadm.k8s.io/v1beta4")
-
-
-class SourceError(ValueError):
-    """A cluster description could not be used; the message names the file and why."""
 
 
 def _load_all(text, path):

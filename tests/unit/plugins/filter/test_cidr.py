@@ -4,6 +4,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError
 from ansible_collections.podnet.doctor.plugins.filter.cidr import FilterModule, cidr_conflicts, cidr_overlaps, cidr_suggest
 from ansible_collections.podnet.doctor.plugins.plugin_utils import cidr
 from ansible_collections.podnet.doctor.tests.unit.plugins.plugin_utils.test_cidr import INVALID_INPUTS
@@ -27,7 +28,7 @@ def test_each_error_is_a_filter_error_naming_the_value(cidr_filter, args, messag
     with pytest.raises(AnsibleFilterError) as err:
         cidr_filter(*args)
     assert message in str(err.value)
-    with pytest.raises(cidr.CidrError) as plain:
+    with pytest.raises(CidrError) as plain:
         getattr(cidr, cidr_filter.__name__)(*args)
     assert str(err.value) == str(plain.value)  # nothing added on the way to the template
     assert err.value.__context__ is None  # else Ansible prints the message twice, the second as a '<<< caused by >>>'

@@ -2,8 +2,8 @@
 CIDR checks (who fails, what is named, what is suggested)."""
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.plugin_utils.cidr import (
-    CidrError, cidr_conflicts, cidr_overlaps, cidr_suggest, fleet_checks)
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError
+from ansible_collections.podnet.doctor.plugins.plugin_utils.cidr import cidr_conflicts, cidr_overlaps, cidr_suggest, fleet_checks
 
 # Also the filters' table (tests/unit/plugins/filter/test_cidr.py): the same value, the same message.
 INVALID_INPUTS = [

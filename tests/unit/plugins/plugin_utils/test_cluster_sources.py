@@ -1,6 +1,7 @@
 """Where the CIDRs come from: precedence and each file format."""
 import pytest
 
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import SourceError
 from ansible_collections.podnet.doctor.plugins.plugin_utils import cluster_sources as cs
 
 KUBEADM = {
@@ -81,7 +82,7 @@ def test_precedence_explicit_then_kubeadm_then_kops_then_default():
     ("kind: ClusterConfiguration\nnetworking: [\n", "k.yaml line 3 is not valid YAML"),
 ])
 def test_bad_kubeadm_files_name_the_file(text, message):
-    with pytest.raises(cs.SourceError) as err:
+    with pytest.raises(SourceError) as err:
         cs.resolve(kubeadm_config="k.yaml", read=files({"k.yaml": text}))
     assert message in str(err.value)
 
