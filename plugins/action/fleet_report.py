@@ -14,7 +14,7 @@ import time
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.podnet.doctor.plugins.module_utils import reports
+from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

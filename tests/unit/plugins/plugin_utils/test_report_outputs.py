@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils import reports
+from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 STARTED = "2026-11-25T14:00:00Z"
