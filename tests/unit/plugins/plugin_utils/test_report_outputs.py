@@ -7,6 +7,7 @@ escaped or how an empty element is closed, never what a parser reads (asserted b
 """
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -67,16 +68,36 @@ def golden(name, rel):
         return handle.read()
 
 
-# (fleet, file) -> [(today's bytes, the new writers' bytes)]: each one a change of escaping
-# or of how an empty element is closed, the same document to any parser.
-KNOWN_DIFFERENCES = {}
+def in_tags(rewrite):
+    return lambda text: re.sub(r"<[^>]*>", lambda tag: rewrite(tag.group(0)), text)
+
+
+def in_text(rewrite):
+    return lambda text: re.sub(r">[^<]*<", lambda data: rewrite(data.group(0)), text)
+
+
+# file -> the exact rewrites that turn today's bytes into the new writers' bytes. Each one
+# changes how a character is escaped or an empty element is closed, never what a parser reads.
+KNOWN_DIFFERENCES = {
+    "junit.xml": [
+        # xml.etree closes an empty element with an end tag (short_empty_elements=False keeps
+        # every passing <testcase ...></testcase> as it was; <skipped .../> cannot keep its form too)
+        in_tags(lambda tag: re.sub(r"<skipped (message=(?:\"[^\"]*\"|'[^']*'))/>", r"<skipped \1></skipped>", tag)),
+        # saxutils.quoteattr switched to single quotes around a value holding a double quote;
+        # xml.etree always writes double quotes and escapes the one inside as &quot;
+        in_tags(lambda tag: re.sub(r"='([^']*)'", lambda value: '="%s"' % value.group(1).replace('"', "&quot;"), tag)),
+    ],
+    "report.html": [
+        # Jinja2's autoescape (markupsafe) also escapes quotes in text, which saxutils.escape left as they were
+        in_text(lambda data: data.replace("'", "&#39;").replace('"', "&#34;")),
+    ],
+}
 
 
 def expected(name, rel):
     text = golden(name, rel)
-    for old, new in KNOWN_DIFFERENCES.get((name, rel), []):
-        assert old in text, "a known difference that no longer applies: %r" % old
-        text = text.replace(old, new)
+    for rewrite in KNOWN_DIFFERENCES.get(rel, []):
+        text = rewrite(text)
     return text
 
 
