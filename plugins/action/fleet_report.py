@@ -48,7 +48,7 @@ def write_reports(directory, files):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started"))
+    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started", "summary_path_file"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -65,8 +65,13 @@ class ActionModule(ActionBase):
         started = args.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         directory = os.path.abspath(os.path.expanduser(args.get("report_dir") or "reports"))
         files, summary = reports.fleet_reports(found, missing, collection_version(), started, time.time())
+        path_file = args.get("summary_path_file")
         try:
             write_reports(directory, files)
+            if path_file:
+                # the caller reads summary.json from here, so it comes after every report
+                write_reports(os.path.dirname(os.path.abspath(path_file)),
+                              {os.path.basename(path_file): os.path.join(directory, "summary.json") + "\n"})
         except (IOError, OSError) as exc:
             result.update(failed=True, msg="cannot write the reports to %s: %s" % (directory, to_text(exc)))
             return result
