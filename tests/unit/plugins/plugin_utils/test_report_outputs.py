@@ -1,9 +1,10 @@
 """The report writers' exact bytes for representative fleets, recorded from the hand-built
 writers (before report.html came from a Jinja2 template and junit.xml from xml.etree).
 
-Every golden file is today's output byte for byte. The new writers must reproduce them,
-except for the differences listed in KNOWN_DIFFERENCES, which only change how a character is
-escaped or how an empty element is closed, never what a parser reads (asserted below too).
+Every golden file (golden/<fleet>/<report file>.golden) is today's output byte for byte.
+The new writers must reproduce them, except for the differences listed in KNOWN_DIFFERENCES,
+which only change how a character is escaped or how an empty element is closed, never what
+a parser reads (asserted below too).
 """
 import json
 import os
@@ -64,7 +65,7 @@ def built(name):
 
 
 def golden(name, rel):
-    with open(os.path.join(GOLDEN, name, rel)) as handle:
+    with open(os.path.join(GOLDEN, name, rel + ".golden")) as handle:
         return handle.read()
 
 
