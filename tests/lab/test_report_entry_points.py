@@ -104,8 +104,8 @@ def ways_to_give_the_dir(report_fleet, base):
          REPO, base / "long" / "out"),
         ("group_vars", ["-i", inventory_dir("group_vars", {"group_vars/all.yml": "podnet_report_dir: %s\n" % (base / "group_vars" / "out")})],
          REPO, base / "group_vars" / "out"),
-        ("host_vars", ["-i", inventory_dir("host_vars", dict(("host_vars/%s.yml" % host, "podnet_report_dir: %s\n" % (base / "host_vars" / "out"))
-                                                          for host in ("node1", "node2")))],
+        ("host_vars", ["-i", inventory_dir("host_vars", dict(
+            ("host_vars/%s.yml" % host, "podnet_report_dir: %s\n" % (base / "host_vars" / "out")) for host in ("node1", "node2")))],
          REPO, base / "host_vars" / "out"),
         ("inventory vars", ["-i", inventory_dir("inventory_vars", all_vars={"podnet_report_dir": str(base / "inventory_vars" / "out")})],
          REPO, base / "inventory_vars" / "out"),
