@@ -117,11 +117,17 @@ def ways_to_give_the_dir(report_fleet, base):
 
 
 def test_compliance_exit_code_however_the_dir_is_given(report_fleet, tmp_path):
+    rc, out = playbook(report_fleet.inventory_path, "remediate")  # a healthy fleet, whatever ran before
+    assert rc == 0, out
     ways = ways_to_give_the_dir(report_fleet, tmp_path / "healthy")
     for name, args, cwd, report_dir in ways:
         rc, out = compliance(*args, cwd=cwd)
         assert os.path.isfile(str(report_dir / "summary.json")), "%s: no summary in %s\n%s" % (name, report_dir, out)
         assert rc == 0 and summary(report_dir)["result"] == "pass", "%s\n%s" % (name, out)
+
+    # the hosts the run checked: a host left out by --limit is not reported as error
+    rc, out = compliance("-i", report_fleet.inventory_path, "-l", "node1", "-e", "podnet_report_dir=%s" % (tmp_path / "limit"))
+    assert rc == 0 and set(summary(tmp_path / "limit")["hosts"]) == {"node1"}, out
 
     faults.set_sysctl_runtime(report_fleet.node(2), BRIDGE, "0")
     try:
