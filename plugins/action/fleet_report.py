@@ -46,6 +46,14 @@ def write_reports(directory, files):
         os.rename(tmp, path)
 
 
+def write_summary_path(path_file, directory):
+    """The path of summary.json, one line, into ``path_file`` (atomically): a caller such as
+    scripts/podnet-compliance reads the run's verdict from there, wherever the reports went.
+    Written after every report, so the path it names is complete."""
+    write_reports(os.path.dirname(os.path.abspath(path_file)),
+                  {os.path.basename(path_file): os.path.join(directory, "summary.json") + "\n"})
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started", "summary_path_file"))
@@ -69,9 +77,7 @@ class ActionModule(ActionBase):
         try:
             write_reports(directory, files)
             if path_file:
-                # the caller reads summary.json from here, so it comes after every report
-                write_reports(os.path.dirname(os.path.abspath(path_file)),
-                              {os.path.basename(path_file): os.path.join(directory, "summary.json") + "\n"})
+                write_summary_path(path_file, directory)
         except (IOError, OSError) as exc:
             result.update(failed=True, msg="cannot write the reports to %s: %s" % (directory, to_text(exc)))
             return result
