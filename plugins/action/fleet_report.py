@@ -14,7 +14,7 @@ import time
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.podnet.doctor.plugins.module_utils import reports
+from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -46,9 +46,17 @@ def write_reports(directory, files):
         os.rename(tmp, path)
 
 
+def write_summary_path(path_file, directory):
+    """The path of summary.json, one line, into ``path_file`` (atomically): a caller such as
+    scripts/podnet-compliance reads the run's verdict from there, wherever the reports went.
+    Written after every report, so the path it names is complete."""
+    write_reports(os.path.dirname(os.path.abspath(path_file)),
+                  {os.path.basename(path_file): os.path.join(directory, "summary.json") + "\n"})
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started"))
+    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started", "summary_path_file"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -65,8 +73,11 @@ class ActionModule(ActionBase):
         started = args.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         directory = os.path.abspath(os.path.expanduser(args.get("report_dir") or "reports"))
         files, summary = reports.fleet_reports(found, missing, collection_version(), started, time.time())
+        path_file = args.get("summary_path_file")
         try:
             write_reports(directory, files)
+            if path_file:
+                write_summary_path(path_file, directory)
         except (IOError, OSError) as exc:
             result.update(failed=True, msg="cannot write the reports to %s: %s" % (directory, to_text(exc)))
             return result

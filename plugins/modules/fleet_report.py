@@ -43,6 +43,14 @@ options:
   started:
     description: When the run started (ISO 8601, UTC); default now.
     type: str
+  summary_path_file:
+    description:
+      - A file on the controller to write the absolute path of C(summary.json) into (one line), after every
+        report is written. For a caller that turns the run into an exit status (C(scripts/podnet-compliance)
+        passes one in E(PODNET_SUMMARY_FILE)) without guessing where O(report_dir) pointed.
+      - Empty or unset writes none.
+    type: path
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""

@@ -8,7 +8,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.podnet.doctor.plugins.module_utils import reports
+from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 REPORTS = {
     "node1": {"host": "node1", "checks": [

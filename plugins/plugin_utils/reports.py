@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet reports from per-host check results: JSON, JUnit, Prometheus, HTML.
 
+Controller side only (the podnet.doctor.fleet_report action): report.html comes from
+templates/report.html.j2 with autoescape on, junit.xml from xml.etree.
+
 ``fleet_reports(reports, unreachable, version, started)`` returns {file name: text};
 every writer is a pure function so tests can parse what they produce. A host with no
 report (unreachable, or its checks never ran) is ``error`` everywhere, never missing.
@@ -12,10 +15,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-from xml.sax.saxutils import escape, quoteattr
+import os
+import xml.etree.ElementTree as ET
+
+import jinja2
 
 STATUSES = ("pass", "fail", "error", "skip", "ignored")
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+# status -> (JUnit element, the testsuite counter it adds to)
+JUNIT_ELEMENTS = {"fail": ("failure", "failures"), "error": ("error", "errors")}
+HTML_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")),
+    autoescape=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 REPORT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -76,30 +87,37 @@ def summary(hosts):
 
 
 def junit(hosts):
-    """One testcase per host x check; fail -> failure, error -> error, skip/ignored -> skipped."""
-    cases, tests, failures, errors, skipped = [], 0, 0, 0, 0
+    """One testcase per host x check; fail -> failure, error -> error, skip/ignored -> skipped.
+
+    Laid out as the hand-written file was (one testcase per line, the detail as element text)
+    so diffs between runs stay readable."""
+    cases = []
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for host, report in sorted(hosts.items()):
         for check in report["checks"]:
-            tests += 1
-            body = ""
+            counts["tests"] += 1
+            case = ET.Element("testcase", {"classname": "podnet.doctor.%s" % host, "name": check["id"]})
             detail = "observed: %s\nexpected: %s%s" % (check["observed"], check["expected"],
                                                        "\nfix: %s" % check["fix"] if check.get("fix") else "")
-            if check["status"] == "fail":
-                failures += 1
-                body = "<failure message=%s>%s</failure>" % (quoteattr(check["observed"]), escape(detail))
-            elif check["status"] == "error":
-                errors += 1
-                body = "<error message=%s>%s</error>" % (quoteattr(check["observed"]), escape(detail))
+            if check["status"] in JUNIT_ELEMENTS:
+                tag, counter = JUNIT_ELEMENTS[check["status"]]
+                counts[counter] += 1
+                ET.SubElement(case, tag, {"message": check["observed"]}).text = detail
             elif check["status"] in ("skip", "ignored"):
-                skipped += 1
-                body = "<skipped message=%s/>" % quoteattr("%s: %s" % (check["status"], check["observed"]))
-            cases.append('    <testcase classname=%s name=%s>%s</testcase>' % (
-                quoteattr("podnet.doctor.%s" % host), quoteattr(check["id"]), body))
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<testsuites name="podnet.doctor" tests="%d" failures="%d" errors="%d" skipped="%d">\n'
-            '  <testsuite name="podnet.doctor" tests="%d" failures="%d" errors="%d" skipped="%d">\n%s\n'
-            '  </testsuite>\n</testsuites>\n' % (tests, failures, errors, skipped, tests, failures, errors,
-                                                 skipped, "\n".join(cases)))
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", {"message": "%s: %s" % (check["status"], check["observed"])})
+            cases.append(case)
+    totals = [(key, str(counts[key])) for key in ("tests", "failures", "errors", "skipped")]
+    root = ET.Element("testsuites", dict([("name", "podnet.doctor")] + totals))
+    suite = ET.SubElement(root, "testsuite", dict([("name", "podnet.doctor")] + totals))
+    root.text, suite.tail = "\n  ", "\n"
+    suite.text = "\n    " if cases else "\n\n  "
+    for case in cases:
+        case.tail = "\n    "
+        suite.append(case)
+    if cases:
+        cases[-1].tail = "\n  "
+    return '<?xml version="1.0" encoding="UTF-8"?>\n%s\n' % ET.tostring(root, encoding="unicode", short_empty_elements=False)
 
 
 def _label(value):
@@ -126,15 +144,9 @@ def prometheus(hosts, timestamp):
     return "\n".join(lines + status_lines + tail) + "\n"
 
 
-HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}
-th,td{border:1px solid #ccc;padding:.35em .6em;vertical-align:top;font-size:13px}
-td.pass{background:#d7f5dc}td.fail{background:#ffd6d6}td.error{background:#ffe9b3}
-td.skip,td.ignored{background:#eee;color:#555}.detail{max-width:28em;font-size:12px}
-.st{font-weight:bold;text-transform:uppercase}"""
-
-
 def html(hosts, meta):
-    """A hosts x checks grid; failing cells carry observed value, source and fix."""
+    """A hosts x checks grid; failing cells carry observed value, source and fix
+    (templates/report.html.j2, every value escaped by Jinja2's autoescape)."""
     ids = []
     for report in hosts.values():
         for check in report["checks"]:
@@ -143,25 +155,9 @@ def html(hosts, meta):
     rows = []
     for host, report in sorted(hosts.items()):
         by_id = dict((c["id"], c) for c in report["checks"])
-        cells = ["<th scope='row'>%s</th>" % escape(host)]
-        for check_id in ids:
-            check = by_id.get(check_id)
-            if check is None:
-                cells.append("<td class='skip'>-</td>")
-                continue
-            detail = ""
-            if check["status"] in ("fail", "error"):
-                detail = "<div class='detail'><div class='observed'>%s</div>%s</div>" % (
-                    escape(check["observed"]),
-                    "<div class='fix'>fix: %s</div>" % escape(check["fix"]) if check.get("fix") else "")
-            cells.append("<td class='%s' data-host=%s data-check=%s><span class='st'>%s</span>%s</td>" % (
-                check["status"], quoteattr(host), quoteattr(check_id), check["status"], detail))
-        rows.append("<tr>%s</tr>" % "".join(cells))
-    return ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>podnet.doctor report</title>"
-            "<style>%s</style></head><body>\n<h1>podnet.doctor: %s</h1>\n<p>%s</p>\n"
-            "<table id='grid'><thead><tr><th>host</th>%s</tr></thead><tbody>\n%s\n</tbody></table>\n"
-            "</body></html>\n" % (HTML_STYLE, escape(meta["result"]), escape(meta["line"]),
-                                  "".join("<th>%s</th>" % escape(i) for i in ids), "\n".join(rows)))
+        rows.append({"host": host, "cells": [by_id.get(check_id) for check_id in ids]})
+    return HTML_TEMPLATES.get_template("report.html.j2").render(
+        result=meta["result"], line=meta["line"], check_ids=ids, rows=rows)
 
 
 def fleet_reports(reports, unreachable, version, started, timestamp):
