@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one shape of a check result, its statuses, and ``podnet_ignore``.
+"""The one shape of a check result, its statuses, ``podnet_ignore``, and the per-host report schema.
 
 A result is a dict, as the per-host JSON report holds it: ``id``, ``status``, ``observed``,
 ``expected``, and ``fix`` when there is one; a check may add fields of its own (``backends``).
@@ -13,6 +13,29 @@ __metaclass__ = type
 # pass, fail, skip (not applicable, with the reason), error (could not be determined, with the
 # reason: never a silent pass); ignored is a fail named in podnet_ignore, still reported
 STATUSES = ("pass", "fail", "error", "skip", "ignored")
+# the per-host JSON report (hosts/<host>.json); the design document shows an example
+REPORT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "podnet.doctor per-host report",
+    "type": "object",
+    "required": ["host", "collection_version", "started", "checks"],
+    "additionalProperties": False,
+    "properties": {
+        "host": {"type": "string", "minLength": 1},
+        "collection_version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+"},
+        "started": {"type": "string", "format": "date-time"},
+        "checks": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "status", "observed", "expected"],
+            "properties": {
+                "id": {"type": "string", "pattern": r"^[a-z_]+\.[a-z_]+$"},
+                "status": {"enum": list(STATUSES)},
+                "observed": {"type": "string"},
+                "expected": {"type": "string"},
+                "fix": {"type": "string"},
+            }}},
+    },
+}
 
 
 def check_result(check_id, status, observed, expected, fix=None, **extra):

@@ -20,36 +20,14 @@ import xml.etree.ElementTree as ET
 
 import jinja2
 
-STATUSES = ("pass", "fail", "error", "skip", "ignored")
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import STATUSES, check_result
+
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 # status -> (JUnit element, the testsuite counter it adds to)
 JUNIT_ELEMENTS = {"fail": ("failure", "failures"), "error": ("error", "errors")}
 HTML_TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")),
     autoescape=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-
-REPORT_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "podnet.doctor per-host report",
-    "type": "object",
-    "required": ["host", "collection_version", "started", "checks"],
-    "additionalProperties": False,
-    "properties": {
-        "host": {"type": "string", "minLength": 1},
-        "collection_version": {"type": "string", "pattern": r"^\d+\.\d+\.\d+"},
-        "started": {"type": "string", "format": "date-time"},
-        "checks": {"type": "array", "items": {
-            "type": "object",
-            "required": ["id", "status", "observed", "expected"],
-            "properties": {
-                "id": {"type": "string", "pattern": r"^[a-z_]+\.[a-z_]+$"},
-                "status": {"enum": list(STATUSES)},
-                "observed": {"type": "string"},
-                "expected": {"type": "string"},
-                "fix": {"type": "string"},
-            }}},
-    },
-}
 
 
 def host_reports(reports, unreachable, version, started):
@@ -66,8 +44,7 @@ def host_reports(reports, unreachable, version, started):
         out[host] = {"host": host, "collection_version": version, "started": started, "checks": checks}
     for host, why in sorted(unreachable.items()):
         out[host] = {"host": host, "collection_version": version, "started": started, "checks": [
-            {"id": check_id, "status": "error", "observed": "not checked: %s" % why, "expected": "host reachable"}
-            for check_id in (known or ["host.reachable"])]}
+            check_result(check_id, "error", "not checked: %s" % why, "host reachable") for check_id in (known or ["host.reachable"])]}
     return out
 
 

@@ -8,6 +8,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import REPORT_SCHEMA
 from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 REPORTS = {
@@ -33,7 +34,7 @@ def test_per_host_json_matches_the_schema(built):
     files, _summary = built
     for host in ("node1", "node2", "node3"):
         report = json.loads(files["hosts/%s.json" % host])
-        jsonschema.validate(report, reports.REPORT_SCHEMA, format_checker=jsonschema.FormatChecker())
+        jsonschema.validate(report, REPORT_SCHEMA, format_checker=jsonschema.FormatChecker())
     node3 = json.loads(files["hosts/node3.json"])
     assert set(c["status"] for c in node3["checks"]) == {"error"}  # unreachable: error, never missing
 
