@@ -34,8 +34,6 @@ def recap_changed(out):
     return int(re.search(r"node1\s+: ok=\d+\s+changed=(\d+)", out).group(1))
 
 
-
-
 @pytest.mark.parametrize("role,key,check_ids,other_role", [
     ("ip_forward", "net.ipv4.ip_forward", ("ip_forward.runtime", "ip_forward.boot"), "bridge_netfilter"),
     ("bridge_netfilter", "net.bridge.bridge-nf-call-iptables", ("bridge_nf_call.runtime", "bridge_nf_call.boot"),
@@ -64,6 +62,7 @@ def test_check_only_changes_nothing_and_fix_holds_after_reboot(roles_fleet, role
 
         # --check with the fix on writes nothing either
         rc, out = run_role(roles_fleet, role, "--check", "-e", '{"podnet_%s_fix": true}' % role)
+        assert rc == 0 and recap_changed(out) >= 1, out  # it would fix, so the checks as read fail nothing
         assert probes.sysctl_value(node, key) == "0" and probes.node_snapshot(node) == before, out
 
         rc, out = run_role(roles_fleet, role, "-e", '{"podnet_%s_fix": true}' % role)
