@@ -25,6 +25,8 @@ requirements:
 
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+
 CHECK_ACTIONS = ("podnet.doctor.node_info", "node_info", "podnet.doctor.kernel_prereqs", "kernel_prereqs",
                  "podnet.doctor.overlay_firewall", "overlay_firewall", "podnet.doctor.cidr_check", "cidr_check",
                  "podnet.doctor.verdict", "verdict", "podnet.doctor.overlay_probe", "overlay_probe")
@@ -57,7 +59,7 @@ class CallbackModule(CallbackBase):
                 merged[check["id"]] = check
             # a failing verdict carries only what failed and names the checks that passed
             for check_id in result._result.get("passing") or []:
-                merged.setdefault(check_id, {"id": check_id, "status": "pass", "observed": ""})
+                merged.setdefault(check_id, check_result(check_id, "pass", "", "named passing by the verdict"))
 
     def v2_runner_on_unreachable(self, result):
         self.unreachable[result._host.get_name()] = result._result.get("msg", "unreachable")
