@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The running firewalls of a node: rulesets of nftables and both iptables backends, firewalld's zones and policies, ufw."""
+"""The running firewalls of a node: rulesets of nftables and both iptables backends, firewalld's zones and policies, ufw.
+
+``gather_firewall(run, root)`` runs the read-only commands (``run(argv)`` returns (rc, stdout,
+stderr)), parses every dump once (a damaged one is an error, never an empty ruleset), and reads
+firewalld's service definitions under ``root``; :mod:`overlay_checks` judges what it returns."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
