@@ -165,8 +165,8 @@ def main():
         module.fail_json(msg="podnet.doctor.node_info could not read the node state: %s" % exc)
     if not node_networks:
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
-    checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"])
-    checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running")))
+    checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
+    checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(

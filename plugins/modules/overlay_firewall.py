@@ -175,8 +175,8 @@ def fix(module):
                 module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()), **result)
         facts = gather_live_rules()
         boot = gather_boot_rules(facts)
-    result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"])
-    result["checks"].append(overlay_checks.evaluate_boot(boot, ports, node_networks, facts["firewalld"].get("running")))
+    result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"], root)
+    result["checks"].append(overlay_checks.evaluate_boot(boot, ports, node_networks, facts["firewalld"].get("running"), root))
     for text in result["unresolved"]:
         module.warn(text)
     module.exit_json(**result)

@@ -23,17 +23,13 @@ def _ports_text(ports):
     return ", ".join("%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports)
 
 
-def _fix_text(changes, suffix):
-    texts = []
-    for change in changes:
-        text = overlay_fix.describe_change(change)
-        if text and text not in texts:
-            texts.append(text)
-    return " ; ".join(texts) + suffix
+def _fix_text(changes, root, suffix):
+    return overlay_fix.describe_changes(changes, root) + suffix
 
 
-def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
-    """The overlay.inbound and overlay.forward check results."""
+def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel", root="/"):
+    """The overlay.inbound and overlay.forward check results. ``root``: where the fix text reads the
+    files the fixer would persist its rules in."""
     backends = flows.firewall_backends(facts)
     active = flows.firewalls_in_charge(facts, backends)
     legacy, nft_side = flows.parsed_ruleset(facts, "iptables_legacy"), flows.parsed_ruleset(facts, "iptables_nft")
@@ -43,11 +39,11 @@ def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel"):
     if facts.get("errors"):
         observed = "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"])
         return [check_result(check_id, "error", observed, "rulesets readable") for check_id in ("overlay.inbound", "overlay.forward")]
-    return [_inbound_check(facts, ports, node_networks, backends, active, notes),
-            _forward_check(facts, node_networks, pod_cidr, cni, backends, active)]
+    return [_inbound_check(facts, ports, node_networks, backends, active, notes, root),
+            _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root)]
 
 
-def _inbound_check(facts, ports, node_networks, backends, active, notes):
+def _inbound_check(facts, ports, node_networks, backends, active, notes, root):
     if not ports:
         return check_result("overlay.inbound", "skip", "the CNI mode needs no overlay port", "-")
     if not node_networks:
@@ -62,7 +58,7 @@ def _inbound_check(facts, ports, node_networks, backends, active, notes):
             changes.append(overlay_fix.opening(facts, packet, result, network, desc))
     if dropped:
         return check_result("overlay.inbound", "fail", "; ".join(dropped + unknown + notes), INBOUND_EXPECTED,
-                            _fix_text(changes, " (podnet.doctor.remediate opens exactly these)"), backends=active)
+                            _fix_text(changes, root, " (what podnet.doctor.remediate does)"), backends=active)
     if unknown:
         return check_result("overlay.inbound", "error", "; ".join(unknown + notes), INBOUND_EXPECTED, backends=active)
     backends_text = "firewalls in charge: %s" % (", ".join(active) or "none")
@@ -70,7 +66,7 @@ def _inbound_check(facts, ports, node_networks, backends, active, notes):
                         INBOUND_EXPECTED, backends=active)
 
 
-def _forward_check(facts, node_networks, pod_cidr, cni, backends, active):
+def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
     dropped, unknown, changes = [], [], []
     for name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
         try:
@@ -83,14 +79,14 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active):
             changes.append(overlay_fix.opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
     if dropped:
         return check_result("overlay.forward", "fail", "; ".join(dropped + unknown), FORWARD_EXPECTED,
-                            _fix_text(changes, " (podnet.doctor.remediate does this)"))
+                            _fix_text(changes, root, " (what podnet.doctor.remediate does)"))
     if unknown:
         return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
     return check_result("overlay.forward", "pass", "pod <-> pod and pod -> outside forwarded (%s)" % (", ".join(active) or "no firewall"),
                         FORWARD_EXPECTED)
 
 
-def evaluate_boot(boot, ports, node_networks, firewalld_running=False):
+def evaluate_boot(boot, ports, node_networks, firewalld_running=False, root="/"):
     """The overlay.boot check: every overlay port admitted by what the next boot loads.
     ``firewalld_running``: whether firewalld runs now (its permanent config is then changed with
     ``firewall-cmd --permanent``, else with ``firewall-offline-cmd``), as the fixer decides."""
@@ -111,7 +107,7 @@ def evaluate_boot(boot, ports, node_networks, firewalld_running=False):
     notes = ["loaded at boot: %s" % (", ".join(boot.get("loaders") or []) or "no firewall")]
     if dropped:
         return check_result("overlay.boot", "fail", "; ".join(dropped + unknown + notes), BOOT_EXPECTED,
-                            _fix_text(changes, " (in the boot configuration; podnet.doctor.remediate plans the change, review its diff)"))
+                            _fix_text(changes, root, " (in the boot configuration; podnet.doctor.remediate plans the change, review its diff)"))
     if unknown:
         return check_result("overlay.boot", "error", "; ".join(unknown + notes), BOOT_EXPECTED)
     return check_result("overlay.boot", "pass", "; ".join(["%s accepted after the next boot" % _ports_text(ports)] + notes), BOOT_EXPECTED)

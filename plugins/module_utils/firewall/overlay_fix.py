@@ -171,13 +171,34 @@ def boot_opening(boot, packet, result, network, firewalld_running, desc=None):
     return change
 
 
-def describe_change(change):
-    """A change of :func:`opening` or :func:`boot_opening` as the text a check's ``fix`` shows:
-    the same commands and file lines the fixer applies."""
-    parts = [" ".join(shlex.quote(arg) for arg in argv) for argv in change["commands"]]
-    parts += ["add '%s' to %s (included from %s)" % (line, NFT_FILE, NFT_CONF) for line in change["nft_lines"]]
-    parts += ["add '%s' to the *filter table of %s" % (line, IPTABLES_RULES) for _chain, line in change["ipt_lines"]]
-    return "; ".join(parts + change["unresolved"])
+def describe_changes(changes, root="/"):
+    """Changes of :func:`opening` or :func:`boot_opening` as the text a check's ``fix`` shows: the
+    commands the fixer runs, then its file lines put through the same persistence steps as
+    :func:`plan_overlay_fix` against the node's files under ``root`` (the line added to our nft
+    file or to rules.v4, or why the fixer cannot persist it), then what it leaves to the admin."""
+    plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
+    nft_lines, ipt_lines = [], []
+    for change in changes:
+        plan["commands"].extend(c for c in change["commands"] if c not in plan["commands"])
+        plan["unresolved"].extend(u for u in change["unresolved"] if u not in plan["unresolved"])
+        nft_lines.extend(line for line in change["nft_lines"] if line not in nft_lines)
+        ipt_lines.extend(line for line in change["ipt_lines"] if line not in ipt_lines)
+    try:
+        _plan_nft_persistence(plan, root, nft_lines)
+        _plan_ipt_persistence(plan, root, ipt_lines)
+    except Unevaluable as exc:
+        plan["unresolved"].append(str(exc))
+    parts = [" ".join(shlex.quote(arg) for arg in argv) for argv in plan["commands"]]
+    for path, lines, where in ((NFT_FILE, nft_lines, "%s, included from %s" % (NFT_FILE, NFT_CONF)),
+                               (IPTABLES_RULES, [line for _chain, line in ipt_lines], "the *filter table of %s" % IPTABLES_RULES)):
+        change = plan["files"].get(path)
+        if change is None:
+            continue
+        before = change["before"] or ""
+        parts += ["add '%s' to %s" % (line, where) for line in lines if line + "\n" not in before.splitlines(True)]
+    if NFT_CONF in plan["files"]:
+        parts.append("include %s from %s (a backup is kept)" % (NFT_FILE, NFT_CONF))
+    return "; ".join(parts + plan["unresolved"])
 
 
 def _label(packet, network, result, desc, when):
@@ -269,9 +290,9 @@ def _plan_nft_persistence(plan, root, lines):
     defined, by_glob = _nft_text_before_our_file(root, conf or "")
     if conf is None or not all(("table %s" % t) in defined for t in tables):
         plan["unresolved"].append(
-            "the nftables table(s) %s are not defined in %s before %s is loaded: the rules were added now but will "
-            "not come back after a reboot; include %s after the file that defines them"
-            % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE, NFT_FILE))
+            "the nftables table(s) %s are not defined in %s before %s is loaded: the rules are opened at runtime only and will "
+            "not come back after a reboot; include %s after the file that defines them, with: %s"
+            % (", ".join(sorted(tables)), NFT_CONF, NFT_FILE, NFT_FILE, "; ".join(lines)))
         return  # nor the file: where a glob loads it before the table exists, nft -f would fail at boot
     plan["files"][NFT_FILE] = {"before": read_text(root, NFT_FILE), "after": "".join(body), "owned": True}
     if include not in conf and not by_glob:
@@ -307,9 +328,9 @@ def _plan_ipt_persistence(plan, root, lines):
         return
     text = read_text(root, IPTABLES_RULES)
     if text is None:
-        plan["unresolved"].append("no %s (netfilter-persistent): the iptables rules were added now but will "
-                                  "not come back after a reboot; install iptables-persistent and save them"
-                                  % IPTABLES_RULES)
+        plan["unresolved"].append("no %s (netfilter-persistent): the iptables rules are opened at runtime only and will "
+                                  "not come back after a reboot; install iptables-persistent and save them, or add to "
+                                  "the file your boot restores: %s" % (IPTABLES_RULES, "; ".join(line for _chain, line in lines)))
         return
     rows = text.splitlines(True)
     _check_tables_committed(rows, IPTABLES_RULES)

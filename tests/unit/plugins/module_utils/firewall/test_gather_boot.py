@@ -97,7 +97,7 @@ def test_runtime_only_opening_fails_at_boot_naming_the_unit_and_the_chain(tmp_pa
     argv = node.calls[0]
     assert argv[:4] == ["/usr/sbin/unshare", "--net", "--mount", "--"]
     assert argv[-3:] == ["podnet-boot", os.path.join(root, "etc/nftables.conf"), ""]  # paths are arguments
-    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS, root=root)
     assert check["status"] == "fail", check
     assert "at the next boot by" in check["observed"] and "nftables.service (/etc/nftables.conf)" in check["observed"]
     assert "ip saddr 192.168.77.0/24 udp dport 8472 accept" in check["fix"]
@@ -184,7 +184,7 @@ def test_ufw_enabled_at_boot_is_loaded_with_ufw_init_and_fixed_with_ufw_allow(tm
     boot = gather_boot.gather_boot(node.run, root, node.which, ADDRESSES)
     assert node.calls[0][-2:] == ["", os.path.join(root, "lib/ufw/ufw-init")]
     assert boot["ufw_active"] is True
-    check = overlay_checks.evaluate_boot(boot, PORTS, NETS)
+    check = overlay_checks.evaluate_boot(boot, PORTS, NETS, root=root)
     assert check["status"] == "fail" and "ufw allow from 192.168.77.0/24 to any port 8472 proto udp" in check["fix"]
 
 
@@ -351,9 +351,9 @@ def test_firewalld_direct_rules_and_interface_zones_are_errors(tmp_path, path, t
     ("nft", ("inet", "filter", "input"), "meta l4proto 4 accept"),
     ("firewalld", None, 'protocol value="4"'),
 ])
-def test_boot_fix_text_writes_ip_protocols_by_number(backend, chain, expected):
+def test_boot_fix_text_writes_ip_protocols_by_number(tmp_path, backend, chain, expected):
     packet = Packet("ipip", None, src=NETS[0])
     change = overlay_fix.boot_opening({}, packet, {"backend": backend.replace("nft", "nftables"), "chain": chain, "zone": "public",
                                                    "verdict": "drop", "where": "x"}, NETS[0], False)
-    fix = overlay_fix.describe_change(change)
+    fix = overlay_fix.describe_changes([change], str(tmp_path))
     assert expected in fix and "ipip" not in fix

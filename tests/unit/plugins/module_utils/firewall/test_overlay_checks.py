@@ -211,20 +211,37 @@ def _dropping(backend):
     return facts
 
 
+NFT_CONF_WITH_TABLE = "flush ruleset\ntable inet filter {\n}\n"
+RULES_V4 = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+
+
+@pytest.mark.parametrize("files", ["none", "persisted"])
 @pytest.mark.parametrize("backend", ["nftables", "iptables-legacy", "ufw", "firewalld"])
-def test_a_failing_overlay_check_names_exactly_the_commands_remediate_runs(tmp_path, backend):
-    """issue 13: the fix hint is rendered from the fixer's plan, so the two cannot drift."""
+def test_a_failing_overlay_check_names_exactly_the_changes_remediate_makes(tmp_path, backend, files):
+    """issue 13: the fix hint is rendered from the fixer's plan, so the two cannot drift: every
+    command, every line written to a boot file, and everything the fixer leaves unresolved
+    (no rules.v4, an nft table the boot config does not define) is in the hint."""
     from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_fix
     import shlex
+    root = str(tmp_path)
+    if files == "persisted":
+        make_tree(tmp_path, {"etc/nftables.conf": NFT_CONF_WITH_TABLE, "etc/iptables/rules.v4": RULES_V4})
     facts = _dropping(backend)
     ports, nets = [("udp", 8472, "VXLAN"), ("ipip", None, "IPIP")], ["192.168.77.0/24"]
-    checks = dict((c["id"], c) for c in overlay_checks.evaluate_overlay(facts, ports, nets, "10.244.0.0/16"))
-    plan = overlay_fix.plan_overlay_fix(facts, ports, nets, "10.244.0.0/16", "flannel", str(tmp_path))
+    checks = dict((c["id"], c) for c in overlay_checks.evaluate_overlay(facts, ports, nets, "10.244.0.0/16", root=root))
+    plan = overlay_fix.plan_overlay_fix(facts, ports, nets, "10.244.0.0/16", "flannel", root)
     hints = checks["overlay.inbound"]["fix"] + " " + checks["overlay.forward"].get("fix", "")
     assert checks["overlay.inbound"]["status"] == "fail", checks
     assert plan["commands"], plan
     for argv in plan["commands"]:
         assert " ".join(shlex.quote(a) for a in argv) in hints, (argv, hints)
-    for text in plan["unresolved"]:
-        if "no %s" % overlay_fix.IPTABLES_RULES not in text and "not defined in" not in text:  # the file checks need the node
-            assert text in hints, (text, hints)
+    for text in plan["unresolved"]:  # a message naming the lines of both checks: each check names its own
+        assert text.split(", with: ")[0].split(" or add to the file your boot restores")[0] in hints, (text, hints)
+    inbound = overlay_fix.plan_overlay_fix(facts, ports, nets, "10.244.0.0/16", "flannel", root, forward=False)
+    for text in inbound["unresolved"]:
+        assert text in checks["overlay.inbound"]["fix"], (text, checks["overlay.inbound"]["fix"])
+    for path, change in plan["files"].items():
+        assert path in hints, (path, hints)
+        for line in change["after"].splitlines():
+            if line not in (change["before"] or "").splitlines() and not line.startswith("#") and "include" not in line:
+                assert "'%s'" % line in hints, (line, hints)

@@ -115,10 +115,10 @@ def test_the_iptables_fix_opens_protocol_4_by_number(tmp_path):
             "podnet.doctor", "-j", "ACCEPT"] in commands, commands
 
 
-def test_the_firewalld_rich_rule_and_the_fix_hints_name_protocol_4_by_number():
+def test_the_firewalld_rich_rule_and_the_fix_hints_name_protocol_4_by_number(tmp_path):
     assert 'protocol value="4"' in overlay_fix._rich_rule(NODE_NET, 4, None)
     drops = {"firewalld": {"zone": "public"}, "iptables-legacy": {"chain": "INPUT"}, "nftables": {"chain": ("inet", "filter", "input")}}
     for backend, target in drops.items():
         result = dict(target, backend=backend, verdict="drop", where="x")
-        hint = overlay_fix.describe_change(overlay_fix.opening({}, Packet("ipip", None, src=NODE_NET), result, NODE_NET))
+        hint = overlay_fix.describe_changes([overlay_fix.opening({}, Packet("ipip", None, src=NODE_NET), result, NODE_NET)], str(tmp_path))
         assert "ipip" not in hint.replace("IPIP", "") and (" 4" in hint or '"4"' in hint), hint
