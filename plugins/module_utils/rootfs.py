@@ -21,8 +21,14 @@ def host_path(root, path):
 def read_text(root, path):
     """The text of the node's ``path`` (undecodable bytes kept as surrogates), or None when it
     cannot be read (missing, a directory, no permission)."""
+    return read_host_text(host_path(root, path))
+
+
+def read_host_text(path):
+    """:func:`read_text` for a path already mapped under the root (as the sysctl and modules-load
+    file lists hold them; relative when the root is)."""
     try:
-        with open(host_path(root, path), "rb") as handle:
+        with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "surrogateescape")
     except (IOError, OSError):
         return None

@@ -177,9 +177,9 @@ def iptables_restores(root, units, errors=None):
         for script in _boot_scripts(root, unit):
             name = "/" + os.path.relpath(script, root)
             sources.append(("%s (%s)" % (unit, name),
-                            [line for line in (read_text(root, name) or "").splitlines() if not line.lstrip().startswith("#")]))
+                            [line for line in _boot_file_text(root, name, errors).splitlines() if not line.lstrip().startswith("#")]))
         if unit == "networking.service":
-            sources += _ifupdown_hook_lines(root)
+            sources += _ifupdown_hook_lines(root, errors)
         for where, lines in sources:
             for line in lines:
                 for binary, path in _restore_commands(line, where, errors):
@@ -207,7 +207,15 @@ def _restore_commands(line, where, errors):
     return commands
 
 
-def _ifupdown_hook_lines(root):
+def _boot_file_text(root, path, errors):
+    """The text of a file the boot runs; one it cannot read is an error, never "loads nothing"."""
+    text = read_text(root, path)
+    if text is None:
+        errors.append("%s runs at boot but cannot be read: what it loads is not known; judge by hand" % path)
+    return text or ""
+
+
+def _ifupdown_hook_lines(root, errors):
     """[(file, [command])]: the pre-up/up/post-up commands of /etc/network/interfaces and interfaces.d/*."""
     files = []
     for path in IFUPDOWN_FILES:
@@ -219,7 +227,7 @@ def _ifupdown_hook_lines(root):
             files.append(path)
     result = []
     for path in files:
-        lines = [IFUPDOWN_HOOK_RE.match(line) for line in (read_text(root, path) or "").splitlines()]
+        lines = [IFUPDOWN_HOOK_RE.match(line) for line in _boot_file_text(root, path, errors).splitlines()]
         result.append(("networking.service (%s)" % path, [m.group(1) for m in lines if m]))
     return result
 

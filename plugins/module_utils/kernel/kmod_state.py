@@ -21,7 +21,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel.sysctl_boot import conf_files
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_host_text, read_text
 
 MODULES_LOAD_DIRS = ("etc/modules-load.d", "run/modules-load.d", "usr/local/lib/modules-load.d",
                      "usr/lib/modules-load.d", "lib/modules-load.d")
@@ -74,7 +74,7 @@ def modules_load_entries(root="/"):
         if entry["masked"]:
             masked.append(entry["path"])
             continue
-        text = read_text("/", entry["real"]) or ""
+        text = read_host_text(entry["real"]) or ""
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] in "#;":
@@ -89,7 +89,7 @@ def blacklist_entries(root="/"):
     for entry in conf_files(root, MODPROBE_DIRS):
         if entry["masked"]:
             continue
-        text = read_text("/", entry["real"]) or ""
+        text = read_host_text(entry["real"]) or ""
         for number, raw in enumerate(text.splitlines(), 1):
             words = raw.split("#", 1)[0].split()
             if len(words) >= 2 and words[0] == "blacklist":

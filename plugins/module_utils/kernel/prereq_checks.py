@@ -16,7 +16,7 @@ import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore, check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state, sysctl_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_host_text, read_text
 
 IPV4_FORWARD = "net.ipv4.ip_forward"
 IPV6_FORWARD = "net.ipv6.conf.all.forwarding"
@@ -52,7 +52,7 @@ def networkd_ip_forward(root="/"):
     for entry in sysctl_boot.conf_files(root, NETWORKD_DIRS, suffix=".network"):
         if entry["masked"]:
             continue
-        text = read_text("/", entry["real"])  # conf_files resolved it under root already
+        text = read_host_text(entry["real"])  # conf_files mapped it under root already
         if text is None:
             continue
         lines = text.splitlines()

@@ -357,3 +357,9 @@ def test_boot_fix_text_writes_ip_protocols_by_number(tmp_path, backend, chain, e
                                                    "verdict": "drop", "where": "x"}, NETS[0], False)
     fix = overlay_fix.describe_changes([change], str(tmp_path))
     assert expected in fix and "ipip" not in fix
+
+
+def test_a_boot_script_that_cannot_be_read_is_an_error_never_an_empty_script(tmp_path):
+    errors = []
+    assert gather_boot._boot_file_text(str(tmp_path), "/etc/rc.local", errors) == ""
+    assert errors == ["/etc/rc.local runs at boot but cannot be read: what it loads is not known; judge by hand"]

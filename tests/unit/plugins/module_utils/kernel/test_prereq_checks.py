@@ -106,3 +106,10 @@ def test_a_masked_systemd_sysctl_service_applies_nothing_at_boot(tmp_path, mask)
     assert got["ip_forward.boot"]["status"] == "fail", got["ip_forward.boot"]
     assert "systemd-sysctl.service is masked by /etc/systemd/system/systemd-sysctl.service" in \
         got["ip_forward.boot"]["observed"]
+
+
+def test_networkd_ip_forward_is_found_under_a_relative_root(tmp_path, monkeypatch):
+    """root is a path option: a relative one must read the same files as its absolute form."""
+    make_tree(tmp_path / "node", {"etc/systemd/network/10-uplink.network": "[Network]\nIPForward=yes\n"})
+    monkeypatch.chdir(tmp_path)
+    assert prereq_checks.networkd_ip_forward("node") == prereq_checks.networkd_ip_forward(str(tmp_path / "node")) != []
