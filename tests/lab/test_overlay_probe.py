@@ -2,6 +2,7 @@
 firewall lets in, whether the port is busy (the kernel's VXLAN socket) or free, and it
 catches a drop that no ruleset on the receiving node shows (here the sender's OUTPUT chain,
 standing in for a cloud security group). It leaves no observer or raw socket behind."""
+import json
 import re
 
 from conftest import ansible_playbook, node_info
@@ -48,7 +49,7 @@ def test_probe_on_a_busy_vxlan_port_sees_what_the_firewall_admits(fleet):
     assert leftovers(fleet.node(1)) == ("", "") and leftovers(fleet.node(2)) == ("", "")
 
 
-def test_probe_catches_a_drop_no_receiver_ruleset_shows(fleet):
+def test_probe_catches_a_drop_no_receiver_ruleset_shows(fleet, tmp_path):
     pods.ensure(fleet)
     node_exec(fleet.node(1), ["nft", "-f", "-"], input=SENDER_DROP)
     try:
@@ -56,10 +57,13 @@ def test_probe_catches_a_drop_no_receiver_ruleset_shows(fleet):
         # node2's own firewall admits VXLAN: the ruleset check cannot see this drop...
         assert node_info(fleet.inventory_path, "node2")["overlay.inbound"]["status"] == "pass"
         # ...the probe does, on the receiving side
-        rc, out, _verdicts = probe(fleet)
+        rc, out, _verdicts = probe(fleet, "-e", "podnet_report_dir=%s" % tmp_path)
         assert rc != 0
         assert "node2 FAIL [overlay.probe]: nothing arrived: 8472/udp from node1" in out, out
         assert "security group" in out
+        # the probe is an entry point like the others: its reports name the failing host
+        with open(str(tmp_path / "summary.json")) as handle:
+            assert json.load(handle)["hosts"]["node2"]["status"] == "fail", out
     finally:
         node_exec(fleet.node(1), ["nft", "delete", "table", "inet", "podnet_lab_sg"], check=False)
     rc, out, _verdicts = probe(fleet)

@@ -14,7 +14,7 @@ import pytest
 from junitparser import JUnitXml
 
 from conftest import REPO
-from podnet_lab import faults, fleet as lab_fleet
+from podnet_lab import faults, fleet as lab_fleet, podman
 
 FLEET_NAME = os.environ.get("PODNET_REPORTS_FLEET", "podnet-reports")
 FLEET_SUBNET = os.environ.get("PODNET_REPORTS_SUBNET", "192.168.87.0/24")
@@ -195,3 +195,23 @@ def test_remediate_reports_what_it_left_failing(report_fleet, tmp_path):
         faults.set_sysctl_runtime(node2, BRIDGE, "1")
         for node in report_fleet.nodes:
             faults.forget_podnet_doctor(node)
+
+
+def test_reports_are_written_when_every_host_is_down(report_fleet, tmp_path):
+    """Ansible ends a play whose every host is unreachable: the reports must not go with it (a CI
+    pre-flight needs its junit.xml most when the whole fleet is down)."""
+    nodes = [report_fleet.node(1), report_fleet.node(2)]
+    for node in nodes:
+        podman.run(["stop", "-t", "5", node])
+    try:
+        rc, out = compliance("-i", report_fleet.inventory_path, "-e", "podnet_report_dir=%s" % (tmp_path / "compliance"))
+        assert rc == 2, out
+        assert [h["status"] for h in summary(tmp_path / "compliance")["hosts"].values()] == ["error", "error"], out
+        rc, out = playbook(report_fleet.inventory_path, "preflight", "-e", "podnet_report_dir=%s" % (tmp_path / "preflight"))
+        assert rc != 0, out
+        assert set(c.split(".")[-1] for c, _name in junit_cases(tmp_path / "preflight")) == {"node1", "node2"}, out
+        assert [h["status"] for h in summary(tmp_path / "preflight")["hosts"].values()] == ["error", "error"], out
+    finally:
+        for node in nodes:
+            podman.run(["start", node])
+            lab_fleet.wait_booted(node)
