@@ -14,6 +14,7 @@ import time
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore, merged_checks
 from ansible_collections.podnet.doctor.plugins.plugin_utils import reports
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,9 +55,35 @@ def write_summary_path(path_file, directory):
                   {os.path.basename(path_file): os.path.join(directory, "summary.json") + "\n"})
 
 
+def _registered(variables, path, host):
+    """The value at ``path`` (dotted, ``{host}`` standing for the host's name) in a host's variables."""
+    value = variables
+    for key in path.replace("{host}", host).split("."):
+        value = value.get(key) if isinstance(value, dict) or hasattr(value, "get") else None
+        if value is None:
+            return None
+    return value
+
+
+def merged_report(host, variables, paths, ignore):
+    """{host, checks}: the checks of every registered result in ``paths``, later ones replacing
+    earlier ones by ID (what remediate's final verdict merges), ``ignore`` applied; None when the
+    first (the node read) holds no checks: the host was unreachable or failed before it."""
+    groups = []
+    for path in paths:
+        value = _registered(variables, path, host)
+        checks = value.get("checks") if isinstance(value, dict) else value
+        if not isinstance(checks, list):
+            if not groups:
+                return None
+            continue
+        groups.append(checks)
+    return {"host": host, "checks": apply_ignore(merged_checks(groups), ignore)}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "started", "summary_path_file"))
+    _VALID_ARGS = frozenset(("report_dir", "hosts", "report_var", "merge", "ignore", "started", "summary_path_file"))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -65,7 +92,11 @@ class ActionModule(ActionBase):
         report_var = args.get("report_var", "podnet_report")
         found, missing = {}, {}
         for host in args.get("hosts") or task_vars.get("ansible_play_hosts_all", []):
-            report = hostvars[host].get(report_var) if host in hostvars else None
+            variables = hostvars[host] if host in hostvars else {}
+            if args.get("merge"):
+                report = merged_report(host, variables, args["merge"], args.get("ignore") or [])
+            else:
+                report = variables.get(report_var)
             if isinstance(report, dict) and report.get("checks") is not None:
                 found[host] = report
             else:

@@ -9,20 +9,9 @@ __metaclass__ = type
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore, merged_checks
 
 FAILING = ("fail", "error")
-
-
-def merged_checks(groups):
-    """One list of checks from several lists; a later result for an ID replaces an earlier one."""
-    order, by_id = [], {}
-    for group in groups:
-        for check in group or []:
-            if check["id"] not in by_id:
-                order.append(check["id"])
-            by_id[check["id"]] = dict(check)
-    return [by_id[check_id] for check_id in order]
 
 
 def failure_message(host, failing):

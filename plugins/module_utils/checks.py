@@ -55,3 +55,15 @@ def apply_ignore(results, ignore):
         if result["status"] == "fail" and result["id"] in ignore:
             result["status"] = "ignored"
     return results
+
+
+def merged_checks(groups):
+    """One list of checks from several lists (a first read, then a fixer's re-read): a later
+    result for an ID replaces the earlier one, in the order the IDs first appeared."""
+    order, by_id = [], {}
+    for group in groups:
+        for check in group or []:
+            if check["id"] not in by_id:
+                order.append(check["id"])
+            by_id[check["id"]] = dict(check)
+    return [by_id[check_id] for check_id in order]

@@ -37,9 +37,25 @@ options:
     type: list
     elements: str
   report_var:
-    description: The per-host variable that holds C({host, checks}).
+    description: The per-host variable that holds C({host, checks}); not used with O(merge).
     type: str
     default: podnet_report
+  merge:
+    description:
+      - Build each host's report here, in one controller task, from registered results instead of O(report_var)
+        - each entry a per-host variable (dotted; C({host}) stands for the host's name) holding a result with
+        C(checks) or a list of checks. Later entries replace earlier ones check by check, as the final verdict of
+        C(podnet.doctor.remediate) does; O(ignore) is applied.
+      - A host whose first entry holds no checks (unreachable, or failed before the node was read) is C(error).
+    type: list
+    elements: str
+    version_added: 1.1.0
+  ignore:
+    description: With O(merge), check IDs whose C(fail) is reported as C(ignored).
+    type: list
+    elements: str
+    default: []
+    version_added: 1.1.0
   started:
     description: When the run started (ISO 8601, UTC); default now.
     type: str
