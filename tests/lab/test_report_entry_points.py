@@ -30,8 +30,9 @@ def report_fleet(tmp_path_factory):
         yield lab
 
 
-def run(argv, cwd=REPO):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+def run(argv, cwd=REPO, **env_extra):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               **env_extra)
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -203,11 +204,14 @@ def test_reports_are_written_when_every_host_is_down(report_fleet, tmp_path):
     nodes = [report_fleet.node(1), report_fleet.node(2)]
     for node in nodes:
         podman.run(["stop", "-t", "5", node])
+    # No SSH ControlMaster: one the earlier tests left (ControlPersist) would hold a dead TCP
+    # connection to the stopped node and hang the run instead of failing the connection.
+    fresh = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR"}
     try:
-        rc, out = compliance("-i", report_fleet.inventory_path, "-e", "podnet_report_dir=%s" % (tmp_path / "compliance"))
+        rc, out = compliance("-i", report_fleet.inventory_path, "-e", "podnet_report_dir=%s" % (tmp_path / "compliance"), **fresh)
         assert rc == 2, out
         assert [h["status"] for h in summary(tmp_path / "compliance")["hosts"].values()] == ["error", "error"], out
-        rc, out = playbook(report_fleet.inventory_path, "preflight", "-e", "podnet_report_dir=%s" % (tmp_path / "preflight"))
+        rc, out = playbook(report_fleet.inventory_path, "preflight", "-e", "podnet_report_dir=%s" % (tmp_path / "preflight"), **fresh)
         assert rc != 0, out
         assert set(c.split(".")[-1] for c, _name in junit_cases(tmp_path / "preflight")) == {"node1", "node2"}, out
         assert [h["status"] for h in summary(tmp_path / "preflight")["hosts"].values()] == ["error", "error"], out
