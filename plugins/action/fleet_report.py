@@ -59,7 +59,7 @@ def _registered(variables, path, host):
     """The value at ``path`` (dotted, ``{host}`` standing for the host's name) in a host's variables."""
     value = variables
     for key in path.replace("{host}", host).split("."):
-        value = value.get(key) if isinstance(value, dict) or hasattr(value, "get") else None
+        value = value.get(key) if hasattr(value, "get") else None  # dicts and Ansible's hostvars
         if value is None:
             return None
     return value

@@ -179,10 +179,7 @@ def describe_changes(changes, root="/"):
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
     nft_lines, ipt_lines = [], []
     for change in changes:
-        plan["commands"].extend(c for c in change["commands"] if c not in plan["commands"])
-        plan["unresolved"].extend(u for u in change["unresolved"] if u not in plan["unresolved"])
-        nft_lines.extend(line for line in change["nft_lines"] if line not in nft_lines)
-        ipt_lines.extend(line for line in change["ipt_lines"] if line not in ipt_lines)
+        _merge_change(plan, change, nft_lines, ipt_lines)
     try:
         _plan_nft_persistence(plan, root, nft_lines)
         _plan_ipt_persistence(plan, root, ipt_lines)
@@ -194,11 +191,22 @@ def describe_changes(changes, root="/"):
         change = plan["files"].get(path)
         if change is None:
             continue
-        before = change["before"] or ""
-        parts += ["add '%s' to %s" % (line, where) for line in lines if line + "\n" not in before.splitlines(True)]
+        before = (change["before"] or "").splitlines(True)
+        parts += ["add '%s' to %s" % (line, where) for line in lines if line + "\n" not in before]
     if NFT_CONF in plan["files"]:
         parts.append("include %s from %s (a backup is kept)" % (NFT_FILE, NFT_CONF))
     return "; ".join(parts + plan["unresolved"])
+
+
+def _merge_change(plan, change, nft_lines, ipt_lines):
+    """Add one :func:`opening` or :func:`boot_opening` to ``plan`` and the file lines, each item
+    once; returns the commands it added."""
+    fresh = [c for c in change["commands"] if c not in plan["commands"]]
+    plan["commands"].extend(fresh)
+    plan["unresolved"].extend(u for u in change["unresolved"] if u not in plan["unresolved"])
+    nft_lines.extend(line for line in change["nft_lines"] if line not in nft_lines)
+    ipt_lines.extend(line for line in change["ipt_lines"] if line not in ipt_lines)
+    return fresh
 
 
 def _label(packet, network, result, desc, when):
@@ -225,11 +233,7 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
             continue
         seen.add(key)
         plan["openings"].append(_label(packet, network, result, desc, ""))
-        change = opening(facts, packet, result, network, desc)
-        plan["commands"].extend(change["commands"])
-        plan["unresolved"].extend(change["unresolved"])
-        nft_lines.extend(change["nft_lines"])
-        ipt_lines.extend(change["ipt_lines"])
+        _merge_change(plan, opening(facts, packet, result, network, desc), nft_lines, ipt_lines)
     if permanent_zones is not None:
         _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
     if boot is not None:
@@ -267,11 +271,7 @@ def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, 
         if result["verdict"] == "accept":
             continue
         change = boot_opening(boot, packet, result, network, firewalld_running, desc)
-        plan["unresolved"].extend(change["unresolved"])
-        nft_lines.extend(change["nft_lines"])
-        ipt_lines.extend(change["ipt_lines"])
-        fresh = [c for c in change["commands"] if c not in plan["commands"]]
-        plan["commands"].extend(fresh)
+        fresh = _merge_change(plan, change, nft_lines, ipt_lines)
         if fresh or change["nft_lines"] or change["ipt_lines"]:
             plan["openings"].append(_label(packet, network, result, desc, " at the next boot"))
 
