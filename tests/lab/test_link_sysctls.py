@@ -199,7 +199,7 @@ def proc_rp_filter(node, link):
 def new_cilium_link(node, name="lxc_health"):
     """A link created after boot, as Cilium creates lxc_health: Cilium sets its rp_filter to 0, then
     udev runs what 99-systemd.rules says for every new network device; the value left is returned."""
-    node_sh(node, "ip link del %s 2>/dev/null || true; ip link add %s type dummy; "
+    node_sh(node, "ip link del %s 2>/dev/null || true; ip link add %s type veth peer name podnet_peer; "
                   "sysctl -q -w net.ipv4.conf.%s.rp_filter=0" % (name, name, name))
     rule = node_exec(node, ["grep", "-h", "systemd-sysctl", "/usr/lib/udev/rules.d/99-systemd.rules"]).stdout
     assert "--prefix=/net/ipv4/conf/$name" in rule
