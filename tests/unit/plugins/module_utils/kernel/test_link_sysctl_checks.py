@@ -26,7 +26,8 @@ ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.
 RA_ROUTE = {"dst": "default", "gateway": "fe80::1", "dev": "eth0", "protocol": "ra", "flags": []}
 
 
-def run(tmp_path, change=None, cni="calico", families=("ipv4",), routes=(), addresses=ADDRESSES, drop=()):
+def run(tmp_path, change=None, cni="calico", families=("ipv4",), routes=(), addresses=None, drop=()):
+    addresses = ADDRESSES if addresses is None else addresses
     files = dict(DEBIAN)
     files.update(change or {})
     for key in drop:
@@ -46,7 +47,7 @@ def test_debian_defaults_pass(tmp_path, cni):
 
 @pytest.mark.parametrize("cni", ["flannel", "weave", "custom"])
 def test_cni_without_requirement_is_skip(tmp_path, cni):
-    got, _ = run(tmp_path, SYSTEMD_DEFAULT, cni=cni)
+    got, _facts = run(tmp_path, SYSTEMD_DEFAULT, cni=cni)
     assert got["rp_filter.pod_links"]["status"] == "skip"
     assert cni in got["rp_filter.pod_links"]["observed"]
 
@@ -125,20 +126,20 @@ def test_dotted_uplink_name_uses_slash_key(tmp_path):
     addresses = [{"ifname": "eth0.100", "addr_info": [{"family": "inet", "local": "10.0.0.5", "prefixlen": 24}]}]
     change = {"proc/sys/net/ipv4/conf/eth0.100/rp_filter": "1\n",
               "etc/sysctl.d/20-vlan.conf": "net.ipv4.conf.eth0/100.rp_filter = 1\n"}
-    _, facts = run(tmp_path, change, addresses=addresses)
+    _got, facts = run(tmp_path, change, addresses=addresses)
     uplink = facts["rp_filter"]["uplink_value"]
     assert uplink["key"] == "net.ipv4.conf.eth0/100.rp_filter"
     assert uplink["boot"]["systemd"]["value"] == "1" and uplink["boot"]["systemd"]["line"] == 1
 
 
 def test_missing_all_is_error(tmp_path):
-    got, _ = run(tmp_path, drop=("proc/sys/net/ipv4/conf/all/rp_filter",))
+    got, _facts = run(tmp_path, drop=("proc/sys/net/ipv4/conf/all/rp_filter",))
     assert got["rp_filter.pod_links"]["status"] == "error"
 
 
 def test_unreadable_is_error(tmp_path):
     change = {"proc/sys/net/ipv4/conf/lxcbad/rp_filter/x": ""}  # a directory: EISDIR
-    got, _ = run(tmp_path, change, cni="cilium")
+    got, _facts = run(tmp_path, change, cni="cilium")
     assert got["rp_filter.pod_links"]["status"] == "error" and "lxcbad" in got["rp_filter.pod_links"]["observed"]
 
 
@@ -208,8 +209,8 @@ def test_accept_ra_route_gone_dynamic_address_still_tells(tmp_path):
 
 
 def test_accept_ra_multipath_route(tmp_path):
-    route = {"dst": "default", "protocol": "ra", "nexthops": [{"gateway": "fe80::1", "dev": "eth0"},
-                                                             {"gateway": "fe80::2", "dev": "eth1"}]}
+    hops = [{"gateway": "fe80::1", "dev": "eth0"}, {"gateway": "fe80::2", "dev": "eth1"}]
+    route = {"dst": "default", "protocol": "ra", "nexthops": hops}
     change = {"proc/sys/net/ipv6/conf/eth1/accept_ra": "2\n"}
     result = run(tmp_path, change, families=("ipv4", "ipv6"), routes=[route])[0]["ipv6.accept_ra"]
     assert result["status"] == "fail" and "eth0" in result["observed"] and "eth1 (" in result["observed"]
@@ -228,13 +229,13 @@ def test_accept_ra_missing_key_is_error(tmp_path):
 
 def test_accept_ra_unreadable_is_error(tmp_path):
     files = {"proc/sys/net/ipv6/conf/eth0/accept_ra/x": ""}  # a directory where the value is: EISDIR
-    got, _ = run(tmp_path, files, families=("ipv4", "ipv6"), routes=[RA_ROUTE],
-                 drop=("proc/sys/net/ipv6/conf/eth0/accept_ra",))
+    got, _facts = run(tmp_path, files, families=("ipv4", "ipv6"), routes=[RA_ROUTE],
+                      drop=("proc/sys/net/ipv6/conf/eth0/accept_ra",))
     assert got["ipv6.accept_ra"]["status"] == "error" and "accept_ra" in got["ipv6.accept_ra"]["observed"]
 
 
 def test_drop_in_lines_for_the_fixer():
     assert rp_filter.drop_in_lines("cilium") == ["net.ipv4.conf.all.rp_filter = 0", "net.ipv4.conf.lxc*.rp_filter = 0",
                                                  "net.ipv4.conf.cilium_*.rp_filter = 0"]
-    assert accept_ra.drop_in_lines(["eth0", "bond0.7"]) == ["net.ipv6.conf.eth0.accept_ra = 2",
-                                                           "net.ipv6.conf.bond0/7.accept_ra = 2"]
+    wanted = ["net.ipv6.conf.eth0.accept_ra = 2", "net.ipv6.conf.bond0/7.accept_ra = 2"]
+    assert accept_ra.drop_in_lines(["eth0", "bond0.7"]) == wanted
