@@ -69,6 +69,11 @@ def gather(root, addresses, routes, loaded):
                 "accept_ra": interface_sysctl.runtime(root, accept),
                 "forwarding": interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding")),
                 "boot": interface_sysctl.boot(accept, root, loaded, KERNEL_ACCEPT_RA)})
+        facts["ipv6_default_route"] = any(r.get("dst") == "default" and ":" in (r.get("gateway") or r.get("prefsrc") or "")
+                                          for r in routes)
+        facts["ignoring_ras"] = [name for name in interface_sysctl.interfaces(root, "ipv6") if name != "lo" and (
+            interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "accept_ra")),
+            interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding"))) == ("1", "1")]
     except interface_sysctl.UnreadableSysctl as exc:
         facts["errors"].append(str(exc))
     return facts
@@ -85,8 +90,12 @@ def evaluate(facts, ip_families):
     fwd_text = "%s=%s now, %s at boot; ip_forward wants 1 (ipv6 is in podnet_ip_families)" % (
         forwarding["key"], forwarding["runtime"], forwarding["boot"]["systemd"]["text"])
     if not facts["interfaces"]:
-        return check_result(CHECK_ID, "pass", "no default route learned from a router advertisement and no "
-                            "SLAAC/DHCPv6 address; " + fwd_text, expected)
+        observed = "no default route learned from a router advertisement and no SLAAC/DHCPv6 address; " + fwd_text
+        if not facts.get("ipv6_default_route") and facts.get("ignoring_ras"):
+            # forwarding already on since boot: such a node never learns the route, nor a SLAAC address
+            observed += "; no IPv6 default route at all, and %s ignore RAs (accept_ra=1, forwarding=1): if a router " \
+                        "advertises there, that is why (set accept_ra=2)" % ", ".join(facts["ignoring_ras"])
+        return check_result(CHECK_ID, "pass", observed, expected)
     findings, errors, bad = [], [], []
     for iface in facts["interfaces"]:
         head = "%s (%s)" % (iface["name"], iface["reason"])

@@ -155,6 +155,12 @@ def test_accept_ra_no_ra_route_passes(tmp_path):
     assert result["status"] == "pass"
 
 
+def test_accept_ra_no_route_at_all_names_links_that_ignore_ras(tmp_path):
+    change = {"proc/sys/net/ipv6/conf/eth0/forwarding": "1\n", "proc/sys/net/ipv6/conf/all/forwarding": "1\n"}
+    result = run(tmp_path, change, families=("ipv4", "ipv6"))[0]["ipv6.accept_ra"]
+    assert result["status"] == "pass" and "eth0 ignore RAs (accept_ra=1, forwarding=1)" in result["observed"]
+
+
 def test_accept_ra_1_with_ra_route_fails(tmp_path):
     result = run(tmp_path, families=("ipv4", "ipv6"), routes=[RA_ROUTE])[0]["ipv6.accept_ra"]
     assert result["status"] == "fail"
