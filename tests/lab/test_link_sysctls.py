@@ -5,10 +5,11 @@ packets reverse-path filtering drops (the kernel's own IPReversePathFilter count
 that does or does not come back) and which router advertisements become a default route. Every
 sysctl a test relies on is pinned: a new namespace inherits ``all``/``default`` from the host.
 
-A lab node (fleet ``podnet-rpra``, 192.168.97.0/24) is the oracle for boot: ``podman restart``
+Lab nodes (fleet ``podnet-rpra``, 192.168.97.0/24) are the oracle for boot: ``podman restart``
 runs systemd-sysctl, whose globs reach ``all``, ``default`` and eth0, and a new link gets what
 udev's ``systemd-sysctl --prefix`` run gives it (the lab image has no udevd, so the test runs the
-same command 99-systemd.rules runs).
+same command 99-systemd.rules runs). For accept_ra, node2 plays the router: unicast RAs to node1's
+link-local address, so only node1 hears them.
 """
 import json
 import os
@@ -187,7 +188,7 @@ def test_accept_ra_2_before_forwarding_keeps_the_route(router_and_host):
 
 @pytest.fixture(scope="module")
 def rpra_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-rpra", size=1, subnet="192.168.97.0/24")
+    lab = lab_fleet.Fleet(name="podnet-rpra", size=2, subnet="192.168.97.0/24")
     with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
         yield lab
 
@@ -251,18 +252,55 @@ def test_glob_at_boot_and_on_new_links_then_the_fix(rpra_fleet):
     node_sh(node, "ip link del lxc_health; rm -f %s %s" % (HARDENING, DROP_IN))
 
 
-def test_accept_ra_drop_in_holds_at_boot(rpra_fleet):
-    """The boot half of ipv6.accept_ra on a real node: forwarding=1 and eth0 accept_ra=2 from the drop-in
-    after a reboot (systemd-sysctl applies both; the interface line is not undone by the forwarding one)."""
-    node = rpra_fleet.node(1)
-    lines = accept_ra.drop_in_lines(["eth0"]) + ["net.ipv6.conf.all.forwarding = 1"]
-    node_exec(node, ["sh", "-c", "cat > %s" % DROP_IN], input="# Managed by podnet.doctor\n" + "\n".join(lines) + "\n")
+def node_ra_routes(node):
+    routes = json.loads(node_exec(node, ["ip", "-6", "-j", "route", "show", "default"]).stdout or "[]")
+    return [r for r in routes if r.get("protocol") == "ra"]
+
+
+def node_advertise(router, host, expect_route):
+    """``router`` sends RAs to ``host``'s link-local address on eth0 until ``host`` has an RA default
+    route (or for ~2 s when none is expected)."""
+    link_local = [a["local"] for a in json.loads(node_exec(host, ["ip", "-6", "-j", "addr", "show", "dev", "eth0"]).stdout)[0][
+        "addr_info"] if a.get("scope") == "link"][0]
+
+    def sent_and_seen():
+        node_exec(router, ["python3", "-c", netns.RA_SENDER, "eth0", "1800", "2001:db8:97::/64", link_local])
+        return bool(node_ra_routes(host))
+    return netns.wait_for(sent_and_seen, timeout=4.0 if expect_route else 2.0)
+
+
+def test_ra_default_route_on_a_lab_node_forwarding_fix_and_reboot(rpra_fleet):
+    """ipv6.accept_ra end to end on a node: node2 advertises itself as router to node1 (unicast RAs on the
+    podman network); the verdicts are node_info's, over SSH."""
+    host, router = rpra_fleet.node(1), rpra_fleet.node(2)
+    node_sh(host, "rm -f %s; sysctl -q -w net.ipv6.conf.all.forwarding=0 net.ipv6.conf.eth0.accept_ra=1" % DROP_IN)
     try:
-        lab_fleet.reboot(node)
-        shown = node_sh(node, "cat /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv6/conf/eth0/forwarding "
+        assert node_advertise(router, host, True)
+        before = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]
+        assert before["status"] == "fail" and "eth0 (default route via fe80::" in before["observed"], before
+        assert "net.ipv6.conf.eth0.accept_ra = 2" in before["fix"]
+
+        # the symptom: the forwarding IPv6 pods need takes the route away, and RAs no longer bring it back
+        node_exec(host, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
+        assert not node_ra_routes(host)
+        assert not node_advertise(router, host, False)
+        assert verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]["status"] == "fail"
+
+        # the fix the check names (accept_ra first), with the forwarding line the kernel fixer writes
+        lines = accept_ra.drop_in_lines(["eth0"]) + ["net.ipv6.conf.all.forwarding = 1"]
+        node_exec(host, ["sh", "-c", "cat > %s" % DROP_IN], input="# Managed by podnet.doctor\n" + "\n".join(lines) + "\n")
+        node_exec(host, ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_ra=2"])
+        assert node_advertise(router, host, True)
+        assert verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]["status"] == "pass"
+
+        # and after a reboot: systemd-sysctl sets forwarding 1 and accept_ra 2, the next RA gives the route
+        lab_fleet.reboot(host)
+        shown = node_sh(host, "cat /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv6/conf/eth0/forwarding "
                               "/proc/sys/net/ipv6/conf/eth0/accept_ra").stdout.split()
         assert shown == ["1", "1", "2"], shown
-        facts = json.loads(json.dumps(verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]))
-        assert facts["status"] == "pass", facts
+        assert node_advertise(router, host, True)
+        after = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]
+        assert after["status"] == "pass", after
     finally:
-        node_sh(node, "rm -f %s" % DROP_IN)
+        node_sh(host, "rm -f %s" % DROP_IN)
+        lab_fleet.reboot(host)

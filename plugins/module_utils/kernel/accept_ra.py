@@ -15,7 +15,10 @@ and ``sysctl --system``), and before forwarding is switched on.
 
 Which interfaces depend on RAs: those holding a default route with ``proto ra`` (any table), and those
 holding a global IPv6 address that is not permanent (SLAAC/DHCPv6 lifetimes): the second still shows
-them after forwarding already dropped the route. A route with ``proto ra`` on an interface whose
+them after forwarding already dropped the route. With neither, no IPv6 default route at all and an
+interface that ignores RAs now (``accept_ra=1`` with forwarding on), the route a router sends there is
+being dropped (nothing else is left to show it, and Kubernetes with IPv6 needs a default route): ``fail``
+too. A route with ``proto ra`` on an interface whose
 ``accept_ra`` is 0 was installed by a userspace RA client (NetworkManager, systemd-networkd), which
 follows its own settings: ``error``, naming it, not a guess.
 """
@@ -23,8 +26,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import fnmatch
+
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
 
 CHECK_ID = "ipv6.accept_ra"
 WANTED = "2"
@@ -55,6 +61,18 @@ def ra_interfaces(addresses, routes):
     return found
 
 
+def _first_gateway(route):
+    hops = route.get("nexthops") or [route]
+    return hops[0].get("gateway") or ""
+
+
+def _uplink_candidates(addresses):
+    """Interfaces that could face a router: IPv6 on, not loopback, not a CNI's."""
+    return [link["ifname"] for link in addresses if link.get("ifname") not in (None, "lo")
+            and not any(fnmatch.fnmatchcase(link["ifname"], p) for p in host_networks.CNI_INTERFACES)
+            and any(info.get("family") == "inet6" for info in link.get("addr_info", []))]
+
+
 def gather(root, addresses, routes, loaded):
     facts = {"interfaces": [], "errors": []}
     try:
@@ -69,9 +87,8 @@ def gather(root, addresses, routes, loaded):
                 "accept_ra": interface_sysctl.runtime(root, accept),
                 "forwarding": interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding")),
                 "boot": interface_sysctl.boot(accept, root, loaded, KERNEL_ACCEPT_RA)})
-        facts["ipv6_default_route"] = any(r.get("dst") == "default" and ":" in (r.get("gateway") or r.get("prefsrc") or "")
-                                          for r in routes)
-        facts["ignoring_ras"] = [name for name in interface_sysctl.interfaces(root, "ipv6") if name != "lo" and (
+        facts["ipv6_default_route"] = any(r.get("dst") == "default" and ":" in _first_gateway(r) for r in routes)
+        facts["ignoring_ras"] = [name for name in _uplink_candidates(addresses) if (
             interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "accept_ra")),
             interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding"))) == ("1", "1")]
     except interface_sysctl.UnreadableSysctl as exc:
@@ -90,12 +107,17 @@ def evaluate(facts, ip_families):
     fwd_text = "%s=%s now, %s at boot; ip_forward wants 1 (ipv6 is in podnet_ip_families)" % (
         forwarding["key"], forwarding["runtime"], forwarding["boot"]["systemd"]["text"])
     if not facts["interfaces"]:
-        observed = "no default route learned from a router advertisement and no SLAAC/DHCPv6 address; " + fwd_text
-        if not facts.get("ipv6_default_route") and facts.get("ignoring_ras"):
-            # forwarding already on since boot: such a node never learns the route, nor a SLAAC address
-            observed += "; no IPv6 default route at all, and %s ignore RAs (accept_ra=1, forwarding=1): if a router " \
-                        "advertises there, that is why (set accept_ra=2)" % ", ".join(facts["ignoring_ras"])
-        return check_result(CHECK_ID, "pass", observed, expected)
+        ignoring = facts.get("ignoring_ras") or []
+        if not facts.get("ipv6_default_route") and ignoring:
+            # forwarding already on: the RA route is gone (or never came, after a boot with forwarding), and
+            # without SLAAC nothing else shows a router was there; the node has no IPv6 default route at all
+            return check_result(CHECK_ID, "fail", "no IPv6 default route, and %s ignore router advertisements "
+                                "(accept_ra=1 with forwarding=1), so one a router advertises there is dropped; %s" % (
+                                    ", ".join(ignoring), fwd_text), expected,
+                                fix_text([{"name": n, "key": interface_sysctl.dotted(
+                                    interface_sysctl.conf_path("ipv6", n, "accept_ra"))} for n in ignoring]))
+        return check_result(CHECK_ID, "pass", "no default route learned from a router advertisement and no "
+                            "SLAAC/DHCPv6 address; " + fwd_text, expected)
     findings, errors, bad = [], [], []
     for iface in facts["interfaces"]:
         head = "%s (%s)" % (iface["name"], iface["reason"])

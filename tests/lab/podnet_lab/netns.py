@@ -4,19 +4,24 @@ import json
 import subprocess
 import time
 
-# An RA sender run inside a namespace: ``python3 -c RA_SENDER <ifname> <router lifetime> <prefix>``.
+# An RA sender run inside a namespace or a lab node:
+# ``python3 -c RA_SENDER <ifname> <router lifetime> <prefix> [<destination>]``.
 # ICMPv6 type 134 (RFC 4861 4.2) with one Prefix Information option (L and A set: SLAAC), hop limit
-# 255 as receivers demand; the kernel fills in the checksum of a raw ICMPv6 socket.
+# 255 as receivers demand; the kernel fills in the checksum of a raw ICMPv6 socket. The destination
+# is all-nodes, or one node's link-local address (a solicited RA is unicast): on a lab node's podman
+# bridge only that node must hear it, never the machine's own bridge interface.
 RA_SENDER = r"""
 import ipaddress, socket, struct, sys
 ifname, lifetime, prefix = sys.argv[1], int(sys.argv[2]), ipaddress.ip_network(sys.argv[3])
+destination = sys.argv[4] if len(sys.argv) > 4 else "ff02::1"
 index = socket.if_nametoindex(ifname)
 ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, lifetime, 0, 0)
 pio = struct.pack("!BBBBIII", 3, 4, prefix.prefixlen, 0xC0, 86400, 14400, 0) + prefix.network_address.packed
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
-s.sendto(ra + pio, ("ff02::1", 0, 0, index))
+s.sendto(ra + pio, (destination, 0, 0, index))
 """
 
 

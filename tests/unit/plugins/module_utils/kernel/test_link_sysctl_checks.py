@@ -155,10 +155,28 @@ def test_accept_ra_no_ra_route_passes(tmp_path):
     assert result["status"] == "pass"
 
 
-def test_accept_ra_no_route_at_all_names_links_that_ignore_ras(tmp_path):
-    change = {"proc/sys/net/ipv6/conf/eth0/forwarding": "1\n", "proc/sys/net/ipv6/conf/all/forwarding": "1\n"}
-    result = run(tmp_path, change, families=("ipv4", "ipv6"))[0]["ipv6.accept_ra"]
-    assert result["status"] == "pass" and "eth0 ignore RAs (accept_ra=1, forwarding=1)" in result["observed"]
+V6_ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet6", "local": "fe80::5", "prefixlen": 64, "scope": "link"}]},
+                {"ifname": "cni0", "addr_info": [{"family": "inet6", "local": "fe80::6", "prefixlen": 64, "scope": "link"}]}]
+
+
+def test_accept_ra_no_route_at_all_while_ignoring_ras_fails(tmp_path):
+    # forwarding on, RA route already purged, no SLAAC address: nothing else shows a router was there
+    change = {"proc/sys/net/ipv6/conf/eth0/forwarding": "1\n", "proc/sys/net/ipv6/conf/all/forwarding": "1\n",
+              "proc/sys/net/ipv6/conf/cni0/forwarding": "1\n", "proc/sys/net/ipv6/conf/cni0/accept_ra": "1\n"}
+    result = run(tmp_path, change, families=("ipv4", "ipv6"), addresses=V6_ADDRESSES)[0]["ipv6.accept_ra"]
+    assert result["status"] == "fail" and "no IPv6 default route, and eth0 ignore" in result["observed"]
+    assert "cni0" not in result["observed"] and "net.ipv6.conf.eth0.accept_ra = 2" in result["fix"]
+
+
+@pytest.mark.parametrize("change,routes", [
+    ({}, ()),  # forwarding 0: RAs are taken, none came: no router to lose
+    ({"proc/sys/net/ipv6/conf/eth0/forwarding": "1\n", "proc/sys/net/ipv6/conf/eth0/accept_ra": "0\n"}, ()),
+    ({"proc/sys/net/ipv6/conf/eth0/forwarding": "1\n"},
+     [{"dst": "default", "gateway": "2001:db8::1", "dev": "eth0", "protocol": "static"}]),
+])
+def test_accept_ra_no_ra_route_and_nothing_ignored_passes(tmp_path, change, routes):
+    result = run(tmp_path, change, families=("ipv4", "ipv6"), addresses=V6_ADDRESSES, routes=routes)[0]["ipv6.accept_ra"]
+    assert result["status"] == "pass", result
 
 
 def test_accept_ra_1_with_ra_route_fails(tmp_path):
