@@ -72,7 +72,3 @@ def _brief(resolved):
     return {"value": resolved["value"], "source": resolved["source"], "line": resolved["line"],
             "error": resolved["error"], "text": sysctl_boot.describe_source(resolved)}
 
-
-def set_by_file(resolved):
-    """Whether a sysctl file line decides the value (None: no file names it, the start value stays)."""
-    return resolved["source"] is not None or bool(resolved["error"])
