@@ -97,6 +97,11 @@ facts:
       description: Lines in sysctl files that the tools reject.
       type: list
       elements: str
+    link_sysctl:
+      description:
+        - Per-interface sysctls behind C(rp_filter.pod_links) (key C(rp_filter)) and C(ipv6.accept_ra) (key
+          C(accept_ra)), with runtime values and the boot value each tool leaves (file and line).
+      type: dict
     firewall:
       description:
         - What the firewalls are. The rulesets themselves are read and judged on the node, not returned
@@ -134,7 +139,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, prereq_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
 
 
@@ -167,11 +172,13 @@ def main():
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
+    routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
+    link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(
+        params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks)
+    checks += link_checks
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
-    facts["host_networks"] = host_networks.host_networks(
-        firewall["addresses"], host_networks.gather_routes(
-            lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"})))
+    facts["host_networks"] = host_networks.host_networks(firewall["addresses"], routes)
     facts["node_networks"] = node_networks
     facts["overlay_ports"] = ["%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports]
     module.exit_json(changed=False, checks=apply_ignore(checks, params["ignore"]), facts=facts)
