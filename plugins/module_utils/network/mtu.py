@@ -69,9 +69,9 @@ CNI_CONF_SUFFIXES = (".conf", ".conflist", ".json")
 FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
 # where each CNI takes its MTU from: the fix names it
 MTU_SETTING = {
-    "flannel": "flannel derives FLANNEL_MTU and flannel.1 from its interface's MTU minus the overhead: give every node's "
-               "uplink the same MTU (or run flanneld with --iface on the link with the smaller path MTU), then restart "
-               "the kube-flannel pod so it rewrites %s; now: ip link set dev DEVICE mtu {mtu}" % FLANNEL_SUBNET_ENV,
+    "flannel": "flannel derives FLANNEL_MTU (%s) and flannel.1 from its interface's MTU minus the overhead: give every "
+               "node's uplink the same MTU, or run flanneld with --iface on the link with the smaller MTU, then restart the "
+               "kube-flannel pods" % FLANNEL_SUBNET_ENV,
     "calico": "set veth_mtu: \"{mtu}\" in the calico-config ConfigMap (operator: spec.calicoNetwork.mtu of the "
               "Installation) and restart calico-node",
     "cilium": "set the Cilium MTU to {mtu} (helm --set MTU={mtu}, cilium-agent --mtu={mtu}) and restart the cilium pods",
@@ -221,27 +221,35 @@ def evaluate_overlay_mtu(facts, peer_uplinks=None):
     smaller_peers = sorted((mtu, host) for host, mtu in (peer_uplinks or {}).items() if mtu and mtu < uplink["mtu"])
     if smaller_peers:
         limit = smaller_peers[0][0]
-        limit_source = "%s, but peer %s" % (limit_source, ", ".join("%s uplink MTU %d" % (h, m) for m, h in smaller_peers))
+        limit_source = "%s (this node's %s: %d)" % (
+            ", ".join("peer %s uplink MTU %d" % (h, m) for m, h in smaller_peers), uplink["interface"], uplink["mtu"])
     largest = limit - overhead
     expected = "overlay MTU <= %d (%s - %d for %s)" % (largest, limit_source, overhead, label)
-    too_large, fits = [], []
+    too_large, fits, devices_too_large = [], [], []
     for device in facts["devices"]:
-        own_limit = limit
-        if device.get("underlay_mtu") and device["underlay"] != uplink["interface"]:
-            own_limit = min(limit, device["underlay_mtu"])
-        text = "device %s MTU %s" % (device["name"], device["mtu"])
+        own_limit, text = limit, "device %s MTU %s" % (device["name"], device["mtu"])
         if device.get("underlay") and device["underlay"] != uplink["interface"]:
+            own_limit = min(limit, device.get("underlay_mtu") or limit)
             text += " (underlay %s MTU %s)" % (device["underlay"], device.get("underlay_mtu"))
-        (too_large if device["mtu"] is None or device["mtu"] + overhead > own_limit else fits).append(text)
+        if device["mtu"] is None or device["mtu"] + overhead > own_limit:
+            too_large.append("%s (+ %d = %s)" % (text, overhead, device["mtu"] and device["mtu"] + overhead))
+            devices_too_large.append(device["name"])
+        else:
+            fits.append(text)
     for item in facts["configured"]:
         text = "%s = %d" % (item["source"], item["mtu"])
-        (too_large if item["mtu"] + overhead > limit else fits).append(text)
+        if item["mtu"] + overhead > limit:
+            too_large.append("%s (+ %d = %d)" % (text, overhead, item["mtu"] + overhead))
+        else:
+            fits.append(text)
     if too_large:
-        setting = MTU_SETTING.get(facts["cni"], "give the CNI an MTU of at most {mtu}").format(mtu=largest)
+        fix = "overlay MTU %d or less: %s" % (largest, MTU_SETTING.get(facts["cni"], "give the CNI an MTU of at most {mtu}").format(mtu=largest))
         if smaller_peers:
-            setting += "; or raise the smaller peers' uplink MTU if their path allows it"
-        return check_result(CHECK_ID, "fail", "%s: + %d (%s) exceeds %s" % ("; ".join(too_large), overhead, label, limit_source),
-                            expected, "overlay MTU %d or less: %s" % (largest, setting), largest_overlay_mtu=largest)
+            fix += "; or raise the smaller uplinks' MTU where the path carries it"
+        if devices_too_large:
+            fix += "; until then: %s" % "; ".join("ip link set dev %s mtu %d" % (d, largest) for d in devices_too_large)
+        return check_result(CHECK_ID, "fail", "%s: exceeds %s (%s)" % ("; ".join(too_large), limit_source, label),
+                            expected, fix, largest_overlay_mtu=largest)
     if fits:
         observed = "%s fit %s (%s, overhead %d)" % ("; ".join(fits), limit_source, label, overhead)
     else:

@@ -104,8 +104,8 @@ def test_unreadable_conf_is_error(tmp_path):
 def test_existing_device_too_large_for_a_smaller_uplink(tmp_path):
     _facts, check = judge(tmp_path, {}, addresses(1400, link("flannel.1", 1450)))
     assert check["status"] == "fail"
-    assert check["observed"].startswith("device flannel.1 MTU 1450: + 50 (vxlan over IPv4) exceeds uplink eth0 MTU 1400")
-    assert check["expected"].startswith("overlay MTU <= 1350") and "ip link set dev DEVICE mtu 1350" in check["fix"]
+    assert check["observed"] == "device flannel.1 MTU 1450 (+ 50 = 1500): exceeds uplink eth0 MTU 1400 (vxlan over IPv4)"
+    assert check["expected"].startswith("overlay MTU <= 1350") and check["fix"].endswith("until then: ip link set dev flannel.1 mtu 1350")
 
 
 def test_devices_of_other_cnis_are_not_judged(tmp_path):
@@ -165,8 +165,10 @@ def test_fleet_peer_with_smaller_uplink_fails_the_larger_one(tmp_path):
     small = mtu.gather_mtu(addresses(1400, link("flannel.1", 1350)), str(tmp_path), "flannel", "vxlan", NODE_NET)
     per_host = mtu.fleet_overlay_checks({"node1": big, "node2": small, "node3": big})
     node1 = per_host["node1"][0]
-    assert node1["status"] == "fail" and "but peer node2 uplink MTU 1400" in node1["observed"]
-    assert node1["largest_overlay_mtu"] == 1350 and "raise the smaller peers' uplink MTU" in node1["fix"]
+    assert node1["status"] == "fail"
+    assert node1["observed"] == ("device flannel.1 MTU 1450 (+ 50 = 1500): exceeds peer node2 uplink MTU 1400 "
+                                 "(this node's eth0: 1500) (vxlan over IPv4)")
+    assert node1["largest_overlay_mtu"] == 1350 and "raise the smaller uplinks' MTU" in node1["fix"]
     assert per_host["node2"][0]["status"] == "pass"  # its packets fit every peer
 
 
