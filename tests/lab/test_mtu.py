@@ -2,7 +2,8 @@
 its neighbour). Small packets and TCP handshakes pass, full-size overlay packets from node1
 vanish at node2's link; mtu.overlay fails on both nodes (node2's configured MTU does not fit
 its own uplink, node1's overlay does not fit its peer's) naming what to set; with the overlay
-MTU the fix names, the transfer completes and both pass.
+MTU the fix names, the transfer completes and both pass. The probe's mtu.path agrees on
+real datagrams: 1400 bytes is the largest that crosses, 1500 was needed; then 1400 of 1400.
 
 veth hands GSO super-packets to its peer without an MTU check (is_skb_forwardable), where a
 NIC puts MTU-sized frames on the wire; ``gso_max_segs 1`` on the nodes' eth0 makes them
@@ -26,10 +27,9 @@ def mtu_fleet(tmp_path_factory):
         yield lab
 
 
-def mtu_checks(fleet, report_dir, *extra):
-    """Each host's mtu.* checks from a compliance run's per-host reports (other checks may fail: a fresh node)."""
-    _rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.compliance", "-e", "podnet_report_dir=%s" % report_dir,
-                                *extra)
+def mtu_checks(fleet, report_dir, playbook="podnet.doctor.compliance"):
+    """Each host's mtu.* checks from a run's per-host reports (other checks may fail: a fresh node)."""
+    _rc, out = ansible_playbook(fleet.inventory_path, playbook, "-e", "podnet_report_dir=%s" % report_dir)
     found = {}
     for host in ("node1", "node2"):
         path = os.path.join(str(report_dir), "hosts", "%s.json" % host)
@@ -74,6 +74,15 @@ def test_uplink_mtu_mismatch_symptom_detection_and_fix(mtu_fleet, tmp_path):
         assert check["fix"].startswith("overlay MTU %d or less" % OVERLAY_FITS)
         assert check["expected"].startswith("overlay MTU <= %d" % OVERLAY_FITS)
 
+    # the active probe: DF datagrams at the size each sender's overlay needs, and below
+    found, out = mtu_checks(fleet, tmp_path / "probe-fault", "podnet.doctor.probe")
+    assert found["node2"]["mtu.path"]["status"] == "fail", out
+    assert found["node2"]["mtu.path"]["observed"] == (
+        "from node1 (192.168.94.11) the largest DF datagram that arrived is 1400 bytes, 1500 needed (8472/udp)")
+    # node2's own configuration asks for 1450 + 50: its 1400 link cannot even send it
+    assert "from node2 (192.168.94.12) the largest DF datagram that arrived is 1400 bytes, 1500 needed" in \
+        found["node1"]["mtu.path"]["observed"]
+
     # the fix the check names: the overlay MTU at 1350 on every node
     for index in (1, 2):
         mtu_paths.set_overlay_mtu(fleet, index, OVERLAY_FITS)
@@ -82,3 +91,7 @@ def test_uplink_mtu_mismatch_symptom_detection_and_fix(mtu_fleet, tmp_path):
     found, out = mtu_checks(fleet, tmp_path / "fixed")
     assert found["node1"]["mtu.overlay"]["status"] == "pass", out
     assert found["node2"]["mtu.overlay"]["status"] == "pass", out
+    found, out = mtu_checks(fleet, tmp_path / "probe-fixed", "podnet.doctor.probe")
+    for host in ("node1", "node2"):
+        assert found[host]["mtu.path"]["status"] == "pass", out
+        assert "is 1400 bytes, 1400 needed" in found[host]["mtu.path"]["observed"]
