@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.podnet.doctor.plugins.module_utils.network import probe, probe_mtu, probe_observer
 
 from .probe_packets import ipv4, udp
-from .test_probe_observer import observe, raw_socket, sigterm  # noqa: F401 (fixtures)
+from .test_probe_observer import observe
 
 RUN, SPORT, OWN = "p1a2b3c4", 47123, "192.168.77.12"
 VXLAN, BGP, IPIP, HEALTH = ("udp", 17, 8472), ("tcp", 6, 179), ("ipip", 4, None), ("tcp", 6, 4240)
@@ -89,8 +89,8 @@ def test_udp_size_probes_are_df_from_the_run_port_padded_to_the_size():
 def test_a_size_over_the_own_link_is_refused_here_and_the_ladder_goes_on():
     wire = Wire(too_big=1400)
     sent = probe_mtu.send_size_probes(IPIP, RUN, SPORT, OWN, ["192.168.77.13"], 1500, wire.socket, wire.sleep)
-    assert [(s["size"], s["sent"]) for s in sent][:7] == [(1500, False), (1480, False), (1460, False), (1450, False),
-                                                         (1420, False), (1400, True), (1380, True)]
+    assert [(s["size"], s["sent"]) for s in sent][:7] == [
+        (1500, False), (1480, False), (1460, False), (1450, False), (1420, False), (1400, True), (1380, True)]
     assert "raw4 send 1400 to 192.168.77.13:0" in wire.log
 
 
@@ -112,7 +112,7 @@ def test_observed_size_is_the_length_that_arrived():
     assert probe_mtu.observed_size(size_packet(1400, 1500, run="pOTHERRUN"), RUN) is None
 
 
-def test_the_observer_records_each_size_once_next_to_the_plain_probe(tmp_path, sigterm, raw_socket):  # noqa: F811
+def test_the_observer_records_each_size_once_next_to_the_plain_probe(tmp_path, sigterm, raw_socket):
     observed, wire = raw_socket
     for packet in (ipv4(17, PEER, udp(SPORT, 8472, probe.payload(RUN))), size_packet(1400, 1500), size_packet(1400, 1500),
                    size_packet(576, 1500), size_packet(1350, 1500, run="pOTHERRUN")):
