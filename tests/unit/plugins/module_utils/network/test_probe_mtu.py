@@ -134,13 +134,32 @@ def test_verdict_names_each_sender_the_largest_size_and_the_need():
     check = probe_mtu.mtu_path_check(got, [PEER, "192.168.77.13"], VXLAN, names)
     assert check["status"] == "fail"
     assert check["observed"] == ("from node1 (192.168.77.11) the largest DF datagram that arrived is 1400 bytes, 1500 "
-                                 "needed (8472/udp)")
+                                 "needed; from node3 (192.168.77.13) the largest DF datagram that arrived is 1400 bytes, "
+                                 "1400 needed (8472/udp)")
     check = probe_mtu.mtu_path_check(received(PEER, 1400, 1400, 576), [PEER], VXLAN, names)
     assert check["status"] == "pass" and "1400 bytes, 1400 needed" in check["observed"]
 
 
 def test_verdict_without_any_size_is_error_and_without_datagram_path_skip():
     check = probe_mtu.mtu_path_check([{"from": PEER, "proto": "udp", "port": 8472}], [PEER], VXLAN)
-    assert check["status"] == "error" and "nothing from 192.168.77.11 arrived, not even 576 bytes" in check["observed"]
+    assert check["status"] == "error" and "from 192.168.77.11 the plain probe arrived but no DF datagram" in check["observed"]
     assert probe_mtu.mtu_path_check([], [PEER], None)["status"] == "skip"
     assert probe_mtu.mtu_path_check([], [], VXLAN)["status"] == "skip"
+
+
+def test_a_blocked_port_is_overlay_probes_failure_not_a_second_verdict():
+    names = {PEER: "node1", "192.168.77.13": "node3"}
+    check = probe_mtu.mtu_path_check([], [PEER], VXLAN, names)
+    assert check["status"] == "skip"
+    assert check["observed"] == ("nothing arrived from node1 (192.168.77.11) on 8472/udp (overlay.probe fails): its path "
+                                 "MTU is measured once the port passes")
+    check = probe_mtu.mtu_path_check(received("192.168.77.13", 1500, 1500), [PEER, "192.168.77.13"], VXLAN, names)
+    assert check["status"] == "pass" and "nothing arrived from node1" in check["observed"]
+    check = probe_mtu.mtu_path_check(received("192.168.77.13", 1500, 1400), [PEER, "192.168.77.13"], VXLAN, names)
+    assert check["status"] == "fail" and "1400 bytes, 1500 needed" in check["observed"]
+
+
+def test_sizes_on_another_port_do_not_count():
+    got = [{"from": PEER, "proto": "ipip", "port": None, "size": 1500, "needed": 1500}]
+    assert probe_mtu.mtu_path_check(got, [PEER], VXLAN)["status"] == "skip"
+    assert probe_mtu.mtu_path_check(got, [PEER], IPIP)["status"] == "pass"
