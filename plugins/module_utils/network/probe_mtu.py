@@ -4,8 +4,8 @@
 """mtu.path: don't-fragment datagrams between node pairs at the size the overlay needs, and below.
 
 The size a node's overlay needs on the path is its overlay MTU plus the encapsulation's overhead
-(the largest MTU its overlay devices and CNI configuration hold, from :mod:`mtu`), or its uplink's
-MTU when nothing is configured yet (what the CNIs derive theirs from). The sender sends that size
+(the largest MTU of its overlay devices, else of its CNI configuration, from :mod:`mtu`), or its
+uplink's MTU when nothing is configured yet (what the CNIs derive theirs from). The sender sends that size
 and the usual smaller MTUs (1480, 1450, 1400... 576) with ``IP_MTU_DISCOVER = IP_PMTUDISC_PROBE``:
 the DF bit set and the route's cached path MTU ignored, so a learned smaller PMTU cannot make the
 kernel refuse the size, and a router on the path that cannot forward it drops it (a switch or a
@@ -46,8 +46,10 @@ def needed_size(mtu_facts):
     """(bytes the overlay's encapsulated packets need on the path, where that comes from)."""
     uplink = mtu_facts.get("uplink") or {}
     overhead = mtu_facts.get("overhead")
+    # an existing device bounds what is encapsulated (a pod link set larger gets ICMP "fragmentation needed"
+    # from the node itself); before the device exists, the configured MTU is what it will get
     mtus = [(d["mtu"], "device %s" % d["name"]) for d in mtu_facts.get("devices", []) if d.get("mtu")]
-    mtus += [(c["mtu"], c["source"]) for c in mtu_facts.get("configured", [])]
+    mtus = mtus or [(c["mtu"], c["source"]) for c in mtu_facts.get("configured", [])]
     if mtus and overhead is not None:
         largest, source = max(mtus)
         return largest + overhead, "overlay MTU %d (%s) + %d" % (largest, source, overhead)

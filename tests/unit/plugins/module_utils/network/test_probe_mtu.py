@@ -33,7 +33,10 @@ def facts(uplink_mtu=1500, devices=(), configured=(), overhead=50):
 
 
 def test_needed_size_is_the_largest_overlay_mtu_plus_overhead_or_the_uplink():
+    # the device bounds what is encapsulated; the configuration counts until the device exists
     size, why = probe_mtu.needed_size(facts(1400, [("flannel.1", 1350)], [("/run/flannel/subnet.env line 3", 1450)]))
+    assert size == 1400 and why == "overlay MTU 1350 (device flannel.1) + 50"
+    size, why = probe_mtu.needed_size(facts(1400, [], [("/run/flannel/subnet.env line 3", 1450)]))
     assert size == 1500 and why == "overlay MTU 1450 (/run/flannel/subnet.env line 3) + 50"
     assert probe_mtu.needed_size(facts(1500))[0] == 1500
     assert probe_mtu.needed_size(facts(9000))[0] == 9000
