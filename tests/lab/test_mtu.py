@@ -7,6 +7,11 @@ real datagrams: 1400 bytes is the largest that crosses from node1, whose overlay
 node2's own overlay device needs only 1400 (the direction the transfer showed working); after
 the fix both need 1400 and get it.
 
+Then a smaller link between two nodes whose own links agree (the bridge port in front of
+node2 at 1400): no node shows it, mtu.overlay passes, and only mtu.path catches it. The host
+bridge fragments what carries no DF, as a router would (an L2 switch drops it): DF pings die,
+the VXLAN transfer arrives in fragments (node2's reassembly counter), whole again after the fix.
+
 veth hands GSO super-packets to its peer without an MTU check (is_skb_forwardable), where a
 NIC puts MTU-sized frames on the wire; ``gso_max_segs 1`` on the nodes' eth0 makes them
 segment in software first, as a NIC would, so the receiving link sees every frame's size."""
@@ -17,7 +22,6 @@ import pytest
 
 from conftest import ansible_playbook
 from podnet_lab import fleet as lab_fleet, mtu_paths, pods
-from podnet_lab.podman import node_exec
 
 SMALL_UPLINK, OVERLAY_TOO_BIG, OVERLAY_FITS = 1400, 1450, 1350
 
@@ -48,7 +52,7 @@ def test_uplink_mtu_mismatch_symptom_detection_and_fix(mtu_fleet, tmp_path):
     assert "must be 1450 or less" in healthy["node1"]["mtu.overlay"]["observed"]
 
     for index in (1, 2):
-        node_exec(fleet.node(index), ["ip", "link", "set", "dev", "eth0", "gso_max_segs", "1"])
+        mtu_paths.segment_like_a_nic(fleet.node(index))
     mtu_paths.set_uplink_mtu(fleet.node(2), SMALL_UPLINK)
     pods.ensure(fleet)
     for index in (1, 2):  # the MTU a hand-written CNI config gives (a template made for 1500 links)
@@ -98,3 +102,44 @@ def test_uplink_mtu_mismatch_symptom_detection_and_fix(mtu_fleet, tmp_path):
     for host in ("node1", "node2"):
         assert found[host]["mtu.path"]["status"] == "pass", out
         assert "is 1400 bytes, 1400 needed" in found[host]["mtu.path"]["observed"]
+
+
+def test_a_smaller_link_between_the_nodes_only_the_probe_sees(mtu_fleet, tmp_path):
+    fleet = mtu_fleet
+    for index in (1, 2):
+        mtu_paths.set_uplink_mtu(fleet.node(index), 1500)
+    # node1 segments like a NIC; node2 keeps GSO, or its full-size replies to Ansible's SSH would meet
+    # the small link too (host -> node2 frames are the host's own GSO packets, which veth passes whole)
+    mtu_paths.segment_like_a_nic(fleet.node(1))
+    mtu_paths.segment_like_a_nic(fleet.node(2), segments=65535)
+    pods.ensure(fleet)
+    for index in (1, 2):  # what flannel derives from a 1500 link
+        mtu_paths.set_overlay_mtu(fleet, index, OVERLAY_TOO_BIG)
+    assert mtu_paths.bulk_transfer(fleet, 1, 2) == (True, 1 << 20)
+    mtu_paths.set_link_between_mtu(fleet.node(2), SMALL_UPLINK)
+    try:
+        assert mtu_paths.df_ping_loss(fleet, 1, 2, 56) == 0
+        assert mtu_paths.df_ping_loss(fleet, 1, 2, OVERLAY_TOO_BIG - 28) == 100
+        # the outer VXLAN packets carry no DF: the host's bridge (br_netfilter, like a router) fragments them,
+        # so the transfer gets through in pieces - slow, and lost wherever fragments are dropped
+        before = mtu_paths.reassembled(fleet.node(2))
+        assert mtu_paths.bulk_transfer(fleet, 1, 2) == (True, 1 << 20)
+        assert mtu_paths.reassembled(fleet.node(2)) - before > 100
+
+        found, out = mtu_checks(fleet, tmp_path / "fault")
+        assert found["node1"]["mtu.overlay"]["status"] == "pass" and found["node2"]["mtu.overlay"]["status"] == "pass", out
+        found, out = mtu_checks(fleet, tmp_path / "probe-fault", "podnet.doctor.probe")
+        assert found["node2"]["mtu.path"]["status"] == "fail", out
+        assert "from node1 (192.168.94.11) the largest DF datagram that arrived is 1400 bytes, 1500 needed" in \
+            found["node2"]["mtu.path"]["observed"]
+        assert found["node1"]["mtu.path"]["status"] == "pass", out  # node2 -> node1 crosses no small link
+
+        for index in (1, 2):  # what the fail says: overlay MTU + 50 within the 1400 that arrived
+            mtu_paths.set_overlay_mtu(fleet, index, OVERLAY_FITS)
+        before = mtu_paths.reassembled(fleet.node(2))
+        assert mtu_paths.bulk_transfer(fleet, 1, 2) == (True, 1 << 20)
+        assert mtu_paths.reassembled(fleet.node(2)) == before  # whole packets now
+        found, out = mtu_checks(fleet, tmp_path / "probe-fixed", "podnet.doctor.probe")
+        assert found["node2"]["mtu.path"]["status"] == "pass", out
+    finally:
+        mtu_paths.set_link_between_mtu(fleet.node(2), 1500)

@@ -156,7 +156,9 @@ def mtu_path_check(received, senders, entry, names=None, note=None):
             errors.append(note)
     if failing:
         return check_result(CHECK_ID, "fail", "; ".join(failing + errors + passing) + " (%s)" % port, expected,
-                            "a link or router on the path carries less than the overlay needs: lower the overlay MTU so "
+                            "a link or router on the path carries less than the overlay needs (encapsulated packets "
+                            "without DF are fragmented there - slow, and lost where fragments are dropped - or dropped "
+                            "outright): lower the overlay MTU so "
                             "overlay MTU + overhead fits the largest size that arrived (mtu.overlay names the CNI "
                             "setting), or raise the path's MTU")
     if errors:

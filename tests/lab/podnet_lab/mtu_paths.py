@@ -9,6 +9,8 @@ bridge plugin's ``mtu``) and ``FLANNEL_MTU`` in /run/flannel/subnet.env.
 The symptom is measured on traffic: DF pings of a given size between pods, and a bulk TCP
 transfer pod to pod whose receiver reports the bytes that arrived.
 """
+import subprocess
+
 from . import pods
 from .podman import node_exec, node_sh
 from .probes import LOSS_RE
@@ -45,6 +47,24 @@ def set_uplink_mtu(node, mtu):
     node_exec(node, ["ip", "link", "set", "dev", "eth0", "mtu", str(mtu)])
 
 
+def segment_like_a_nic(node, segments=1):
+    """veth hands GSO super-packets to its peer without an MTU check (is_skb_forwardable), where a NIC
+    puts MTU-sized frames on the wire: make the node's eth0 segment in software first (65535: the default)."""
+    node_exec(node, ["ip", "link", "set", "dev", "eth0", "gso_max_segs", str(segments)])
+
+
+def set_link_between_mtu(node, mtu):
+    """The MTU of the host end of ``node``'s eth0, the bridge port every frame to the node crosses: a
+    smaller link on the path that no file or interface of either node shows (this fleet's own link)."""
+    ifindex = node_exec(node, ["cat", "/sys/class/net/eth0/iflink"]).stdout.strip()
+    for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout.splitlines():
+        index, name = line.split(":")[:2]
+        if index.strip() == ifindex:
+            subprocess.run(["ip", "link", "set", "dev", name.strip().split("@")[0], "mtu", str(mtu)], check=True)
+            return name.strip().split("@")[0]
+    raise RuntimeError("no host link with ifindex %s (the peer of %s's eth0)" % (ifindex, node))
+
+
 def set_overlay_mtu(fleet, index, mtu):
     """What flannel and its CNI plugin set on node ``index``: flannel.1, the pod links, subnet.env."""
     node = fleet.node(index)
@@ -57,6 +77,12 @@ def set_overlay_mtu(fleet, index, mtu):
         "mkdir -p /run/flannel",
         "printf '%s' > /run/flannel/subnet.env" % (SUBNET_ENV % (index, mtu)).replace("\n", "\\n"),
     ]))
+
+
+def reassembled(node):
+    """IPv4 packets ``node`` put back together from fragments so far (ReasmOKs of /proc/net/snmp, per netns)."""
+    lines = [line.split() for line in node_exec(node, ["cat", "/proc/net/snmp"]).stdout.splitlines() if line.startswith("Ip:")]
+    return int(dict(zip(lines[0], lines[1]))["ReasmOKs"])
 
 
 def link_mtu(node, ifname, netns=None):
