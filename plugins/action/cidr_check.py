@@ -11,6 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CidrError, SourceError
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
+from ansible_collections.podnet.doctor.plugins.module_utils.network import mtu
 from ansible_collections.podnet.doctor.plugins.plugin_utils import cidr, cluster_sources
 
 
@@ -24,11 +25,22 @@ def play_host_addresses(task_vars):
     return addresses
 
 
+def fleet_mtu_facts(hostvars, hosts, facts_var):
+    """{host: facts.mtu} of every host whose node read returned it (an unreachable one has none)."""
+    found = {}
+    for host in hosts:
+        registered = hostvars[host].get(facts_var) or {}
+        facts = registered.get("facts") if isinstance(registered, dict) else None
+        if isinstance(facts, dict) and isinstance(facts.get("mtu"), dict):
+            found[host] = facts["mtu"]
+    return found
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("mode", "pod_cidr", "service_cidr", "kubeadm_config", "kops_cluster_spec", "live",
                              "reserved_networks", "hosts", "facts_var", "results", "ignore", "pod_source",
-                             "service_source"))
+                             "service_source", "mtu_checks"))
 
     def _read(self, path):
         try:
@@ -73,6 +85,10 @@ class ActionModule(ActionBase):
                            "pod_source": args.get("pod_source", "podnet_pod_cidr"),
                            "service_source": args.get("service_source", "podnet_service_cidr")}
                 result["per_host"] = cidr.fleet_checks(cluster, networks, reserved, missing)
+                if args.get("mtu_checks"):
+                    # mtu.overlay again, with every peer's uplink: replaces the node's own (merged_checks)
+                    for host, checks in mtu.fleet_overlay_checks(fleet_mtu_facts(hostvars, result["per_host"], facts_var)).items():
+                        result["per_host"][host].extend(checks)
             else:
                 result["checks"] = apply_ignore([dict(c) for c in args.get("results") or []],
                                                 args.get("ignore") or [])

@@ -68,6 +68,14 @@ options:
     description: The registered result of M(podnet.doctor.node_info) on each host (C(fleet)).
     type: str
     default: podnet_node_info
+  mtu_checks:
+    description:
+      - In C(fleet) mode, also judge each host's C(mtu.overlay) (from the C(mtu) facts of M(podnet.doctor.node_info))
+        against every peer's uplink MTU, in the same controller step; the result replaces the node's own C(mtu.overlay)
+        where both are merged (M(podnet.doctor.verdict), M(podnet.doctor.fleet_report)). A host fails when a peer's
+        uplink is smaller than what its overlay sends, naming the peer.
+    type: bool
+    default: false
   results:
     description: This host's entry of the C(fleet) step's RV(per_host) (C(host) mode).
     type: list
@@ -127,7 +135,7 @@ peer_names:
   type: list
   elements: str
 per_host:
-  description: Host name to its list of CIDR checks (C(fleet)).
+  description: Host name to its list of CIDR checks (C(fleet)), and its C(mtu.overlay) with O(mtu_checks).
   returned: mode fleet
   type: dict
 checks:

@@ -20,7 +20,10 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward) and C(overlay.boot).
+    C(overlay.forward), C(overlay.boot) and C(mtu.overlay).
+  - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
+    its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of C(/etc/cni/net.d) files)
+    with the uplink's MTU (the link holding the node address) minus the encapsulation's overhead.
   - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
     included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
@@ -130,6 +133,12 @@ facts:
           description: What the next boot loads (unit and file), as judged by C(overlay.boot).
           type: list
           elements: str
+    mtu:
+      description:
+        - What C(mtu.overlay) was judged from - C(uplink) (C(interface), C(mtu), C(address)), C(encapsulation),
+          C(overhead), C(largest_overlay_mtu), the overlay C(devices) and C(configured) MTUs with their source, C(errors).
+        - The fleet step of M(podnet.doctor.cidr_check) compares the uplinks of every host from it.
+      type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -140,7 +149,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, prereq_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu
 
 
 def build_module():
@@ -176,6 +185,8 @@ def main():
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(
         params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks)
     checks += link_checks
+    facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
+    checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(firewall["addresses"], routes)

@@ -22,6 +22,11 @@ description:
     accepted it, so it binds nothing - the CNI's port may be in use (the kernel's VXLAN socket) or
     free, and a CNI starting meanwhile is never blocked. UDP and raw-protocol probes carry the run ID;
     TCP probes are SYNs from the run's source port.
+  - C(mtu.path) - C(send) also sends don't-fragment datagrams (C(IP_PMTUDISC_PROBE)) on the overlay's UDP port (or its
+    bare IP protocol) at the size this node's overlay needs on the path (its overlay MTU plus the encapsulation's
+    overhead, from the devices and CNI configuration C(mtu.overlay) reads; its uplink's MTU when nothing is configured)
+    and the usual smaller sizes down to 576; C(collect) reports, per sender, the largest that arrived against the size
+    needed.
   - IPv4 node networks only. Needs root (raw sockets).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
@@ -96,22 +101,32 @@ sent:
   returned: mode send
   type: list
   elements: dict
+sent_sizes:
+  description: Each C(mtu.path) datagram (C(send)) - C(to), C(size), C(sent) (false - larger than this node's own link).
+  returned: mode send
+  type: list
+  elements: dict
+needed:
+  description: The size this node's overlay needs on the path and why (C(send)); null when the overlay has no UDP port
+    or IP protocol to probe.
+  returned: mode send
+  type: dict
 received:
-  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port).
+  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port); C(size) and C(needed) for C(mtu.path)'s.
   returned: mode collect
   type: list
   elements: dict
 checks:
-  description: The C(overlay.probe) check of this node as a receiver (C(collect)).
+  description: The C(overlay.probe) and C(mtu.path) checks of this node as a receiver (C(collect)).
   returned: mode collect
   type: list
   elements: dict
   contains:
     id:
-      description: C(overlay.probe).
+      description: C(overlay.probe) or C(mtu.path).
       type: str
     status:
-      description: C(pass), C(fail) or C(skip).
+      description: C(pass), C(fail), C(skip) or C(error).
       type: str
 """
 
@@ -122,7 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, ProbeSocketError, ProbeStateError
-from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe, probe_mtu
 from ansible_collections.podnet.doctor.plugins.module_utils.network.probe_observer import start_observer
 from ansible_collections.podnet.doctor.plugins.module_utils.network.probe_sender import send_probes
 
@@ -154,12 +169,22 @@ def listen(module, ports, run_id, sport):
     module.exit_json(changed=False, listening=[probe.port_label(p, n) for p, _x, n in ports], state_file=state_file)
 
 
-def send(module, ports, run_id, sport, own, targets):
+def send(module, ports, run_id, sport, own, targets, addresses):
     try:
         sent = send_probes(ports, run_id, sport, own, targets)
     except ProbeSocketError as exc:
         module.fail_json(msg=str(exc), sent=exc.sent)
-    module.exit_json(changed=False, sent=sent, source=own)
+    entry, sizes, needed = probe_mtu.size_port(ports), [], None
+    if entry:
+        params = module.params
+        needed, why = probe_mtu.sender_needed_size(addresses, params["root"], params["cni"], params["cni_mode"], own)
+        try:
+            sizes = probe_mtu.send_size_probes(entry, run_id, sport, own, targets, needed) if needed else []
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="cannot send the mtu.path probes of %d bytes: %s (the probe needs root: 'become: true')"
+                             % (needed, exc.strerror or exc), sent=sent)
+        needed = {"size": needed, "why": why}
+    module.exit_json(changed=False, sent=sent, source=own, sent_sizes=sizes, needed=needed)
 
 
 def collect(module, ports, run_id, own, senders):
@@ -168,7 +193,8 @@ def collect(module, ports, run_id, own, senders):
         received, check = probe.collect_run(module.params["root"], run_id, ports, senders, names)
     except ProbeStateError as exc:
         module.fail_json(msg="probe run %s: %s" % (run_id, exc))
-    module.exit_json(changed=False, received=received, checks=[check], address=own)
+    path_check = probe_mtu.mtu_path_check(received, senders, probe_mtu.size_port(ports), names)
+    module.exit_json(changed=False, received=received, checks=[check, path_check], address=own)
 
 
 def main():
@@ -187,10 +213,11 @@ def main():
         module.fail_json(msg="probe_peers must be 0 (all) or more and duration 1 or more")
     if params["mode"] == "listen":
         listen(module, ports, params["run_id"], params["source_port"])
-    own = probe.own_address(node_addresses(module), params["peers"])
+    addresses = node_addresses(module)
+    own = probe.own_address(addresses, params["peers"])
     targets, senders = probe.probe_partners(params["peers"], own, params["probe_peers"])
     if params["mode"] == "send":
-        send(module, ports, params["run_id"], params["source_port"], own, targets)
+        send(module, ports, params["run_id"], params["source_port"], own, targets, addresses)
     collect(module, ports, params["run_id"], own, senders)
 
 

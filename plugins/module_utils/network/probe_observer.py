@@ -19,7 +19,7 @@ import socket
 import time
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ProbeSocketError, ProbeStateError
-from ansible_collections.podnet.doctor.plugins.module_utils.network import probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import probe, probe_mtu
 
 
 def observe(sockets, state_file, run_id, sport, ports, deadline, root):
@@ -37,9 +37,14 @@ def observe(sockets, state_file, run_id, sport, ports, deadline, root):
             except (IOError, OSError):
                 continue
             found = probe.parse_observation(bytearray(packet), run_id, sport, ports)
-            if found and found not in seen:
-                seen.add(found)
-                state["received"].append({"from": found[0], "proto": found[1], "port": found[2]})
+            # mtu.path's DF datagrams are probes too, one record per size that arrived
+            size = probe_mtu.observed_size(bytearray(packet), run_id) if found else None
+            if found and found + (size,) not in seen:
+                seen.add(found + (size,))
+                record = {"from": found[0], "proto": found[1], "port": found[2]}
+                if size:
+                    record.update(size=size[0], needed=size[1])
+                state["received"].append(record)
                 probe.write_state(state_file, state)
 
 

@@ -38,3 +38,24 @@ def test_peer_addresses_are_read_once_for_the_play():
                  "hostvars": {"node1": {"ansible_host": "192.168.77.11"}, "node2": {"ansible_host": "192.168.77.12"},
                               "db.example": {}}}
     assert play_host_addresses(task_vars) == ["192.168.77.11", "192.168.77.12", "db.example"]
+
+
+def mtu_facts(uplink_mtu, device_mtu):
+    return {"cni": "flannel", "mode": "vxlan", "encapsulation": "vxlan", "overhead": 50, "errors": [], "configured": [],
+            "uplink": {"interface": "eth0", "mtu": uplink_mtu, "address": "192.168.94.11", "ipv6": False, "source": "x"},
+            "devices": [{"name": "flannel.1", "mtu": device_mtu, "underlay": None, "underlay_mtu": None}]}
+
+
+def test_fleet_mode_judges_mtu_overlay_against_the_peers_only_when_asked():
+    hostvars = {"node1": {"podnet_node_info": {"facts": {"host_networks": NODE1, "mtu": mtu_facts(1500, 1450)}}},
+                "node2": {"podnet_node_info": {"facts": {"host_networks": [], "mtu": mtu_facts(1400, 1350)}}},
+                "node3": {}}
+    task_vars = {"ansible_play_hosts_all": ["node1", "node2", "node3"], "hostvars": hostvars}
+    args = {"mode": "fleet", "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12"}
+    plain = run_action(dict(args), task_vars)
+    assert not any(c["id"] == "mtu.overlay" for checks in plain["per_host"].values() for c in checks)
+    result = run_action(dict(args, mtu_checks=True), task_vars)
+    by_host = dict((h, dict((c["id"], c) for c in checks)) for h, checks in result["per_host"].items())
+    assert by_host["node1"]["mtu.overlay"]["status"] == "fail" and "peer node2 uplink MTU 1400" in by_host["node1"]["mtu.overlay"]["observed"]
+    assert by_host["node2"]["mtu.overlay"]["status"] == "pass"
+    assert "mtu.overlay" not in by_host["node3"]  # unreachable: its node read is missing, the verdict says error

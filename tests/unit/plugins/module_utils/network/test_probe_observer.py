@@ -18,23 +18,6 @@ PORTS = [("udp", 17, 8472), ("tcp", 6, 179), ("ipip", 4, None)]
 PEER = "192.168.77.11"
 
 
-@pytest.fixture
-def sigterm():
-    """observe() installs its own SIGTERM handler: put pytest's back afterwards."""
-    handler = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, handler)
-
-
-@pytest.fixture
-def raw_socket():
-    """A datagram socketpair standing in for a raw socket: (the observer's end, the wire)."""
-    ends = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    yield ends
-    for end in ends:
-        end.close()
-
-
 class FlakySocket:
     """A socket whose first recv fails, as a raw socket's can (ENOBUFS); select sees the real one."""
 

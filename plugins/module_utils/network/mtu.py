@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The overlay MTU against the uplink: check ``mtu.overlay``.
+
+An encapsulated packet is the pod's packet plus the encapsulation's headers; it must fit the
+uplink's MTU, or it is dropped (DF set, or a receiving link smaller than the sender's) - ping and
+TCP handshakes work, TLS, large responses and image pulls hang. What is read, all cheap:
+
+* the uplink: the interface holding the node address (in a node network), its MTU from the
+  ``ip -j addr`` list node_info already has (the kernel's IFLA_MTU, what /sys/class/net/IF/mtu shows);
+* the overlay devices of the chosen CNI/mode that exist (``flannel.1``, ``vxlan.calico``, ``tunl0``...)
+  and their MTU; a device whose ``ip`` record names its own underlay is judged against that link;
+* the MTU the CNI is configured with: ``FLANNEL_MTU`` in ``/run/flannel/subnet.env`` (flannel) and
+  every ``mtu`` key, nested plugins included, of ``/etc/cni/net.d/*.conf``, ``*.conflist``, ``*.json``
+  (the suffixes libcni's ConfFiles reads).
+
+Encapsulation overhead (bytes the underlay packet adds to the overlay MTU; IPv6 underlay: the outer
+header is 40 bytes, not 20, so +20). Sources: Calico "Configure MTU" (VXLAN 50, IP-in-IP 20,
+WireGuard 60 IPv4 / 80 IPv6); flannel backend/vxlan (``encapOverhead = 50``) and backend/udp (28);
+Cilium "MTU" (VXLAN and Geneve 50); RFC 7348 section 5 (outer IPv4 20 + UDP 8 + VXLAN 8 + inner
+Ethernet 14 = 50); RFC 8926 (Geneve, same fixed part without options); WireGuard's whitepaper
+(outer IP + UDP 8 + 32 bytes of header and tag).
+
+The verdict is ``pass`` when every configured and existing overlay MTU fits (nothing configured and
+no device yet also passes: the CNIs derive their MTU from the uplink, and the expected value says
+what to give the CNI when it is set by hand), ``fail`` naming the file/line or device and the largest
+MTU that fits, ``error`` naming a CNI file that cannot be read or parsed, ``skip`` when the mode's
+overhead is not known (Weave sleeve, custom CNIs, Calico Typha: not a data path).
+
+Fleet: every host's ``facts.mtu`` goes to :func:`fleet_overlay_checks` on the controller (the
+``cidr_check`` fleet step); a host then also fails when a peer's uplink is smaller than what this
+host's overlay sends, naming the peers.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import json
+import os
+
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
+
+CHECK_ID = "mtu.overlay"
+# bytes added over an IPv4 underlay; IPV6_UNDERLAY_EXTRA more over IPv6 (sources in the docstring)
+ENCAPSULATION_OVERHEAD = {"vxlan": 50, "geneve": 50, "ipip": 20, "wireguard": 60, "udp": 28, "none": 0}
+IPV6_UNDERLAY_EXTRA = 20
+# (cni, mode) -> (encapsulation, overlay device name patterns); None: no data path or unknown overhead
+OVERLAY_MODES = {
+    ("flannel", "vxlan"): ("vxlan", ("flannel.*", "flannel-v6.*")),
+    ("flannel", "udp"): ("udp", ("flannel0",)),
+    ("flannel", "wireguard"): ("wireguard", ("flannel-wg", "flannel-wg-v6")),
+    ("flannel", "host-gw"): ("none", ()),
+    ("calico", "bgp"): ("none", ()),
+    ("calico", "ipip"): ("ipip", ("tunl0",)),
+    ("calico", "vxlan"): ("vxlan", ("vxlan.calico", "vxlan-v6.calico")),
+    ("calico", "wireguard"): ("wireguard", ("wireguard.cali", "wg-v6.cali")),
+    ("cilium", "vxlan"): ("vxlan", ("cilium_vxlan",)),
+    ("cilium", "geneve"): ("geneve", ("cilium_geneve",)),
+    ("cilium", "native"): ("none", ()),
+    ("cilium", "wireguard"): ("wireguard", ("cilium_wg0",)),
+    ("weave", "fastdp"): ("vxlan", ("vxlan-6784",)),
+}
+CNI_CONF_DIR = "/etc/cni/net.d"
+CNI_CONF_SUFFIXES = (".conf", ".conflist", ".json")
+FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
+# where each CNI takes its MTU from: the fix names it
+MTU_SETTING = {
+    "flannel": "flannel derives FLANNEL_MTU (%s) and flannel.1 from its interface's MTU minus the overhead: give every "
+               "node's uplink the same MTU, or run flanneld with --iface on the link with the smaller MTU, then restart the "
+               "kube-flannel pods" % FLANNEL_SUBNET_ENV,
+    "calico": "set veth_mtu: \"{mtu}\" in the calico-config ConfigMap (operator: spec.calicoNetwork.mtu of the "
+              "Installation) and restart calico-node",
+    "cilium": "set the Cilium MTU to {mtu} (helm --set MTU={mtu}, cilium-agent --mtu={mtu}) and restart the cilium pods",
+    "weave": "set WEAVE_MTU={mtu} in the weave-net DaemonSet",
+}
+
+
+def overlay_mode(cni, mode):
+    """(encapsulation, device patterns) of a CNI mode, or None when its overhead is not known."""
+    return OVERLAY_MODES.get((cni, mode))
+
+
+def overhead_for(encapsulation, ipv6_underlay):
+    return ENCAPSULATION_OVERHEAD[encapsulation] + (IPV6_UNDERLAY_EXTRA if ipv6_underlay and encapsulation != "none" else 0)
+
+
+def _link_mtus(addresses):
+    return dict((link.get("ifname"), link.get("mtu")) for link in addresses if link.get("ifname"))
+
+
+def find_uplink(addresses, node_networks, default_route_dev=None):
+    """{interface, mtu, address, source} of the link holding the node address; None when none does."""
+    mtus = _link_mtus(addresses)
+    for network in node_networks:
+        ifname, address = host_networks.interface_for(addresses, network)
+        if ifname and mtus.get(ifname):
+            return {"interface": ifname, "mtu": mtus[ifname], "address": address, "ipv6": ":" in address,
+                    "source": "holds %s in node network %s" % (address, network)}
+    if default_route_dev and mtus.get(default_route_dev):
+        return {"interface": default_route_dev, "mtu": mtus[default_route_dev], "address": None, "ipv6": False,
+                "source": "carries the default route (no address in a node network)"}
+    return None
+
+
+def overlay_devices(addresses, patterns):
+    """[{name, mtu, underlay}] of the existing links matching the mode's device names."""
+    mtus = _link_mtus(addresses)
+    found = []
+    for link in addresses:
+        name = link.get("ifname") or ""
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        # ``ip -d`` puts a VXLAN's underlay in linkinfo; plain ``ip`` shows it as ``link`` only for
+        # devices with a lower link (IFLA_LINK); otherwise it is the uplink
+        underlay = (link.get("linkinfo", {}).get("info_data", {}) or {}).get("link") or link.get("link")
+        found.append({"name": name, "mtu": link.get("mtu"), "underlay": underlay,
+                      "underlay_mtu": mtus.get(underlay) if underlay else None})
+    return found
+
+
+def _mtu_keys(value, path):
+    """Every ``mtu`` key under a parsed CNI config: [(key path, value)]."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = "%s.%s" % (path, key) if path else key
+            if key == "mtu":
+                found.append((where, item))
+            else:
+                found.extend(_mtu_keys(item, where))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_mtu_keys(item, "%s[%d]" % (path, index)))
+    return found
+
+
+def configured_mtus(root, cni):
+    """([{source, mtu}], [errors]) from flannel's subnet.env and the CNI config files."""
+    configured, errors = [], []
+    if cni == "flannel":
+        text = read_text(root, FLANNEL_SUBNET_ENV)
+        if text is None and os.path.lexists(host_path(root, FLANNEL_SUBNET_ENV)):
+            errors.append("%s exists but cannot be read (run with become: true)" % FLANNEL_SUBNET_ENV)
+        for number, line in enumerate((text or "").splitlines(), 1):
+            key, sep, value = line.strip().partition("=")
+            if sep and key.strip() == "FLANNEL_MTU":
+                source = "%s line %d" % (FLANNEL_SUBNET_ENV, number)
+                if value.strip().isdigit():
+                    configured.append({"source": source, "mtu": int(value.strip())})
+                else:
+                    errors.append("%s: FLANNEL_MTU=%r is not a number" % (source, value.strip()))
+    directory = host_path(root, CNI_CONF_DIR)
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(CNI_CONF_SUFFIXES))
+    except OSError:
+        names = []
+    for name in names:
+        path = os.path.join(CNI_CONF_DIR, name)
+        if os.path.isdir(host_path(root, path)):
+            continue
+        text = read_text(root, path)
+        if text is None:
+            errors.append("%s cannot be read (run with become: true)" % path)
+            continue
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            errors.append("%s is not valid JSON (%s)" % (path, exc))
+            continue
+        for key, value in _mtu_keys(parsed, ""):
+            if isinstance(value, int) and not isinstance(value, bool):
+                configured.append({"source": "%s key %s" % (path, key), "mtu": value})
+            else:
+                errors.append("%s key %s: %r is not a number" % (path, key, value))
+    return configured, errors
+
+
+def gather_mtu(addresses, root, cni, mode, node_networks, routes=()):
+    """The facts ``mtu.overlay`` is judged from (returned as ``facts.mtu``)."""
+    default_dev = next((r.get("dev") for r in routes if r.get("dst") == "default" and r.get("dev")), None)
+    uplink = find_uplink(addresses, node_networks, default_dev)
+    facts = {"cni": cni, "mode": mode, "uplink": uplink, "devices": [], "configured": [], "errors": []}
+    entry = overlay_mode(cni, mode)
+    if entry is None:
+        facts["encapsulation"] = None
+        return facts
+    facts["encapsulation"] = entry[0]
+    facts["devices"] = overlay_devices(addresses, entry[1])
+    facts["configured"], facts["errors"] = configured_mtus(root, cni)
+    if uplink:
+        facts["overhead"] = overhead_for(entry[0], uplink["ipv6"])
+        facts["largest_overlay_mtu"] = uplink["mtu"] - facts["overhead"]
+    return facts
+
+
+def _encapsulation_label(facts):
+    return "%s over IPv%s" % (facts["encapsulation"], 6 if facts["uplink"]["ipv6"] else 4)
+
+
+def evaluate_overlay_mtu(facts, peer_uplinks=None):
+    """The check ``mtu.overlay`` from :func:`gather_mtu`'s facts; ``peer_uplinks`` ({host: mtu}, the
+    fleet step) adds the peers whose uplink is smaller than what this host's overlay sends."""
+    if facts.get("encapsulation") is None:
+        return check_result(CHECK_ID, "skip", "the overhead of %s mode %s is not known to podnet.doctor (no data path "
+                            "or not in the table)" % (facts.get("cni"), facts.get("mode")),
+                            "overlay MTU + encapsulation overhead <= uplink MTU")
+    if facts.get("errors"):
+        return check_result(CHECK_ID, "error", "; ".join(facts["errors"]), "every CNI MTU setting readable")
+    uplink = facts.get("uplink")
+    if not uplink:
+        return check_result(CHECK_ID, "error", "no interface holds an address in the node networks and there is no "
+                            "default route: the uplink is unknown", "the uplink found (set podnet_node_networks)")
+    overhead = facts["overhead"]
+    label = _encapsulation_label(facts)
+    # the smallest uplink a packet of this host's overlay must fit: its own, or a smaller peer's
+    limit, limit_source = uplink["mtu"], "uplink %s MTU %d" % (uplink["interface"], uplink["mtu"])
+    smaller_peers = sorted((mtu, host) for host, mtu in (peer_uplinks or {}).items() if mtu and mtu < uplink["mtu"])
+    if smaller_peers:
+        limit = smaller_peers[0][0]
+        limit_source = "%s (this node's %s: %d)" % (
+            ", ".join("peer %s uplink MTU %d" % (h, m) for m, h in smaller_peers), uplink["interface"], uplink["mtu"])
+    largest = limit - overhead
+    expected = "overlay MTU <= %d (%s - %d for %s)" % (largest, limit_source, overhead, label)
+    too_large, fits, devices_too_large = [], [], []
+    for device in facts["devices"]:
+        own_limit, text = limit, "device %s MTU %s" % (device["name"], device["mtu"])
+        if device.get("underlay") and device["underlay"] != uplink["interface"]:
+            own_limit = min(limit, device.get("underlay_mtu") or limit)
+            text += " (underlay %s MTU %s)" % (device["underlay"], device.get("underlay_mtu"))
+        if device["mtu"] is None or device["mtu"] + overhead > own_limit:
+            too_large.append("%s (+ %d = %s)" % (text, overhead, device["mtu"] and device["mtu"] + overhead))
+            devices_too_large.append(device["name"])
+        else:
+            fits.append(text)
+    for item in facts["configured"]:
+        text = "%s = %d" % (item["source"], item["mtu"])
+        if item["mtu"] + overhead > limit:
+            too_large.append("%s (+ %d = %d)" % (text, overhead, item["mtu"] + overhead))
+        else:
+            fits.append(text)
+    if too_large:
+        fix = "overlay MTU %d or less: %s" % (largest, MTU_SETTING.get(facts["cni"], "give the CNI an MTU of at most {mtu}").format(mtu=largest))
+        if smaller_peers:
+            fix += "; or raise the smaller uplinks' MTU where the path carries it"
+        if devices_too_large:
+            fix += "; until then: %s" % "; ".join("ip link set dev %s mtu %d" % (d, largest) for d in devices_too_large)
+        return check_result(CHECK_ID, "fail", "%s: exceeds %s (%s)" % ("; ".join(too_large), limit_source, label),
+                            expected, fix, largest_overlay_mtu=largest)
+    if fits:
+        observed = "%s fit %s (%s, overhead %d)" % ("; ".join(fits), limit_source, label, overhead)
+    else:
+        observed = ("no %s MTU configured and no overlay device yet; %s: a %s MTU set by hand must be %d or less"
+                    % (facts["cni"], limit_source, facts["cni"], largest))
+    return check_result(CHECK_ID, "pass", observed, expected, largest_overlay_mtu=largest)
+
+
+def fleet_overlay_checks(hosts_mtu):
+    """{host: [mtu.overlay]} from every host's ``facts.mtu``, each judged against the peers' uplinks."""
+    uplinks = dict((host, (facts.get("uplink") or {}).get("mtu")) for host, facts in hosts_mtu.items())
+    per_host = {}
+    for host, facts in hosts_mtu.items():
+        peers = dict((h, m) for h, m in uplinks.items() if h != host)
+        per_host[host] = [evaluate_overlay_mtu(facts, peers)]
+    return per_host

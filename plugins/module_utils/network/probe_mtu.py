@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mtu.path: don't-fragment datagrams between node pairs at the size the overlay needs, and below.
+
+The size a node's overlay needs on the path is its overlay MTU plus the encapsulation's overhead
+(the largest MTU of its overlay devices, else of its CNI configuration, from :mod:`mtu`), or its
+uplink's MTU when nothing is configured yet (what the CNIs derive theirs from). The sender sends that size
+and the usual smaller MTUs (1480, 1450, 1400... 576) with ``IP_MTU_DISCOVER = IP_PMTUDISC_PROBE``:
+the DF bit set and the route's cached path MTU ignored, so a learned smaller PMTU cannot make the
+kernel refuse the size, and a router on the path that cannot forward it drops it (a switch or a
+smaller link drops it silently). A size over the sender's own link is refused locally (EMSGSIZE):
+that too is a size the overlay cannot use.
+
+The datagrams go to the overlay's own UDP port (or as its bare IP protocol, IPIP), so they take the
+overlay's path and ACLs; each carries ``podnet.doctor probe <run> size <S> of <N>``, which the
+observer (raw sockets, like overlay.probe) records with the length that arrived. The receiver's
+check names each sender, the largest size that arrived, and the size it needed.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import re
+import socket
+import time
+
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.network import mtu, probe
+
+CHECK_ID = "mtu.path"
+# linux/in.h; the socket module lacks the PROBE constant
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+IP_PMTUDISC_PROBE = 3
+IPV4_HEADER, UDP_HEADER = 20, 8
+# the sizes below the needed one, to find the largest that arrives (jumbo, common overlay and tunnel
+# MTUs, IPv6's minimum link MTU, IPv4's minimum datagram every host must accept)
+SIZE_STEPS = (9000, 8950, 1500, 1480, 1460, 1450, 1420, 1400, 1380, 1350, 1300, 1280, 1200, 1000, 576)
+SIZE_COPIES = 2
+SIZE_GAP = 0.005
+SIZE_MARK = re.compile(br" size (\d+) of (\d+) ")
+
+
+def needed_size(mtu_facts):
+    """(bytes the overlay's encapsulated packets need on the path, where that comes from)."""
+    uplink = mtu_facts.get("uplink") or {}
+    overhead = mtu_facts.get("overhead")
+    # an existing device bounds what is encapsulated (a pod link set larger gets ICMP "fragmentation needed"
+    # from the node itself); before the device exists, the configured MTU is what it will get
+    mtus = [(d["mtu"], "device %s" % d["name"]) for d in mtu_facts.get("devices", []) if d.get("mtu")]
+    mtus = mtus or [(c["mtu"], c["source"]) for c in mtu_facts.get("configured", [])]
+    if mtus and overhead is not None:
+        largest, source = max(mtus)
+        return largest + overhead, "overlay MTU %d (%s) + %d" % (largest, source, overhead)
+    if uplink.get("mtu"):
+        return uplink["mtu"], "uplink %s MTU (no overlay MTU configured yet)" % uplink["interface"]
+    return None, "no uplink found"
+
+
+def sizes_to_send(needed):
+    return [needed] + [size for size in SIZE_STEPS if size < needed]
+
+
+def size_port(ports):
+    """The (proto, number, port) the size probes use: the overlay's first UDP port, else its bare IP
+    protocol (IPIP); None when the overlay has neither (BGP: pods' packets are not encapsulated)."""
+    for entry in ports:
+        if entry[0] == "udp":
+            return entry
+    for entry in ports:
+        if entry[2] is None and entry[0] not in ("tcp", "icmp"):
+            return entry
+    return None
+
+
+def size_payload(run_id, size, needed, headers):
+    """The datagram's payload, padded so the IP packet is ``size`` bytes."""
+    text = probe.payload(run_id) + b" size %d of %d " % (size, needed)
+    return text + b"." * max(0, size - headers - len(text))
+
+
+def observed_size(packet, run_id):
+    """(bytes that arrived, bytes needed) when ``packet`` (IPv4, a probe of this run) is a size probe."""
+    found = SIZE_MARK.search(bytes(packet[:200]))
+    if not found or probe.payload(run_id) not in bytes(packet[:200]):
+        return None
+    return len(packet), int(found.group(2))
+
+
+def send_size_probes(entry, run_id, sport, own, targets, needed, open_socket=socket.socket, sleep=time.sleep):
+    """Send the size ladder to each target; [{to, size, sent}] (``sent`` False: refused here, EMSGSIZE)."""
+    proto, number, port = entry
+    results = []
+    for target in targets:
+        for size in sizes_to_send(needed):
+            if proto == "udp":
+                sock = open_socket(socket.AF_INET, socket.SOCK_DGRAM)
+                headers, source, destination = IPV4_HEADER + UDP_HEADER, (own, sport), (target, port)
+            else:
+                sock = open_socket(socket.AF_INET, socket.SOCK_RAW, number)
+                headers, source, destination = IPV4_HEADER, (own, 0), (target, 0)
+            sent = True
+            try:
+                if proto == "udp":
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+                sock.bind(source)
+                for _copy in range(SIZE_COPIES):
+                    sock.sendto(size_payload(run_id, size, needed, headers), destination)
+                    sleep(SIZE_GAP)
+            except (IOError, OSError) as exc:
+                if exc.errno != errno.EMSGSIZE:
+                    raise
+                sent = False  # larger than this node's own link
+            finally:
+                sock.close()
+            results.append({"to": target, "size": size, "sent": sent})
+    return results
+
+
+def mtu_path_check(received, senders, entry, names=None, note=None):
+    """mtu.path for a receiver: from every sender, did the size its overlay needs arrive?"""
+    names = names or {}
+    expected = "DF datagrams of the size each peer's overlay needs arrive"
+    if entry is None:
+        return check_result(CHECK_ID, "skip", "the overlay has no UDP port or IP protocol to probe (its packets are "
+                            "not encapsulated: the node network's MTU is the pods' MTU)", expected)
+    if not senders:
+        return check_result(CHECK_ID, "skip", note or "no peer probes this host", expected)
+    failing, errors, passing, blocked = [], [], [], []
+    for sender in senders:
+        label = "%s (%s)" % (names[sender], sender) if names.get(sender) else sender
+        from_sender = [r for r in received if r.get("from") == sender and r.get("proto") == entry[0] and r.get("port") == entry[2]]
+        sizes = [r for r in from_sender if r.get("size")]
+        if not from_sender:
+            # the port itself is blocked: overlay.probe fails for it; no size can be measured behind it
+            blocked.append(label)
+        elif not sizes:
+            errors.append("from %s the plain probe arrived but no DF datagram, not even %d bytes: the path MTU cannot "
+                          "be told" % (label, SIZE_STEPS[-1]))
+        else:
+            needed = max(r["needed"] for r in sizes)
+            largest = max(r["size"] for r in sizes)
+            text = "from %s the largest DF datagram that arrived is %d bytes, %d needed" % (label, largest, needed)
+            (failing if largest < needed else passing).append(text)
+    port = probe.port_label(entry[0], entry[2])
+    if blocked:
+        note = "nothing arrived from %s on %s (overlay.probe fails): its path MTU is measured once the port passes" % (
+            ", ".join(blocked), port)
+        if not (failing or errors or passing):
+            return check_result(CHECK_ID, "skip", note, expected)
+        if failing or passing:
+            passing.append(note)
+        else:
+            errors.append(note)
+    if failing:
+        return check_result(CHECK_ID, "fail", "; ".join(failing + errors + passing) + " (%s)" % port, expected,
+                            "a link or router on the path carries less than the overlay needs (encapsulated packets "
+                            "without DF are fragmented there - slow, and lost where fragments are dropped - or dropped "
+                            "outright): lower the overlay MTU so "
+                            "overlay MTU + overhead fits the largest size that arrived (mtu.overlay names the CNI "
+                            "setting), or raise the path's MTU")
+    if errors:
+        return check_result(CHECK_ID, "error", "; ".join(errors + passing), expected)
+    return check_result(CHECK_ID, "pass", "; ".join(passing) + " (%s)" % port, expected)
+
+
+def sender_needed_size(addresses, root, cni, mode, own):
+    """The sender's side: (needed bytes, why) from its own overlay facts (:func:`mtu.gather_mtu`)."""
+    facts = mtu.gather_mtu(addresses, root, cni, mode, ["%s/32" % own] if own else [])
+    return needed_size(facts)
