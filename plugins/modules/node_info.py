@@ -20,12 +20,15 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward) and C(overlay.boot).
+    C(overlay.forward), C(overlay.boot) and C(netmgr.cni_links).
   - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
     included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
     boot files are loaded by their own tools into a scratch network namespace (C(unshare)); the live
     rules are never touched.
+  - C(netmgr.cni_links) reads NetworkManager's merged configuration, systemd-networkd's networkd.conf (and
+    drop-ins), .network and .link files, and the units enabled, for a manager that would take over the CNI's
+    links, remove their routes and policy rules, or rewrite their MAC; no daemon CLI is run for it.
   - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
@@ -125,6 +128,13 @@ facts:
           description: What the next boot loads (unit and file), as judged by C(overlay.boot).
           type: list
           elements: str
+    netmgr:
+      description:
+        - What C(netmgr.cni_links) was judged from - NetworkManager (enabled, running, the CNI links it would
+          manage, nm-cloud-setup units enabled), systemd-networkd (its ManageForeign* settings with file and line,
+          the links it configures now and at boot, CNI links a .network file would configure) and udev (the .link
+          file and line that would rewrite a CNI link's MAC).
+      type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -135,7 +145,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, netmgr_fix
 
 
 def build_module():
@@ -167,6 +177,7 @@ def main():
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
+    checks += netmgr_fix.checks(params["root"], params["cni"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(

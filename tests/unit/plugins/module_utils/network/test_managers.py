@@ -1,0 +1,198 @@
+"""netmgr.cni_links on fixture trees: NetworkManager's conf.d merge (+=, -=, shadowing, except:),
+networkd's drop-in order and .network first match, udev .link precedence and masking, unreadable
+files, and the fixer's plan (names that win, idempotence)."""
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from tests.unit.fixture_tree import Link, make_tree
+
+NM_ON = {"etc/systemd/system/multi-user.target.wants/NetworkManager.service": Link("/lib/systemd/system/NetworkManager.service")}
+ND_ON = {"etc/systemd/system/multi-user.target.wants/systemd-networkd.service": Link("/lib/systemd/system/systemd-networkd.service")}
+UDEV = {"usr/lib/systemd/systemd-udevd": ""}
+DEFAULT_LINK = {"usr/lib/systemd/network/99-default.link":
+                "[Match]\nOriginalName=*\n\n[Link]\nNamePolicy=keep kernel database onboard slot path\n"
+                "AlternativeNamesPolicy=database onboard slot path\nMACAddressPolicy=persistent\n"}
+CALICO_NM = "[keyfile]\nunmanaged-devices=interface-name:cali*;interface-name:tunl*;interface-name:vxlan.calico\n"
+ALL_NM = "[keyfile]\nunmanaged-devices=" + ";".join("interface-name:%s" % g for g in managers.CNI_LINK_GLOBS) + "\n"
+
+
+def unit_state(root, unit):
+    wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants", unit)
+    return "enabled" if os.path.lexists(wants) else "disabled"
+
+
+def judge(tmp_path, files, cni="flannel", running=()):
+    root = make_tree(tmp_path, files)
+    facts = managers.gather(root, cni, unit_state, lambda _root, comm: comm in running)
+    return managers.evaluate(facts, netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))), facts, root
+
+
+def test_no_manager_is_skip(tmp_path):
+    result, _facts, _root = judge(tmp_path, {"etc/hostname": "n\n"})
+    assert result["status"] == "skip"
+
+
+@pytest.mark.parametrize("files,status,names", [
+    ({"etc/NetworkManager/NetworkManager.conf": "[main]\nplugins=keyfile\n"}, "fail", "cali0a1b2c3d4e5"),
+    ({"etc/NetworkManager/conf.d/calico.conf": CALICO_NM}, "fail", "flannel.1"),
+    ({"etc/NetworkManager/conf.d/all.conf": ALL_NM}, "pass", None),
+    # += in a later file appends; -= removes again
+    ({"etc/NetworkManager/conf.d/a.conf": CALICO_NM,
+      "etc/NetworkManager/conf.d/b.conf": ALL_NM.replace("=", "+=", 1)}, "pass", None),
+    ({"etc/NetworkManager/conf.d/a.conf": ALL_NM,
+      "etc/NetworkManager/conf.d/b.conf": "[keyfile]\nunmanaged-devices-=interface-name:cni*\n"}, "fail", "cni0"),
+    # a plain = in a later file replaces the whole list
+    ({"etc/NetworkManager/conf.d/a.conf": ALL_NM,
+      "etc/NetworkManager/conf.d/b.conf": "[keyfile]\nunmanaged-devices=mac:00:11:22:33:44:55\n"}, "fail", "cni0"),
+    # /etc/NetworkManager/conf.d shadows the same name in /usr/lib; NetworkManager.conf is read after /usr/lib
+    ({"usr/lib/NetworkManager/conf.d/x.conf": ALL_NM,
+      "etc/NetworkManager/conf.d/x.conf": "[main]\n"}, "fail", "cni0"),
+    ({"usr/lib/NetworkManager/conf.d/x.conf": ALL_NM,
+      "etc/NetworkManager/NetworkManager.conf": "[keyfile]\nunmanaged-devices=\n"}, "fail", "cni0"),
+    # '*' and except:
+    ({"etc/NetworkManager/conf.d/a.conf": "[keyfile]\nunmanaged-devices=*\n"}, "pass", None),
+    ({"etc/NetworkManager/conf.d/a.conf": "[keyfile]\nunmanaged-devices=except:interface-name:eth0\n"}, "pass", None),
+    ({"etc/NetworkManager/conf.d/a.conf": "[keyfile]\nunmanaged-devices=*;except:interface-name:flannel*\n"},
+     "fail", "flannel.1"),
+    # interface-name:= is literal, no glob
+    ({"etc/NetworkManager/conf.d/a.conf": ALL_NM.replace("interface-name:cni*", "interface-name:=cni*")}, "fail", "cni0"),
+    # a [device] section with managed=0
+    ({"etc/NetworkManager/conf.d/a.conf": "[device-cni]\nmatch-device=interface-name:*\nmanaged=0\n"}, "pass", None),
+])
+def test_networkmanager_unmanaged_devices(tmp_path, files, status, names):
+    tree = dict(NM_ON)
+    tree.update(files)
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == status, result
+    if names:
+        assert names in result["observed"] and "NetworkManager" in result["observed"]
+        assert "unmanaged-devices+=interface-name:cni*" in result["fix"]
+
+
+def test_nm_cloud_setup_fails_and_is_not_fixed(tmp_path):
+    tree = dict(NM_ON)
+    tree["etc/NetworkManager/conf.d/all.conf"] = ALL_NM
+    tree["etc/systemd/system/multi-user.target.wants/nm-cloud-setup.service"] = Link("/x")
+    result, facts, root = judge(tmp_path, tree)
+    assert result["status"] == "fail" and "nm-cloud-setup" in result["observed"]
+    assert netmgr_fix.CLOUD_SETUP_FIX in result["fix"]
+    assert netmgr_fix.plan_fix(root, facts)["files"] == []
+
+
+NETWORK_ETH0 = {"etc/systemd/network/10-uplink.network": "[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n",
+                "sys/class/net/eth0/uevent": "INTERFACE=eth0\nIFINDEX=2\n", "sys/class/net/eth0/ifindex": "2\n"}
+
+
+@pytest.mark.parametrize("files,status,text", [
+    # networkd enabled but configuring no link: removes nothing (lab: a rule survives its restart)
+    ({}, "pass", None),
+    (NETWORK_ETH0, "fail", "ManageForeignRoutingPolicyRules=yes (the default)"),
+    (dict(NETWORK_ETH0, **{"etc/systemd/networkd.conf": "[Network]\nManageForeignRoutes=no\n"}),
+     "fail", "ManageForeignRoutingPolicyRules=yes"),
+    (dict(NETWORK_ETH0, **{"etc/systemd/networkd.conf.d/x.conf":
+                           "[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n"}), "pass", None),
+    # a drop-in overrides networkd.conf; a later drop-in overrides an earlier one, across directories
+    (dict(NETWORK_ETH0, **{"etc/systemd/networkd.conf.d/a.conf":
+                           "[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n",
+                           "usr/lib/systemd/networkd.conf.d/b.conf": "[Network]\nManageForeignRoutes=yes\n"}),
+     "fail", "usr/lib/systemd/networkd.conf.d/b.conf line 2"),
+    # same name: /etc shadows /usr/lib
+    (dict(NETWORK_ETH0, **{"etc/systemd/networkd.conf.d/b.conf":
+                           "[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n",
+                           "usr/lib/systemd/networkd.conf.d/b.conf": "[Network]\nManageForeignRoutes=yes\n"}),
+     "pass", None),
+    # a match-all .network takes the CNI links themselves
+    ({"etc/systemd/network/99-all.network": "[Match]\nName=*\n\n[Network]\nDHCP=yes\n"},
+     "fail", "flannel.1 by /etc/systemd/network/99-all.network"),
+    # an empty [Match] is ignored by networkd; Type=/Kind= that CNI links do not have do not match
+    ({"etc/systemd/network/99-all.network": "[Match]\n\n[Network]\nDHCP=yes\n",
+      "usr/lib/systemd/network/80-6rd-tunnel.network": "[Match]\nName=6rd-*\nType=sit\n",
+      "usr/lib/systemd/network/80-ether.network": "[Match]\nType=ether\nMACAddress=00:11:22:33:44:55\n"},
+     "pass", None),
+    # the first match wins: an earlier Unmanaged=yes file protects the links
+    ({"etc/systemd/network/00-cni.network": "[Match]\nName=cni* flannel* cali* vxlan* tunl* lxc* cilium* weave antrea* kube-*\n"
+                                            "[Link]\nUnmanaged=yes\n",
+      "etc/systemd/network/99-all.network": "[Match]\nName=*\n"}, "pass", None),
+    ({"etc/systemd/network/99-all.network": "[Match]\nName=!eth0 lo\n"}, "fail", "cni0"),
+])
+def test_networkd(tmp_path, files, status, text):
+    tree = dict(ND_ON)
+    tree.update(files)
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == status, result
+    if text:
+        assert text in result["observed"], result
+
+
+@pytest.mark.parametrize("files,status,text", [
+    (DEFAULT_LINK, "fail", "antrea-gw0, kube-ipvs0 by /usr/lib/systemd/network/99-default.link line 7 (MACAddressPolicy=persistent)"),
+    # masked by an empty file or /dev/null in /etc
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/99-default.link": ""}), "pass", None),
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/99-default.link": Link("/dev/null")}), "pass", None),
+    # a same-named file in /etc replaces it
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/99-default.link": "[Match]\nOriginalName=*\n[Link]\nMACAddressPolicy=none\n"}),
+     "pass", None),
+    # a file sorting before it wins for the names it matches, and only for them
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/10-flannel.link": "[Match]\nOriginalName=flannel*\n[Link]\nMACAddressPolicy=none\n"}),
+     "fail", "cni0, cali0a1b2c3d4e5"),
+    # one sorting after it loses
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/zz.link": "[Match]\nOriginalName=*\n[Link]\nMACAddressPolicy=none\n"}),
+     "fail", "flannel.1, flannel-wg"),
+])
+def test_udev_link_precedence(tmp_path, files, status, text):
+    tree = dict(UDEV)
+    tree.update(files)
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == status, result
+    if text:
+        assert text in result["observed"]
+
+
+def test_udev_before_242_does_not_touch_virtual_links(tmp_path):
+    tree = dict(UDEV, **DEFAULT_LINK)
+    tree["usr/lib/systemd/libsystemd-shared-241.so"] = ""
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == "pass"
+
+
+def test_unreadable_file_is_error(tmp_path):
+    if os.geteuid() == 0:
+        tree = dict(ND_ON, **NETWORK_ETH0)
+        tree["etc/systemd/networkd.conf.d/x.conf"] = Link("x.conf")  # a link loop: exists, cannot be read
+    else:
+        tree = dict(ND_ON, **{"etc/systemd/networkd.conf.d/x.conf": "[Network]\n"})
+    root = make_tree(tmp_path, tree)
+    if os.geteuid() != 0:
+        os.chmod(os.path.join(root, "etc/systemd/networkd.conf.d/x.conf"), 0)
+    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    result = managers.evaluate(facts, "")
+    assert result["status"] == "error" and "x.conf cannot be read" in result["observed"]
+
+
+def test_fix_plan_wins_and_is_idempotent(tmp_path):
+    tree = dict(NM_ON, **ND_ON)
+    tree.update(UDEV)
+    tree.update(DEFAULT_LINK)
+    tree.update(NETWORK_ETH0)
+    tree["etc/NetworkManager/conf.d/zz-calico.conf"] = CALICO_NM
+    tree["etc/systemd/networkd.conf.d/zzz.conf"] = "[Network]\nManageForeignRoutes=yes\n"
+    tree["etc/systemd/network/00-all.network"] = "[Match]\nName=*\n"
+    root = make_tree(tmp_path, tree)
+    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    plan = netmgr_fix.plan_fix(root, facts)
+    paths = [f["path"] for f in plan["files"]]
+    # conf.d: sorts after the foreign setter; .network and .link: before the foreign first match
+    assert "/etc/NetworkManager/conf.d/zz-calico.conf" < "/etc/NetworkManager/conf.d/" + os.path.basename(paths[0])
+    assert os.path.basename(paths[1]) > "zzz.conf"
+    assert os.path.basename(paths[2]) < "00-all.network" and paths[2].endswith(".network")
+    assert os.path.basename(paths[3]) < "99-default.link" and paths[3].endswith(".link")
+    netmgr_fix.apply_fix(plan, root)
+    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    assert managers.evaluate(facts, "")["status"] == "pass", managers.findings(facts)
+    again = netmgr_fix.plan_fix(root, facts)
+    assert not netmgr_fix.plan_changes(again)
+    for path in paths:
+        with open(os.path.join(root, path.lstrip("/"))) as handle:
+            assert handle.readline().startswith("# Managed by podnet.doctor")
