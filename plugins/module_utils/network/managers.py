@@ -391,6 +391,28 @@ def existing_links(root):
     return links
 
 
+def newer_than_process(root, comm, paths):
+    """Those of ``paths`` changed after the process ``comm`` started (it has not read them), from
+    /proc/<pid>/stat's start time (clock ticks since boot) and /proc/stat's btime; [] when unknown."""
+    try:
+        btime = int(re.search(r"^btime (\d+)", read_text(root, "/proc/stat") or "", re.M).group(1))
+        ticks = os.sysconf("SC_CLK_TCK")
+        pids = [e for e in os.listdir(os.path.join(root, "proc")) if e.isdigit()]
+    except (AttributeError, ValueError, OSError):
+        return []
+    for pid in pids:
+        if (read_text(root, "/proc/%s/comm" % pid) or "").strip() != comm:
+            continue
+        stat = read_text(root, "/proc/%s/stat" % pid) or ""
+        try:
+            started = btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(ticks)
+        except (IndexError, ValueError):
+            return []
+        return sorted(set(p for p in paths if os.path.exists(host_path(root, p))
+                          and os.path.getmtime(host_path(root, p)) > started))
+    return []
+
+
 # ---------------------------------------------------------------- udev .link ------------------------
 
 def link_files(root):
@@ -454,6 +476,9 @@ def gather(root, cni, unit_state, process_running):
                 cni_links=networkd_managed_links(root, links),
                 configures=networkd_state_links(root) if nd_running else [],
                 configures_at_boot=networkd_managed_links(root, [l for l in existing if l[0] != "lo"]))
+            if nd_running:
+                facts["networkd"]["stale_files"] = newer_than_process(
+                    root, "systemd-network", [v[1] for v in settings.values() if v[1]])
         except ConfigUnreadable as exc:
             facts["errors"].append("systemd-networkd: %s" % exc)
     udev = any(os.path.exists(os.path.join(root, p)) for p in UDEVD_BINARIES)
@@ -524,6 +549,15 @@ def evaluate(facts, fix_text):
         return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
     notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
     nd = facts["networkd"]
+    configures = sorted(set(p[0] for p in nd.get("configures", []) + nd.get("configures_at_boot", [])))
+    if configures:
+        settings = nd["settings"]
+        notes.append("systemd-networkd configures %s with %s" % (", ".join(configures), ", ".join(
+            "%s=no (%s line %d)" % (key, settings[key]["file"], settings[key]["line"]) for key in sorted(settings))))
+    if nd.get("stale_files"):
+        notes.append("the running systemd-networkd started before %s was written: it applies it at its next start "
+                     "(a reboot; networkctl reload does not re-read networkd.conf), until then a reconfigure "
+                     "still removes foreign routes and rules" % ", ".join(nd["stale_files"]))
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
     return check_result(CHECK_ID, "pass", "; ".join(notes), expected)

@@ -1,0 +1,130 @@
+"""netmgr.cni_links on a real node (systemd 252, Debian bookworm): systemd-networkd removing the
+CNI's routes and routing policy rules.
+
+Oracle: the kernel's routing table and rule list (`ip route`, `ip rule`) after systemd-networkd
+restarts or reconfigures, and after a reboot (`podman restart`), never our own verdict.
+
+The lab cannot show NetworkManager (not in the shared image) nor udev's MACAddressPolicy (no udevd in
+the image, and a container does not get udev's events): both are covered by the unit tests on
+fixture trees. The nodes have no udevd either, so networkd keeps every link "pending" until udev's
+database says it is initialized: the test writes that one database file for its own link, as udevd
+would on a real host."""
+import re
+
+import pytest
+
+from conftest import ansible_playbook, node_info
+from podnet_lab import faults, fleet as lab_fleet
+from podnet_lab.podman import node_exec, node_sh
+
+CHECK = "netmgr.cni_links"
+DROP_IN = "/etc/systemd/networkd.conf.d/podnet-doctor.conf"
+NETWORK_FILE = "/etc/systemd/network/10-pnnm-uplink.network"
+# a flannel-style route (onlink via the peer's pod subnet) and a Cilium-style policy rule
+POD_ROUTE = "10.244.5.0/24 via 10.244.5.0 dev pnnm-up0 onlink"
+POD_RULE = "from 10.244.0.0/16 lookup 100"
+# The stand-in link is no CNI link, so cidr.pod_host would (rightly) see its pod route inside the
+# default pod CIDR: the remediate runs here use another one.
+REMEDIATE = ("podnet.doctor.remediate", "-e", "podnet_pod_cidr=10.200.0.0/16")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    lab = lab_fleet.Fleet(name="podnet-netmgr", size=1, subnet="192.168.96.0/24")
+    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
+        yield lab
+
+
+def managed_link(node):
+    """A link systemd-networkd configures (a stand-in for a node's uplink, or for a CNI link a
+    match-all .network file catches): a veth pair, the .network file, udev's database entry."""
+    node_sh(node, """
+ip link add pnnm-up0 type veth peer name pnnm-up0p
+ip link set pnnm-up0p up
+mkdir -p /run/udev/data && echo I:1 > /run/udev/data/n$(cat /sys/class/net/pnnm-up0/ifindex)
+printf '[Match]\\nName=pnnm-up0\\n\\n[Network]\\nLinkLocalAddressing=no\\nConfigureWithoutCarrier=yes\\n' > %s
+systemctl restart systemd-networkd  # it re-reads udev state of a pending link only when it starts
+for i in $(seq 50); do networkctl status pnnm-up0 | grep -q 'State: .*(configured)' && exit 0; sleep 0.2; done
+networkctl status pnnm-up0; exit 1
+""" % NETWORK_FILE)
+
+
+def add_cni_state(node):
+    node_sh(node, "ip route replace %s && (ip rule del %s prio 100 2>/dev/null || true; ip rule add %s prio 100)"
+            % (POD_ROUTE, POD_RULE, POD_RULE))
+
+
+def cni_state(node):
+    """(route present, rule present), as the kernel has them."""
+    routes = node_exec(node, ["ip", "route"]).stdout
+    rules = node_exec(node, ["ip", "rule"]).stdout
+    return "10.244.5.0/24 via 10.244.5.0 dev pnnm-up0" in routes, "from 10.244.0.0/16 lookup 100" in rules
+
+
+def restart_networkd(node):
+    node_sh(node, "systemctl restart systemd-networkd && sleep 2 && networkctl status pnnm-up0 >/dev/null")
+
+
+def changed(out):
+    return int(re.search(r"node1\s+: ok=\d+\s+changed=(\d+)", out).group(1))
+
+
+def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
+    node = fleet.node(1)
+    # a fresh lab node: networkd runs but configures no link, so it removes nothing: pass is true
+    assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
+    node_sh(node, "ip rule add %s prio 100" % POD_RULE)
+    restart_networkd_plain = "systemctl restart systemd-networkd && sleep 2"
+    node_sh(node, restart_networkd_plain)
+    assert POD_RULE in node_exec(node, ["ip", "rule"]).stdout
+    node_sh(node, "ip rule del %s prio 100" % POD_RULE)
+    try:
+        managed_link(node)
+        add_cni_state(node)
+        assert cni_state(node) == (True, True)
+        restart_networkd(node)
+        assert cni_state(node) == (False, False), "networkd kept the foreign route/rule: the symptom did not show"
+        add_cni_state(node)
+        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
+        assert cni_state(node) == (False, False)
+
+        add_cni_state(node)
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "fail", check
+        assert "ManageForeignRoutes=yes (the default)" in check["observed"] and "pnnm-up0" in check["observed"]
+        assert "ManageForeignRoutingPolicyRules=no" in check["fix"] and DROP_IN in check["fix"]
+
+        # --check writes nothing
+        rc, out = ansible_playbook(fleet.inventory_path, *(REMEDIATE + ("--check", "--diff")))
+        assert node_exec(node, ["test", "-e", DROP_IN], check=False).returncode == 1, out
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0, out
+        body = node_exec(node, ["cat", DROP_IN]).stdout
+        assert body.startswith("# Managed by podnet.doctor") and "ManageForeignRoutes=no" in body
+        assert cni_state(node) == (True, True)  # the fixer reloads nothing that drops them
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "pass" and "started before" in check["observed"], check
+
+        # networkd reads the drop-in when it starts: the route and the rule survive its restart now
+        restart_networkd(node)
+        assert cni_state(node) == (True, True)
+        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
+        assert cni_state(node) == (True, True)
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+
+        # reboot: the drop-in is in force from the start
+        lab_fleet.reboot(node)
+        managed_link(node)
+        add_cni_state(node)
+        restart_networkd(node)
+        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
+        assert cni_state(node) == (True, True)
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "pass" and "started before" not in check["observed"], check
+    finally:
+        node_sh(node, "rm -f %s; ip link del pnnm-up0 2>/dev/null; ip rule del %s prio 100 2>/dev/null; true"
+                % (NETWORK_FILE, POD_RULE), check=False)
+        faults.forget_podnet_doctor(node)
