@@ -166,15 +166,15 @@ def parse_bool(value):
 
 def nm_config_files(root):
     """NetworkManager's configuration in the order it reads it (nm-config.c read_entire_config)."""
-    etc_names = set(os.path.basename(p) for p in _conf_names(root, NM_ETC_CONF_DIR))
-    run_names = set(os.path.basename(p) for p in _conf_names(root, NM_CONF_DIRS[1]))
-    files = [p for p in _conf_names(root, NM_CONF_DIRS[0]) if os.path.basename(p) not in etc_names | run_names]
-    files += [p for p in _conf_names(root, NM_CONF_DIRS[1]) if os.path.basename(p) not in etc_names]
+    etc_names = set(os.path.basename(p) for p in conf_names(root, NM_ETC_CONF_DIR))
+    run_names = set(os.path.basename(p) for p in conf_names(root, NM_CONF_DIRS[1]))
+    files = [p for p in conf_names(root, NM_CONF_DIRS[0]) if os.path.basename(p) not in etc_names | run_names]
+    files += [p for p in conf_names(root, NM_CONF_DIRS[1]) if os.path.basename(p) not in etc_names]
     files.append("/" + NM_MAIN)
-    return files + _conf_names(root, NM_ETC_CONF_DIR)
+    return files + conf_names(root, NM_ETC_CONF_DIR)
 
 
-def _conf_names(root, directory):
+def conf_names(root, directory):
     try:
         names = os.listdir(os.path.join(root, directory))
     except OSError:

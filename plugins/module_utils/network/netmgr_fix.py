@@ -85,7 +85,7 @@ def plan_fix(root, facts):
     plan = {"files": [], "remove": [], "unresolved": [], "notes": []}
     nm = facts["networkmanager"]
     if nm.get("manages"):
-        setters = _later_setters(root, managers._conf_names(root, NM_DIR.lstrip("/")), "keyfile",
+        setters = _later_setters(root, managers.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
         body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join("interface-name:%s" % g for g in globs))
@@ -162,15 +162,14 @@ def apply_fix(plan, root="/", run_command=None, mover=None):
             reloads.append(entry["reload"])
     for path in plan["remove"]:
         os.unlink(host_path(root, path))
-    warnings = []
     for argv in reloads:
         if run_command is None:
             continue
         rc, out, err = run_command(argv)
         if rc != 0:
-            raise FixError("%s failed (rc=%d): %s (the files were written; run it again)" % (" ".join(argv), rc,
-                                                                                           (err or out).strip()))
-    return {"reloaded": [" ".join(a) for a in reloads], "warnings": warnings + plan["notes"]}
+            raise FixError("%s failed (rc=%d): %s (the files were written; run it again)"
+                           % (" ".join(argv), rc, (err or out).strip()))
+    return {"reloaded": [" ".join(a) for a in reloads], "warnings": list(plan["notes"])}
 
 
 def checks(root, cni, facts):

@@ -29,6 +29,15 @@ def judge(tmp_path, files, cni="flannel", running=()):
     return managers.evaluate(facts, netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))), facts, root
 
 
+def judged_status(tmp_path, base, files, status):
+    """The result on ``base`` + ``files``, asserted to have ``status``."""
+    tree = dict(base)
+    tree.update(files)
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == status, result
+    return result
+
+
 def test_no_manager_is_skip(tmp_path):
     result, _facts, _root = judge(tmp_path, {"etc/hostname": "n\n"})
     assert result["status"] == "skip"
@@ -62,10 +71,7 @@ def test_no_manager_is_skip(tmp_path):
     ({"etc/NetworkManager/conf.d/a.conf": "[device-cni]\nmatch-device=interface-name:*\nmanaged=0\n"}, "pass", None),
 ])
 def test_networkmanager_unmanaged_devices(tmp_path, files, status, names):
-    tree = dict(NM_ON)
-    tree.update(files)
-    result, _facts, _root = judge(tmp_path, tree)
-    assert result["status"] == status, result
+    result = judged_status(tmp_path, NM_ON, files, status)
     if names:
         assert names in result["observed"] and "NetworkManager" in result["observed"]
         assert "unmanaged-devices+=interface-name:cni*" in result["fix"]
@@ -118,10 +124,7 @@ NETWORK_ETH0 = {"etc/systemd/network/10-uplink.network": "[Match]\nName=eth0\n\n
     ({"etc/systemd/network/99-all.network": "[Match]\nName=!eth0 lo\n"}, "fail", "cni0"),
 ])
 def test_networkd(tmp_path, files, status, text):
-    tree = dict(ND_ON)
-    tree.update(files)
-    result, _facts, _root = judge(tmp_path, tree)
-    assert result["status"] == status, result
+    result = judged_status(tmp_path, ND_ON, files, status)
     if text:
         assert text in result["observed"], result
 
@@ -142,10 +145,7 @@ def test_networkd(tmp_path, files, status, text):
      "fail", "flannel.1, flannel-wg"),
 ])
 def test_udev_link_precedence(tmp_path, files, status, text):
-    tree = dict(UDEV)
-    tree.update(files)
-    result, _facts, _root = judge(tmp_path, tree)
-    assert result["status"] == status, result
+    result = judged_status(tmp_path, UDEV, files, status)
     if text:
         assert text in result["observed"]
 
@@ -196,3 +196,35 @@ def test_fix_plan_wins_and_is_idempotent(tmp_path):
     for path in paths:
         with open(os.path.join(root, path.lstrip("/"))) as handle:
             assert handle.readline().startswith("# Managed by podnet.doctor")
+
+
+def test_a_drop_in_newer_than_the_running_networkd_is_named(tmp_path):
+    root = make_tree(tmp_path, {"proc/stat": "cpu 1 2 3\nbtime 1000\n",
+                                "proc/42/comm": "systemd-network\n",
+                                # started 10 s after boot (clock ticks in field 22)
+                                "proc/42/stat": "42 (systemd-network) S " + " ".join(["0"] * 18) + " %d 0\n"
+                                % (10 * os.sysconf("SC_CLK_TCK")),
+                                "etc/systemd/networkd.conf.d/old.conf": "", "etc/systemd/networkd.conf.d/new.conf": ""})
+    os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/old.conf"), (1005, 1005))
+    os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/new.conf"), (1020, 1020))
+    assert managers.newer_than_process(root, "systemd-network", ["/etc/systemd/networkd.conf.d/old.conf",
+                                                                 "/etc/systemd/networkd.conf.d/new.conf"]) == [
+        "/etc/systemd/networkd.conf.d/new.conf"]
+    assert managers.newer_than_process(root, "NetworkManager", ["/etc/systemd/networkd.conf.d/new.conf"]) == []
+
+
+def test_plan_writes_nothing_and_its_fix_names_every_file(tmp_path):
+    """The fixer's plan on a node with every manager wrong writes nothing until applied, and its
+    fix text names every file it would write."""
+    tree = dict(NM_ON, **ND_ON)
+    tree.update(UDEV)
+    tree.update(DEFAULT_LINK)
+    tree.update(NETWORK_ETH0)
+    root = make_tree(tmp_path, tree)
+    facts = managers.gather(root, "calico", unit_state, lambda _r, _c: False)
+    plan = netmgr_fix.plan_fix(root, facts)
+    text = netmgr_fix.fix_text(plan)
+    for entry in plan["files"]:
+        assert entry["path"] in text and not os.path.exists(os.path.join(root, entry["path"].lstrip("/")))
+    assert "interface-name:wireguard.cali" in text  # the chosen CNI's own names
+    assert [d["before_header"] for d in netmgr_fix.diff_entries(plan)] == [e["path"] for e in plan["files"]]
