@@ -86,7 +86,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, gather_live
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
 
 
@@ -104,7 +104,7 @@ def main():
 def fix(module):
     root = module.params["root"]
     result = dict(changed=False, files=[], removed=[], reloaded=[], unresolved=[])
-    facts = managers.gather(root, module.params["cni"], gather_boot.unit_state, gather_live.process_running)
+    facts = managers.gather(root, module.params["cni"], gather_boot.enabled_units)
     if facts["errors"]:
         module.fail_json(msg="podnet.doctor.netmgr_fix could not read: %s (nothing was changed)"
                          % "; ".join(facts["errors"]), **result)

@@ -328,11 +328,20 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     return True
 
 
-def first_match(root, files, name, kind, name_keys):
-    """(path, text) of the first file whose [Match] fits, or (None, None)."""
+def parsed_files(root, files):
+    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once."""
+    parsed = []
     for path in files:
         text = _read(root, path)
-        if text is not None and match_fits(match_section(text), name, kind, name_keys):
+        if text is not None:
+            parsed.append((path, text, match_section(text)))
+    return parsed
+
+
+def first_match(parsed, name, kind, name_keys):
+    """(path, text) of the first of ``parsed`` whose [Match] fits, or (None, None)."""
+    for path, text, match in parsed:
+        if match_fits(match, name, kind, name_keys):
             return path, text
     return None, None
 
@@ -345,12 +354,12 @@ def _link_setting(text, section_name, key):
     return value
 
 
-def networkd_managed_links(root, links):
-    """[(name, file)] of ``links`` a .network file would configure (first match, not Unmanaged=yes)."""
-    files = config_files(root, NETWORK_DIRS, ".network")
+def networkd_managed_links(parsed, links):
+    """[(name, file)] of ``links`` a .network file would configure (first match, not Unmanaged=yes);
+    ``parsed``: the .network files (parsed_files)."""
     found = []
     for name, kind in links:
-        path, text = first_match(root, files, name, kind, ("Name",))
+        path, text = first_match(parsed, name, kind, ("Name",))
         if path is None:
             continue
         unmanaged = _link_setting(text, "Link", "Unmanaged")
@@ -391,26 +400,72 @@ def existing_links(root):
     return links
 
 
-def newer_than_process(root, comm, paths):
-    """Those of ``paths`` changed after the process ``comm`` started (it has not read them), from
+# cgroup mounts that hold systemd's tree: v2 (unified), hybrid's unified, v1's named hierarchy
+CGROUP_MOUNTS = ("sys/fs/cgroup", "sys/fs/cgroup/unified", "sys/fs/cgroup/systemd")
+# comm of each daemon (cut at 15 characters by the kernel), for a node without systemd's cgroups
+SERVICE_COMMANDS = {"NetworkManager.service": "NetworkManager", "systemd-networkd.service": "systemd-network",
+                    "systemd-udevd.service": "systemd-udevd"}
+
+
+def system_slice(root):
+    """The node path of systemd's ``system.slice`` cgroup, or None: PID 1's cgroup (``/`` or
+    ``/init.scope`` on a host, the container's own path in a container without a cgroup
+    namespace) under the first mount that has it."""
+    base = "/"
+    for line in (read_text(root, "/proc/1/cgroup") or "").splitlines():
+        fields = line.split(":", 2)
+        if len(fields) == 3 and (fields[0] == "0" or fields[1] == "name=systemd"):
+            base = fields[2]
+            break
+    if base.endswith("/init.scope"):
+        base = base[:-len("/init.scope")]
+    for mount in CGROUP_MOUNTS:
+        path = "/%s%s/system.slice" % (mount, base.rstrip("/"))
+        if os.path.isdir(host_path(root, path)):
+            return path
+    return None
+
+
+def service_pids(root, units=tuple(SERVICE_COMMANDS)):
+    """{unit: pid} of the services running now: one read of each unit's ``cgroup.procs`` where
+    systemd's cgroup tree is found, else one scan of /proc by command name."""
+    slice_path = system_slice(root)
+    if slice_path:
+        found = {}
+        for unit in units:
+            procs = (read_text(root, "%s/%s/cgroup.procs" % (slice_path, unit)) or "").split()
+            if procs:
+                found[unit] = procs[0]
+        return found
+    running = running_commands(root)
+    return dict((unit, running[SERVICE_COMMANDS[unit]]) for unit in units if SERVICE_COMMANDS[unit] in running)
+
+
+def running_commands(root):
+    """{command name: pid} of every process (``/proc/*/comm``)."""
+    found = {}
+    try:
+        pids = [e for e in os.listdir(os.path.join(root, "proc")) if e.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        comm = (read_text(root, "/proc/%s/comm" % pid) or "").strip()  # "": it ended while we looked
+        if comm:
+            found.setdefault(comm, pid)
+    return found
+
+
+def newer_than_process(root, pid, paths):
+    """Those of ``paths`` changed after process ``pid`` started (it has not read them), from
     /proc/<pid>/stat's start time (clock ticks since boot) and /proc/stat's btime; [] when unknown."""
     try:
         btime = int(re.search(r"^btime (\d+)", read_text(root, "/proc/stat") or "", re.M).group(1))
-        ticks = os.sysconf("SC_CLK_TCK")
-        pids = [e for e in os.listdir(os.path.join(root, "proc")) if e.isdigit()]
-    except (AttributeError, ValueError, OSError):
-        return []
-    for pid in pids:
-        if (read_text(root, "/proc/%s/comm" % pid) or "").strip() != comm:
-            continue
         stat = read_text(root, "/proc/%s/stat" % pid) or ""
-        try:
-            started = btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(ticks)
-        except (IndexError, ValueError):
-            return []
-        return sorted(set(p for p in paths if os.path.exists(host_path(root, p))
-                          and os.path.getmtime(host_path(root, p)) > started))
-    return []
+        started = btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, IndexError, ValueError, OSError):
+        return []
+    return sorted(set(p for p in paths if os.path.exists(host_path(root, p))
+                      and os.path.getmtime(host_path(root, p)) > started))
 
 
 # ---------------------------------------------------------------- udev .link ------------------------
@@ -431,10 +486,10 @@ def systemd_version(root):
 
 def udev_mac_rewrites(root, links):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    files = link_files(root)
+    parsed = parsed_files(root, link_files(root))
     found = []
     for name, kind in links:
-        path, text = first_match(root, files, name, kind, ("OriginalName", "Name"))
+        path, text = first_match(parsed, name, kind, ("OriginalName", "Name"))
         if path is None:
             continue
         policy = _link_setting(text, "Link", "MACAddressPolicy")
@@ -448,42 +503,41 @@ def udev_mac_rewrites(root, links):
 
 # ---------------------------------------------------------------- gather and judge ------------------
 
-def gather(root, cni, unit_state, process_running):
-    """Every fact the check needs. ``unit_state(root, unit)`` -> masked/enabled/disabled and
-    ``process_running(root, comm)`` are passed in (gather_boot's and gather_live's readers)."""
+def gather(root, cni, enabled_units):
+    """Every fact the check needs. ``enabled_units(root)``: the units systemd starts at boot, masks
+    honoured (gather_boot's reader); the processes are read once from /proc."""
     existing = existing_links(root)
     links = sample_links(cni, existing)
+    enabled = set(enabled_units(root))
+    running = service_pids(root)
     facts = {"cni_link_globs": cni_link_globs(cni), "errors": []}
-    nm_enabled = unit_state(root, "NetworkManager.service") == "enabled"
-    nm_running = process_running(root, "NetworkManager")
+    nm_enabled = "NetworkManager.service" in enabled
+    nm_running = "NetworkManager.service" in running
     facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_running,
-                               "cloud_setup": [u for u in ("nm-cloud-setup.service", "nm-cloud-setup.timer")
-                                               if unit_state(root, u) == "enabled"]}
+                               "cloud_setup": [u for u in ("nm-cloud-setup.service", "nm-cloud-setup.timer") if u in enabled]}
     if nm_enabled or nm_running:
         try:
             facts["networkmanager"]["manages"] = nm_managed_links(root, links)
         except ConfigUnreadable as exc:
             facts["errors"].append("NetworkManager: %s" % exc)
-    nd_enabled = unit_state(root, "systemd-networkd.service") == "enabled"
-    nd_running = process_running(root, "systemd-network")  # comm is cut at 15 characters
-    facts["networkd"] = {"enabled": nd_enabled, "running": nd_running}
-    if nd_enabled or nd_running:
+    nd_enabled = "systemd-networkd.service" in enabled
+    nd_pid = running.get("systemd-networkd.service")
+    facts["networkd"] = {"enabled": nd_enabled, "running": nd_pid is not None}
+    if nd_enabled or nd_pid:
         try:
             settings, ignored = networkd_settings(root)
+            parsed = parsed_files(root, config_files(root, NETWORK_DIRS, ".network"))
             facts["networkd"].update(
                 settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
                 ignored=ignored,
-                cni_links=networkd_managed_links(root, links),
-                configures=networkd_state_links(root) if nd_running else [],
-                configures_at_boot=networkd_managed_links(root, [l for l in existing if l[0] != "lo"]))
-            if nd_running:
-                facts["networkd"]["stale_files"] = newer_than_process(
-                    root, "systemd-network", [v[1] for v in settings.values() if v[1]])
+                cni_links=networkd_managed_links(parsed, links),
+                configures=networkd_state_links(root) if nd_pid else [],
+                configures_at_boot=networkd_managed_links(parsed, [l for l in existing if l[0] != "lo"]),
+                stale_files=newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
         except ConfigUnreadable as exc:
             facts["errors"].append("systemd-networkd: %s" % exc)
     udev = any(os.path.exists(os.path.join(root, p)) for p in UDEVD_BINARIES)
-    facts["udev"] = {"installed": udev, "running": udev and process_running(root, "systemd-udevd"),
-                     "systemd_version": systemd_version(root)}
+    facts["udev"] = {"installed": udev, "running": "systemd-udevd.service" in running, "systemd_version": systemd_version(root)}
     if udev:
         try:
             facts["udev"]["mac_rewrites"] = udev_mac_rewrites(root, links)

@@ -23,7 +23,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, gather_live
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_fix import name_after
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
@@ -175,7 +175,7 @@ def apply_fix(plan, root="/", run_command=None, mover=None):
 def checks(root, cni, facts):
     """node_info's one call: the ``netmgr.cni_links`` result (its fix rendered from the plan the
     fixer would run), its facts stored under ``facts["netmgr"]``."""
-    gathered = managers.gather(root, cni, gather_boot.unit_state, gather_live.process_running)
+    gathered = managers.gather(root, cni, gather_boot.enabled_units)
     facts["netmgr"] = gathered
     return [managers.evaluate(gathered, fix_text(plan_fix(root, gathered)))]
 

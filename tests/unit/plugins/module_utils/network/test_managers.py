@@ -18,14 +18,21 @@ CALICO_NM = "[keyfile]\nunmanaged-devices=interface-name:cali*;interface-name:tu
 ALL_NM = "[keyfile]\nunmanaged-devices=" + ";".join("interface-name:%s" % g for g in managers.CNI_LINK_GLOBS) + "\n"
 
 
-def unit_state(root, unit):
-    wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants", unit)
-    return "enabled" if os.path.lexists(wants) else "disabled"
+def enabled_units(root):
+    wants = os.path.join(root, "etc/systemd/system/multi-user.target.wants")
+    return os.listdir(wants) if os.path.isdir(wants) else []
+
+
+def processes(root, names):
+    """A fake /proc with one process per command name."""
+    for pid, name in enumerate(names, 100):
+        make_tree(root, {"proc/%d/comm" % pid: name + "\n"})
 
 
 def judge(tmp_path, files, cni="flannel", running=()):
     root = make_tree(tmp_path, files)
-    facts = managers.gather(root, cni, unit_state, lambda _root, comm: comm in running)
+    processes(root, running)
+    facts = managers.gather(root, cni, enabled_units)
     return managers.evaluate(facts, netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))), facts, root
 
 
@@ -166,7 +173,7 @@ def test_unreadable_file_is_error(tmp_path):
     root = make_tree(tmp_path, tree)
     if os.geteuid() != 0:
         os.chmod(os.path.join(root, "etc/systemd/networkd.conf.d/x.conf"), 0)
-    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    facts = managers.gather(root, "flannel", enabled_units)
     result = managers.evaluate(facts, "")
     assert result["status"] == "error" and "x.conf cannot be read" in result["observed"]
 
@@ -180,7 +187,7 @@ def test_fix_plan_wins_and_is_idempotent(tmp_path):
     tree["etc/systemd/networkd.conf.d/zzz.conf"] = "[Network]\nManageForeignRoutes=yes\n"
     tree["etc/systemd/network/00-all.network"] = "[Match]\nName=*\n"
     root = make_tree(tmp_path, tree)
-    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    facts = managers.gather(root, "flannel", enabled_units)
     plan = netmgr_fix.plan_fix(root, facts)
     paths = [f["path"] for f in plan["files"]]
     # conf.d: sorts after the foreign setter; .network and .link: before the foreign first match
@@ -189,7 +196,7 @@ def test_fix_plan_wins_and_is_idempotent(tmp_path):
     assert os.path.basename(paths[2]) < "00-all.network" and paths[2].endswith(".network")
     assert os.path.basename(paths[3]) < "99-default.link" and paths[3].endswith(".link")
     netmgr_fix.apply_fix(plan, root)
-    facts = managers.gather(root, "flannel", unit_state, lambda _r, _c: False)
+    facts = managers.gather(root, "flannel", enabled_units)
     assert managers.evaluate(facts, "")["status"] == "pass", managers.findings(facts)
     again = netmgr_fix.plan_fix(root, facts)
     assert not netmgr_fix.plan_changes(again)
@@ -207,10 +214,11 @@ def test_a_drop_in_newer_than_the_running_networkd_is_named(tmp_path):
                                 "etc/systemd/networkd.conf.d/old.conf": "", "etc/systemd/networkd.conf.d/new.conf": ""})
     os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/old.conf"), (1005, 1005))
     os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/new.conf"), (1020, 1020))
-    assert managers.newer_than_process(root, "systemd-network", ["/etc/systemd/networkd.conf.d/old.conf",
-                                                                 "/etc/systemd/networkd.conf.d/new.conf"]) == [
+    assert managers.running_commands(root) == {"systemd-network": "42"}
+    assert managers.newer_than_process(root, "42", ["/etc/systemd/networkd.conf.d/old.conf",
+                                                    "/etc/systemd/networkd.conf.d/new.conf"]) == [
         "/etc/systemd/networkd.conf.d/new.conf"]
-    assert managers.newer_than_process(root, "NetworkManager", ["/etc/systemd/networkd.conf.d/new.conf"]) == []
+    assert managers.newer_than_process(root, "43", ["/etc/systemd/networkd.conf.d/new.conf"]) == []
 
 
 def test_plan_writes_nothing_and_its_fix_names_every_file(tmp_path):
@@ -221,10 +229,24 @@ def test_plan_writes_nothing_and_its_fix_names_every_file(tmp_path):
     tree.update(DEFAULT_LINK)
     tree.update(NETWORK_ETH0)
     root = make_tree(tmp_path, tree)
-    facts = managers.gather(root, "calico", unit_state, lambda _r, _c: False)
+    facts = managers.gather(root, "calico", enabled_units)
     plan = netmgr_fix.plan_fix(root, facts)
     text = netmgr_fix.fix_text(plan)
     for entry in plan["files"]:
         assert entry["path"] in text and not os.path.exists(os.path.join(root, entry["path"].lstrip("/")))
     assert "interface-name:wireguard.cali" in text  # the chosen CNI's own names
     assert [d["before_header"] for d in netmgr_fix.diff_entries(plan)] == [e["path"] for e in plan["files"]]
+
+
+def test_service_pids_from_systemd_cgroups_else_proc(tmp_path):
+    root = make_tree(tmp_path / "v2", {"sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs": "77\n",
+                                       "sys/fs/cgroup/system.slice/NetworkManager.service/cgroup.procs": "",
+                                       "proc/5/comm": "NetworkManager\n"})
+    assert managers.service_pids(root) == {"systemd-networkd.service": "77"}  # an empty cgroup: stopped
+    # a container without a cgroup namespace: PID 1's own path under the hybrid's unified mount
+    root = make_tree(tmp_path / "hybrid", {"proc/1/cgroup": "1:cpu:/pod-1\n0::/pod-1\n",
+                                           "sys/fs/cgroup/unified/pod-1/system.slice/systemd-networkd.service/cgroup.procs":
+                                           "9\n"})
+    assert managers.service_pids(root) == {"systemd-networkd.service": "9"}
+    root = make_tree(tmp_path / "none", {"proc/5/comm": "NetworkManager\n", "proc/6/comm": "systemd-network\n"})
+    assert managers.service_pids(root) == {"NetworkManager.service": "5", "systemd-networkd.service": "6"}
