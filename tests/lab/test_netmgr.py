@@ -94,6 +94,12 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
         assert "ManageForeignRoutes=yes (the default)" in check["observed"] and "pnnm-up0" in check["observed"]
         assert "ManageForeignRoutingPolicyRules=no" in check["fix"] and DROP_IN in check["fix"]
 
+        # the area's own entry point: check only fails on it and writes nothing
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/netmgr_area.yml",
+                                   "-e", "podnet_netmgr_fix=false")
+        assert rc != 0 and "[netmgr.cni_links]" in out and changed(out) == 0, out
+        assert node_exec(node, ["test", "-e", DROP_IN], check=False).returncode == 1, out
+
         # --check writes nothing
         rc, out = ansible_playbook(fleet.inventory_path, *(REMEDIATE + ("--check", "--diff")))
         assert node_exec(node, ["test", "-e", DROP_IN], check=False).returncode == 1, out
@@ -113,6 +119,8 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
         assert cni_state(node) == (True, True)
 
         rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/netmgr_area.yml")
         assert rc == 0 and changed(out) == 0, out
 
         # reboot: the drop-in is in force from the start

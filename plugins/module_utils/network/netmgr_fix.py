@@ -147,10 +147,9 @@ def fix_text(plan):
         parts.append("write %s: %s" % (entry["path"], " | ".join(entry["after"].splitlines()[1:])))
         if entry["reload"]:
             parts.append("then %s" % " ".join(entry["reload"]))
-    parts += plan["unresolved"] + plan["notes"]
     if plan["files"]:
         parts.append("(podnet.doctor.remediate does this)")
-    return "; ".join(parts)
+    return "; ".join(parts + plan["unresolved"] + plan["notes"])
 
 
 def apply_fix(plan, root="/", run_command=None, mover=None):
