@@ -294,12 +294,20 @@ def _match_list(value):
     return False, words
 
 
-def match_section(text):
-    """{key: [values]} of the [Match] section(s) of a .network/.link file (repeated keys accumulate;
-    an empty assignment resets)."""
+# [Match] keys each file type knows (systemd.link(5), systemd.network(5)); others are ignored with a warning
+LINK_MATCH_KEYS = frozenset(("MACAddress", "PermanentMACAddress", "Path", "Driver", "Type", "Kind", "Property",
+                             "OriginalName", "Host", "Virtualization", "KernelCommandLine", "KernelVersion",
+                             "Credential", "Architecture", "Firmware"))
+NETWORK_MATCH_KEYS = (LINK_MATCH_KEYS - frozenset(("OriginalName",))) | frozenset(("Name", "WLANInterfaceType", "SSID",
+                                                                                   "BSSID"))
+
+
+def match_section(text, known):
+    """{key: [values]} of the [Match] section(s) of a .network/.link file, keys in ``known`` only
+    (repeated keys accumulate; an empty assignment resets)."""
     match = {}
     for section, key, _op, value, _number in parse_ini(text):
-        if section != "Match":
+        if section != "Match" or key not in known:
             continue
         if not value:
             match.pop(key, None)
@@ -328,13 +336,13 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     return True
 
 
-def parsed_files(root, files):
+def parsed_files(root, files, known):
     """[(path, text, [Match])] of ``files`` that exist, each read and parsed once."""
     parsed = []
     for path in files:
         text = _read(root, path)
         if text is not None:
-            parsed.append((path, text, match_section(text)))
+            parsed.append((path, text, match_section(text, known)))
     return parsed
 
 
@@ -486,10 +494,10 @@ def systemd_version(root):
 
 def udev_mac_rewrites(root, links):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = parsed_files(root, link_files(root))
+    parsed = parsed_files(root, link_files(root), LINK_MATCH_KEYS)
     found = []
     for name, kind in links:
-        path, text = first_match(parsed, name, kind, ("OriginalName", "Name"))
+        path, text = first_match(parsed, name, kind, ("OriginalName",))
         if path is None:
             continue
         policy = _link_setting(text, "Link", "MACAddressPolicy")
@@ -526,7 +534,7 @@ def gather(root, cni, enabled_units):
     if nd_enabled or nd_pid:
         try:
             settings, ignored = networkd_settings(root)
-            parsed = parsed_files(root, config_files(root, NETWORK_DIRS, ".network"))
+            parsed = parsed_files(root, config_files(root, NETWORK_DIRS, ".network"), NETWORK_MATCH_KEYS)
             facts["networkd"].update(
                 settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
                 ignored=ignored,

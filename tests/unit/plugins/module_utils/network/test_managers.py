@@ -147,6 +147,9 @@ def test_networkd(tmp_path, files, status, text):
     # a file sorting before it wins for the names it matches, and only for them
     (dict(DEFAULT_LINK, **{"etc/systemd/network/10-flannel.link": "[Match]\nOriginalName=flannel*\n[Link]\nMACAddressPolicy=none\n"}),
      "fail", "cni0, cali0a1b2c3d4e5"),
+    # Name= is no [Match] key of a .link file: udev ignores it, and a file with nothing else is ignored
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/10-x.link": "[Match]\nName=flannel*\n[Link]\nMACAddressPolicy=none\n"}),
+     "fail", "flannel.1, flannel-wg"),
     # one sorting after it loses
     (dict(DEFAULT_LINK, **{"etc/systemd/network/zz.link": "[Match]\nOriginalName=*\n[Link]\nMACAddressPolicy=none\n"}),
      "fail", "flannel.1, flannel-wg"),
