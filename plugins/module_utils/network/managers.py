@@ -346,12 +346,14 @@ def parsed_files(root, files, known):
     return parsed
 
 
-def first_match(parsed, name, kind, name_keys):
-    """(path, text) of the first of ``parsed`` whose [Match] fits, or (None, None)."""
-    for path, text, match in parsed:
-        if match_fits(match, name, kind, name_keys):
-            return path, text
-    return None, None
+def first_matches(parsed, links, name_keys):
+    """(name, path, text) for each of ``links`` (name, kind) that one of ``parsed`` fits: the first
+    that does, as systemd picks it."""
+    for name, kind in links:
+        for path, text, match in parsed:
+            if match_fits(match, name, kind, name_keys):
+                yield name, path, text
+                break
 
 
 def _link_setting(text, section_name, key):
@@ -366,10 +368,7 @@ def networkd_managed_links(parsed, links):
     """[(name, file)] of ``links`` a .network file would configure (first match, not Unmanaged=yes);
     ``parsed``: the .network files (parsed_files)."""
     found = []
-    for name, kind in links:
-        path, text = first_match(parsed, name, kind, ("Name",))
-        if path is None:
-            continue
+    for name, path, text in first_matches(parsed, links, ("Name",)):
         unmanaged = _link_setting(text, "Link", "Unmanaged")
         if unmanaged and parse_bool(unmanaged[0]):
             continue
@@ -496,10 +495,7 @@ def udev_mac_rewrites(root, links):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
     parsed = parsed_files(root, link_files(root), LINK_MATCH_KEYS)
     found = []
-    for name, kind in links:
-        path, text = first_match(parsed, name, kind, ("OriginalName",))
-        if path is None:
-            continue
+    for name, path, text in first_matches(parsed, links, ("OriginalName",)):
         policy = _link_setting(text, "Link", "MACAddressPolicy")
         address = _link_setting(text, "Link", "MACAddress")
         if policy and policy[0] in ("persistent", "random"):
