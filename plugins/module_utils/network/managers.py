@@ -28,13 +28,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import fnmatch
 import glob
 import os
 import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ConfigUnreadable
+from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, service_state
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
 
 CHECK_ID = "netmgr.cni_links"
@@ -54,9 +55,6 @@ SAMPLE_LINKS = (
     ("cilium_vxlan", "vxlan"), ("weave", "bridge"), ("antrea-gw0", "openvswitch"), ("kube-ipvs0", "dummy"),
     ("wireguard.cali", "wireguard"), ("vethwe-bridge", "veth"), ("datapath", "openvswitch"),
 )
-# Type= as udev/networkd see it: DEVTYPE where the kernel sets one, else the ARPHRD name.
-KIND_TYPES = {"veth": "ether", "vxlan": "vxlan", "bridge": "bridge", "wireguard": "wireguard", "ipip": "ipip",
-              "dummy": "ether", "openvswitch": "ether"}
 
 NM_CONF_DIRS = ("usr/lib/NetworkManager/conf.d", "run/NetworkManager/conf.d")
 NM_MAIN = "etc/NetworkManager/NetworkManager.conf"
@@ -67,14 +65,6 @@ NETWORKD_CONF = "etc/systemd/networkd.conf"
 NETWORKD_DROPIN_DIRS = ("etc/systemd/networkd.conf.d", "run/systemd/networkd.conf.d",
                         "usr/local/lib/systemd/networkd.conf.d", "usr/lib/systemd/networkd.conf.d")
 UDEVD_BINARIES = ("usr/lib/systemd/systemd-udevd", "lib/systemd/systemd-udevd")
-# [Match] keys a virtual link created by a CNI never satisfies (hardware, wireless).
-HARDWARE_MATCH_KEYS = ("MACAddress", "PermanentMACAddress", "Path", "WLANInterfaceType", "SSID", "BSSID")
-TRUE_WORDS = ("1", "yes", "y", "true", "t", "on")
-FALSE_WORDS = ("0", "no", "n", "false", "f", "off")
-
-
-class ConfigUnreadable(Exception):
-    """A file that decides the verdict exists but cannot be read."""
 
 
 def cni_link_globs(cni):
@@ -92,94 +82,16 @@ def sample_links(cni, existing=()):
     return links
 
 
-# ---------------------------------------------------------------- files -----------------------------
-
-def _read(root, path):
-    """Text of ``path`` (node path), None when absent; ConfigUnreadable when present but unreadable."""
-    full = host_path(root, path)
-    if not os.path.lexists(full):
-        return None
-    text = read_text(root, path)
-    if text is None:
-        try:
-            os.stat(full)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return None  # dangling link: the tools skip it too
-            raise ConfigUnreadable("%s cannot be read: %s" % (path, exc.strerror))
-        raise ConfigUnreadable("%s cannot be read" % path)
-    return text
-
-
-def _masked(root, path):
-    full = host_path(root, path)
-    if os.path.islink(full) and os.readlink(full) == "/dev/null":
-        return True
-    return os.path.isfile(full) and os.path.getsize(full) == 0
-
-
-def config_files(root, directories, suffix):
-    """Node paths of ``*suffix`` files, by file name (strcmp of the bytes), a name in an earlier
-    directory shadowing the same name in a later one, masked ones (empty, /dev/null) dropped."""
-    chosen = {}
-    for directory in directories:
-        try:
-            names = os.listdir(os.path.join(root, directory))
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(suffix) and name not in chosen:
-                chosen[name] = "/%s/%s" % (directory, name)
-    return [chosen[name] for name in sorted(chosen, key=os.fsencode) if not _masked(root, chosen[name])]
-
-
-def parse_ini(text):
-    """[(section, key, op, value, line number)] of a systemd/NM style ini file; op is '=', '+=' or '-='."""
-    entries, section = [], None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-            continue
-        if "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key, op = key.rstrip(), "="
-        if key.endswith(("+", "-")):
-            key, op = key[:-1].rstrip(), key[-1] + "="
-        entries.append((section, key, op, value.strip(), number))
-    return entries
-
-
-def parse_bool(value):
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return None
-
-
 # ---------------------------------------------------------------- NetworkManager --------------------
 
 def nm_config_files(root):
     """NetworkManager's configuration in the order it reads it (nm-config.c read_entire_config)."""
-    etc_names = set(os.path.basename(p) for p in conf_names(root, NM_ETC_CONF_DIR))
-    run_names = set(os.path.basename(p) for p in conf_names(root, NM_CONF_DIRS[1]))
-    files = [p for p in conf_names(root, NM_CONF_DIRS[0]) if os.path.basename(p) not in etc_names | run_names]
-    files += [p for p in conf_names(root, NM_CONF_DIRS[1]) if os.path.basename(p) not in etc_names]
+    etc_names = set(os.path.basename(p) for p in manager_config.conf_names(root, NM_ETC_CONF_DIR))
+    run_names = set(os.path.basename(p) for p in manager_config.conf_names(root, NM_CONF_DIRS[1]))
+    files = [p for p in manager_config.conf_names(root, NM_CONF_DIRS[0]) if os.path.basename(p) not in etc_names | run_names]
+    files += [p for p in manager_config.conf_names(root, NM_CONF_DIRS[1]) if os.path.basename(p) not in etc_names]
     files.append("/" + NM_MAIN)
-    return files + conf_names(root, NM_ETC_CONF_DIR)
-
-
-def conf_names(root, directory):
-    try:
-        names = os.listdir(os.path.join(root, directory))
-    except OSError:
-        return []
-    return ["/%s/%s" % (directory, n) for n in sorted(names, key=os.fsencode) if n.endswith(".conf")]
+    return files + manager_config.conf_names(root, NM_ETC_CONF_DIR)
 
 
 def split_specs(value):
@@ -191,11 +103,11 @@ def nm_unmanaged_specs(root):
     ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
     specs, devices = [], []
     for path in nm_config_files(root):
-        text = _read(root, path)
+        text = manager_config.read_config(root, path)
         if text is None:
             continue
         section_match = {}
-        for section, key, op, value, number in parse_ini(text):
+        for section, key, op, value, number in manager_config.parse_ini(text):
             if section == "keyfile" and key == "unmanaged-devices":
                 new = split_specs(value)
                 if op == "=":
@@ -207,8 +119,8 @@ def nm_unmanaged_specs(root):
             elif section and section.startswith("device") and key in ("match-device", "managed"):
                 section_match.setdefault(section, {})[key] = (value, number)
         for section, keys in section_match.items():
-            if "managed" in keys and parse_bool(keys["managed"][0]) is not None:
-                devices.append((split_specs(keys.get("match-device", ("*", 0))[0]), parse_bool(keys["managed"][0]),
+            if "managed" in keys and manager_config.parse_bool(keys["managed"][0]) is not None:
+                devices.append((split_specs(keys.get("match-device", ("*", 0))[0]), manager_config.parse_bool(keys["managed"][0]),
                                 path, keys["managed"][1]))
     return specs, devices
 
@@ -228,7 +140,7 @@ def nm_spec_matches(spec, name, kind):
             return pattern[1:] == name
         return _nm_glob(pattern.lstrip("~"), name)
     if spec.startswith("type:"):
-        return spec[len("type:"):] in (kind, KIND_TYPES.get(kind))
+        return spec[len("type:"):] in (kind, manager_config.KIND_TYPES.get(kind))
     if spec.startswith("driver:"):
         return _nm_glob(spec[len("driver:"):], kind)
     return False  # mac:, s390-subchannels:, a bare MAC: never a CNI's random-MAC virtual link
@@ -272,14 +184,14 @@ def networkd_settings(root):
     invalid value is ignored with a warning, as systemd does."""
     settings = {"ManageForeignRoutes": (True, None, None), "ManageForeignRoutingPolicyRules": (True, None, None)}
     ignored = []
-    files = ["/" + NETWORKD_CONF] + config_files(root, NETWORKD_DROPIN_DIRS, ".conf")
+    files = ["/" + NETWORKD_CONF] + manager_config.config_files(root, NETWORKD_DROPIN_DIRS, ".conf")
     for path in files:
-        text = _read(root, path)
+        text = manager_config.read_config(root, path)
         if text is None:
             continue
-        for section, key, _op, value, number in parse_ini(text):
+        for section, key, _op, value, number in manager_config.parse_ini(text):
             if section == "Network" and key in settings:
-                parsed = parse_bool(value)
+                parsed = manager_config.parse_bool(value)
                 if parsed is None:
                     ignored.append("%s line %d: %s=%s is not a boolean (networkd ignores it)" % (path, number, key, value))
                 else:
@@ -287,90 +199,13 @@ def networkd_settings(root):
     return settings, ignored
 
 
-def _match_list(value):
-    words = value.split()
-    if words and words[0].startswith("!"):
-        return True, [words[0][1:]] + words[1:]
-    return False, words
-
-
-# [Match] keys each file type knows (systemd.link(5), systemd.network(5)); others are ignored with a warning
-LINK_MATCH_KEYS = frozenset(("MACAddress", "PermanentMACAddress", "Path", "Driver", "Type", "Kind", "Property",
-                             "OriginalName", "Host", "Virtualization", "KernelCommandLine", "KernelVersion",
-                             "Credential", "Architecture", "Firmware"))
-NETWORK_MATCH_KEYS = (LINK_MATCH_KEYS - frozenset(("OriginalName",))) | frozenset(("Name", "WLANInterfaceType", "SSID",
-                                                                                   "BSSID"))
-
-
-def match_section(text, known):
-    """{key: [values]} of the [Match] section(s) of a .network/.link file, keys in ``known`` only
-    (repeated keys accumulate; an empty assignment resets)."""
-    match = {}
-    for section, key, _op, value, _number in parse_ini(text):
-        if section != "Match" or key not in known:
-            continue
-        if not value:
-            match.pop(key, None)
-        else:
-            match.setdefault(key, []).append(value)
-    return match
-
-
-def match_fits(match, name, kind, name_keys=("Name",)):
-    """Whether a [Match] section can fit a CNI virtual link ``name`` of ``kind``. Conditions on the
-    host (Host=, Virtualization=, KernelCommandLine=, ...) are taken as met."""
-    if not match:
-        return False  # systemd ignores a file with an empty [Match] (it asks for Name=* to match all)
-    if any(k in match for k in HARDWARE_MATCH_KEYS):
-        return False
-    for key in name_keys:
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(name, g) for g in globs) == invert:
-                return False
-    for key, candidates in (("Kind", (kind,)), ("Type", (KIND_TYPES.get(kind, kind), kind)), ("Driver", (kind,))):
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(c, g) for c in candidates for g in globs) == invert:
-                return False
-    return True
-
-
-def parsed_files(root, files, known):
-    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once."""
-    parsed = []
-    for path in files:
-        text = _read(root, path)
-        if text is not None:
-            parsed.append((path, text, match_section(text, known)))
-    return parsed
-
-
-def first_matches(parsed, links, name_keys):
-    """(name, path, text) for each of ``links`` (name, kind) that one of ``parsed`` fits: the first
-    that does, as systemd picks it."""
-    for name, kind in links:
-        for path, text, match in parsed:
-            if match_fits(match, name, kind, name_keys):
-                yield name, path, text
-                break
-
-
-def _link_setting(text, section_name, key):
-    value = None
-    for section, k, _op, v, number in parse_ini(text):
-        if section == section_name and k == key:
-            value = (v, number)
-    return value
-
-
 def networkd_managed_links(parsed, links):
     """[(name, file)] of ``links`` a .network file would configure (first match, not Unmanaged=yes);
-    ``parsed``: the .network files (parsed_files)."""
+    ``parsed``: the .network files (manager_config.parsed_files)."""
     found = []
-    for name, path, text in first_matches(parsed, links, ("Name",)):
-        unmanaged = _link_setting(text, "Link", "Unmanaged")
-        if unmanaged and parse_bool(unmanaged[0]):
+    for name, path, text in manager_config.first_matches(parsed, links, ("Name",)):
+        unmanaged = manager_config.link_setting(text, "Link", "Unmanaged")
+        if unmanaged and manager_config.parse_bool(unmanaged[0]):
             continue
         found.append((name, path))
     return found
@@ -407,78 +242,10 @@ def existing_links(root):
     return links
 
 
-# cgroup mounts that hold systemd's tree: v2 (unified), hybrid's unified, v1's named hierarchy
-CGROUP_MOUNTS = ("sys/fs/cgroup", "sys/fs/cgroup/unified", "sys/fs/cgroup/systemd")
-# comm of each daemon (cut at 15 characters by the kernel), for a node without systemd's cgroups
-SERVICE_COMMANDS = {"NetworkManager.service": "NetworkManager", "systemd-networkd.service": "systemd-network",
-                    "systemd-udevd.service": "systemd-udevd"}
-
-
-def system_slice(root):
-    """The node path of systemd's ``system.slice`` cgroup, or None: PID 1's cgroup (``/`` or
-    ``/init.scope`` on a host, the container's own path in a container without a cgroup
-    namespace) under the first mount that has it."""
-    base = "/"
-    for line in (read_text(root, "/proc/1/cgroup") or "").splitlines():
-        fields = line.split(":", 2)
-        if len(fields) == 3 and (fields[0] == "0" or fields[1] == "name=systemd"):
-            base = fields[2]
-            break
-    if base.endswith("/init.scope"):
-        base = base[:-len("/init.scope")]
-    for mount in CGROUP_MOUNTS:
-        path = "/%s%s/system.slice" % (mount, base.rstrip("/"))
-        if os.path.isdir(host_path(root, path)):
-            return path
-    return None
-
-
-def service_pids(root, units=tuple(SERVICE_COMMANDS)):
-    """{unit: pid} of the services running now: one read of each unit's ``cgroup.procs`` where
-    systemd's cgroup tree is found, else one scan of /proc by command name."""
-    slice_path = system_slice(root)
-    if slice_path:
-        found = {}
-        for unit in units:
-            procs = (read_text(root, "%s/%s/cgroup.procs" % (slice_path, unit)) or "").split()
-            if procs:
-                found[unit] = procs[0]
-        return found
-    running = running_commands(root)
-    return dict((unit, running[SERVICE_COMMANDS[unit]]) for unit in units if SERVICE_COMMANDS[unit] in running)
-
-
-def running_commands(root):
-    """{command name: pid} of every process (``/proc/*/comm``)."""
-    found = {}
-    try:
-        pids = [e for e in os.listdir(os.path.join(root, "proc")) if e.isdigit()]
-    except OSError:
-        return found
-    for pid in pids:
-        comm = (read_text(root, "/proc/%s/comm" % pid) or "").strip()  # "": it ended while we looked
-        if comm:
-            found.setdefault(comm, pid)
-    return found
-
-
-def newer_than_process(root, pid, paths):
-    """Those of ``paths`` changed after process ``pid`` started (it has not read them), from
-    /proc/<pid>/stat's start time (clock ticks since boot) and /proc/stat's btime; [] when unknown."""
-    try:
-        btime = int(re.search(r"^btime (\d+)", read_text(root, "/proc/stat") or "", re.M).group(1))
-        stat = read_text(root, "/proc/%s/stat" % pid) or ""
-        started = btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, IndexError, ValueError, OSError):
-        return []
-    return sorted(set(p for p in paths if os.path.exists(host_path(root, p))
-                      and os.path.getmtime(host_path(root, p)) > started))
-
-
 # ---------------------------------------------------------------- udev .link ------------------------
 
 def link_files(root):
-    return config_files(root, NETWORK_DIRS, ".link")
+    return manager_config.config_files(root, NETWORK_DIRS, ".link")
 
 
 def systemd_version(root):
@@ -493,11 +260,11 @@ def systemd_version(root):
 
 def udev_mac_rewrites(root, links):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = parsed_files(root, link_files(root), LINK_MATCH_KEYS)
+    parsed = manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
     found = []
-    for name, path, text in first_matches(parsed, links, ("OriginalName",)):
-        policy = _link_setting(text, "Link", "MACAddressPolicy")
-        address = _link_setting(text, "Link", "MACAddress")
+    for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
+        policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
+        address = manager_config.link_setting(text, "Link", "MACAddress")
         if policy and policy[0] in ("persistent", "random"):
             found.append((name, path, policy[1], "MACAddressPolicy=%s" % policy[0]))
         elif address and address[0]:
@@ -513,7 +280,7 @@ def gather(root, cni, enabled_units):
     existing = existing_links(root)
     links = sample_links(cni, existing)
     enabled = set(enabled_units(root))
-    running = service_pids(root)
+    running = service_state.service_pids(root)
     facts = {"cni_link_globs": cni_link_globs(cni), "errors": []}
     nm_enabled = "NetworkManager.service" in enabled
     nm_running = "NetworkManager.service" in running
@@ -530,14 +297,14 @@ def gather(root, cni, enabled_units):
     if nd_enabled or nd_pid:
         try:
             settings, ignored = networkd_settings(root)
-            parsed = parsed_files(root, config_files(root, NETWORK_DIRS, ".network"), NETWORK_MATCH_KEYS)
+            parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"), manager_config.NETWORK_MATCH_KEYS)
             facts["networkd"].update(
                 settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
                 ignored=ignored,
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
                 configures_at_boot=networkd_managed_links(parsed, [l for l in existing if l[0] != "lo"]),
-                stale_files=newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
+                stale_files=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
         except ConfigUnreadable as exc:
             facts["errors"].append("systemd-networkd: %s" % exc)
     udev = any(os.path.exists(os.path.join(root, p)) for p in UDEVD_BINARIES)

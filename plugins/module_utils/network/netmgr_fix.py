@@ -25,7 +25,7 @@ import os
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_fix import name_after
-from ansible_collections.podnet.doctor.plugins.module_utils.network import managers
+from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, managers
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
 HEADER = managers.MARKER + " (podnet.doctor.netmgr_fix); changes here are overwritten."
@@ -59,7 +59,7 @@ def _later_setters(root, files, section, keys):
         text = read_text(root, path)
         if text is None or text.startswith(managers.MARKER):
             continue
-        if any(s == section and k in keys for s, k, _op, _v, _n in managers.parse_ini(text)):
+        if any(s == section and k in keys for s, k, _op, _v, _n in manager_config.parse_ini(text)):
             names.append(os.path.basename(path))
     return names
 
@@ -85,7 +85,7 @@ def plan_fix(root, facts):
     plan = {"files": [], "remove": [], "unresolved": [], "notes": []}
     nm = facts["networkmanager"]
     if nm.get("manages"):
-        setters = _later_setters(root, managers.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
+        setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
         body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join("interface-name:%s" % g for g in globs))
@@ -99,7 +99,7 @@ def plan_fix(root, facts):
     settings = nd.get("settings", {})
     configures = nd.get("configures", []) + nd.get("configures_at_boot", []) + nd.get("cni_links", [])
     if configures and any(s["value"] for s in settings.values()):
-        setters = _later_setters(root, managers.config_files(root, managers.NETWORKD_DROPIN_DIRS, ".conf"), "Network",
+        setters = _later_setters(root, manager_config.config_files(root, managers.NETWORKD_DROPIN_DIRS, ".conf"), "Network",
                                  ("ManageForeignRoutes", "ManageForeignRoutingPolicyRules"))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
         body = "%s\n[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n" % HEADER

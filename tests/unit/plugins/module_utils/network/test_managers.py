@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix, service_state
 from tests.unit.fixture_tree import Link, make_tree
 
 NM_ON = {"etc/systemd/system/multi-user.target.wants/NetworkManager.service": Link("/lib/systemd/system/NetworkManager.service")}
@@ -217,11 +217,10 @@ def test_a_drop_in_newer_than_the_running_networkd_is_named(tmp_path):
                                 "etc/systemd/networkd.conf.d/old.conf": "", "etc/systemd/networkd.conf.d/new.conf": ""})
     os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/old.conf"), (1005, 1005))
     os.utime(os.path.join(root, "etc/systemd/networkd.conf.d/new.conf"), (1020, 1020))
-    assert managers.running_commands(root) == {"systemd-network": "42"}
-    assert managers.newer_than_process(root, "42", ["/etc/systemd/networkd.conf.d/old.conf",
-                                                    "/etc/systemd/networkd.conf.d/new.conf"]) == [
-        "/etc/systemd/networkd.conf.d/new.conf"]
-    assert managers.newer_than_process(root, "43", ["/etc/systemd/networkd.conf.d/new.conf"]) == []
+    assert service_state.running_commands(root) == {"systemd-network": "42"}
+    old, new = "/etc/systemd/networkd.conf.d/old.conf", "/etc/systemd/networkd.conf.d/new.conf"
+    assert service_state.newer_than_process(root, "42", [old, new]) == [new]
+    assert service_state.newer_than_process(root, "43", ["/etc/systemd/networkd.conf.d/new.conf"]) == []
 
 
 def test_plan_writes_nothing_and_its_fix_names_every_file(tmp_path):
@@ -245,11 +244,11 @@ def test_service_pids_from_systemd_cgroups_else_proc(tmp_path):
     root = make_tree(tmp_path / "v2", {"sys/fs/cgroup/system.slice/systemd-networkd.service/cgroup.procs": "77\n",
                                        "sys/fs/cgroup/system.slice/NetworkManager.service/cgroup.procs": "",
                                        "proc/5/comm": "NetworkManager\n"})
-    assert managers.service_pids(root) == {"systemd-networkd.service": "77"}  # an empty cgroup: stopped
+    assert service_state.service_pids(root) == {"systemd-networkd.service": "77"}  # an empty cgroup: stopped
     # a container without a cgroup namespace: PID 1's own path under the hybrid's unified mount
     root = make_tree(tmp_path / "hybrid", {"proc/1/cgroup": "1:cpu:/pod-1\n0::/pod-1\n",
                                            "sys/fs/cgroup/unified/pod-1/system.slice/systemd-networkd.service/cgroup.procs":
                                            "9\n"})
-    assert managers.service_pids(root) == {"systemd-networkd.service": "9"}
+    assert service_state.service_pids(root) == {"systemd-networkd.service": "9"}
     root = make_tree(tmp_path / "none", {"proc/5/comm": "NetworkManager\n", "proc/6/comm": "systemd-network\n"})
-    assert managers.service_pids(root) == {"NetworkManager.service": "5", "systemd-networkd.service": "6"}
+    assert service_state.service_pids(root) == {"NetworkManager.service": "5", "systemd-networkd.service": "6"}
