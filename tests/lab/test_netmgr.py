@@ -4,11 +4,12 @@ CNI's routes and routing policy rules.
 Oracle: the kernel's routing table and rule list (`ip route`, `ip rule`) after systemd-networkd
 restarts or reconfigures, and after a reboot (`podman restart`), never our own verdict.
 
-The lab cannot show NetworkManager (not in the shared image) nor udev's MACAddressPolicy (no udevd in
-the image, and a container does not get udev's events): both are covered by the unit tests on
-fixture trees. The nodes have no udevd either, so networkd keeps every link "pending" until udev's
-database says it is initialized: the test writes that one database file for its own link, as udevd
-would on a real host."""
+udev: the image has no udevd; the udev test installs Debian's udev package into its own node (not
+the image) and shows, with udevd running in the node, 99-default.link's MACAddressPolicy=persistent
+rewriting a new VXLAN link's MAC. NetworkManager is not shown (not in the image, and installing it
+in a node would hand it the node's links): unit tests on fixture trees cover it.
+Without udevd, networkd keeps every link "pending" until udev's database says it is initialized:
+the networkd test writes that one database file for its own link, as udevd would on a real host."""
 import re
 
 import pytest
@@ -19,6 +20,7 @@ from podnet_lab.podman import node_exec, node_sh
 
 CHECK = "netmgr.cni_links"
 DROP_IN = "/etc/systemd/networkd.conf.d/podnet-doctor.conf"
+LINK_FILE = "/etc/systemd/network/00-podnet-doctor-cni.link"
 NETWORK_FILE = "/etc/systemd/network/10-pnnm-uplink.network"
 # a flannel-style route (onlink via the peer's pod subnet) and a Cilium-style policy rule
 POD_ROUTE = "10.244.5.0/24 via 10.244.5.0 dev pnnm-up0 onlink"
@@ -135,4 +137,49 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
     finally:
         node_sh(node, "rm -f %s; ip link del pnnm-up0 2>/dev/null; ip rule del %s prio 100 2>/dev/null; true"
                 % (NETWORK_FILE, POD_RULE), check=False)
+        faults.forget_podnet_doctor(node)
+
+
+def vxlan_mac(node):
+    """(MAC, addr_assign_type) of a new flannel-style VXLAN link once udev has handled it, after
+    creating it twice: the kernel gives a random MAC (type 1) each time; udev's
+    MACAddressPolicy=persistent sets the same one from the name every time (type 3, set by userspace)."""
+    macs = []
+    for _attempt in range(2):
+        out = node_sh(node, "ip link del flannel.7 2>/dev/null || true; "
+                            "ip link add flannel.7 type vxlan id 7 dstport 8472 dev eth0 nolearning; udevadm settle; "
+                            "cat /sys/class/net/flannel.7/address /sys/class/net/flannel.7/addr_assign_type").stdout.split()
+        macs.append((out[0], out[1]))
+    node_sh(node, "ip link del flannel.7")
+    return macs
+
+
+def test_udev_rewrites_the_mac_of_new_vxlan_links_until_fixed(fleet):
+    node = fleet.node(1)
+    installed = node_sh(node, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                              "--no-install-recommends udev >/dev/null && systemctl start systemd-udevd", check=False, timeout=300)
+    if installed.returncode != 0:
+        pytest.skip("udev could not be installed in the node (no Debian mirror reachable): %s" % installed.stderr[-300:])
+    try:
+        (mac1, kind1), (mac2, kind2) = vxlan_mac(node)
+        assert kind1 == kind2 == "3" and mac1 == mac2, "udev did not rewrite the MAC: the symptom did not show"
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "fail" and "99-default.link" in check["observed"], check
+        assert "MACAddressPolicy=persistent" in check["observed"] and LINK_FILE in check["fix"]
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0, out
+        assert node_exec(node, ["cat", LINK_FILE]).stdout.startswith("# Managed by podnet.doctor")
+        (mac1, kind1), (mac2, kind2) = vxlan_mac(node)
+        assert kind1 == kind2 == "1" and mac1 != mac2, "udev still set the MAC"
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+
+        lab_fleet.reboot(node)
+        node_sh(node, "systemctl is-active systemd-udevd")
+        (mac1, kind1), (mac2, kind2) = vxlan_mac(node)
+        assert kind1 == kind2 == "1" and mac1 != mac2
+        assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
+    finally:
+        node_sh(node, "ip link del flannel.7 2>/dev/null; apt-get purge -y -qq udev >/dev/null 2>&1; true", check=False)
         faults.forget_podnet_doctor(node)
