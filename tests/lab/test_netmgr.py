@@ -6,10 +6,13 @@ restarts or reconfigures, and after a reboot (`podman restart`), never our own v
 
 udev: the image has no udevd; the udev test installs Debian's udev package into its own node (not
 the image) and shows, with udevd running in the node, 99-default.link's MACAddressPolicy=persistent
-rewriting a new VXLAN link's MAC. NetworkManager is not shown (not in the image, and installing it
-in a node would hand it the node's links): unit tests on fixture trees cover it.
+rewriting a new VXLAN link's MAC. NetworkManager: the NM test installs Debian's network-manager (and
+udev, which NM needs to manage anything) into its node the same way; Debian's NetworkManager.conf
+leaves eth0 alone ([ifupdown] managed=false), so the node stays reachable. NM's own merge of its
+configuration (``NetworkManager --print-config``) is the oracle for ours.
 Without udevd, networkd keeps every link "pending" until udev's database says it is initialized:
 the networkd test writes that one database file for its own link, as udevd would on a real host."""
+import os
 import re
 
 import pytest
@@ -17,6 +20,9 @@ import pytest
 from conftest import ansible_playbook, node_info
 from podnet_lab import faults, fleet as lab_fleet
 from podnet_lab.podman import node_exec, node_sh
+
+# tests/conftest.py makes the checkout importable as the collection
+from ansible_collections.podnet.doctor.plugins.module_utils.network import managers
 
 CHECK = "netmgr.cni_links"
 DROP_IN = "/etc/systemd/networkd.conf.d/podnet-doctor.conf"
@@ -182,4 +188,94 @@ def test_udev_rewrites_the_mac_of_new_vxlan_links_until_fixed(fleet):
         assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
     finally:
         node_sh(node, "ip link del flannel.7 2>/dev/null; apt-get purge -y -qq udev >/dev/null 2>&1; true", check=False)
+        faults.forget_podnet_doctor(node)
+
+
+NM_FILE = "/etc/NetworkManager/conf.d/podnet-doctor.conf"
+# conf.d layouts (node path: text) and NetworkManager's own merge of them is the oracle
+NM_LAYOUTS = [
+    {"/usr/lib/NetworkManager/conf.d/10-a.conf": "[keyfile]\nunmanaged-devices=interface-name:cni*\n",
+     "/etc/NetworkManager/conf.d/20-b.conf": "[keyfile]\nunmanaged-devices+=interface-name:flannel*;interface-name:cali*\n"},
+    {"/usr/lib/NetworkManager/conf.d/10-a.conf": "[keyfile]\nunmanaged-devices=interface-name:cni*,interface-name:tunl*\n",
+     "/etc/NetworkManager/conf.d/20-b.conf": "[keyfile]\nunmanaged-devices+=interface-name:flannel*\n",
+     "/etc/NetworkManager/conf.d/30-c.conf": "[keyfile]\nunmanaged-devices-=interface-name:cni*\n"},
+    # the same name in /etc shadows /usr/lib and /run
+    {"/usr/lib/NetworkManager/conf.d/x.conf": "[keyfile]\nunmanaged-devices=interface-name:cni*\n",
+     "/run/NetworkManager/conf.d/x.conf": "[keyfile]\nunmanaged-devices=interface-name:lxc*\n",
+     "/etc/NetworkManager/conf.d/x.conf": "[main]\n"},
+    # /run is read after /usr/lib; a later plain = replaces the list
+    {"/usr/lib/NetworkManager/conf.d/a.conf": "[keyfile]\nunmanaged-devices=interface-name:cni*\n",
+     "/run/NetworkManager/conf.d/b.conf": "[keyfile]\nunmanaged-devices=interface-name:kube-*\n",
+     "/etc/NetworkManager/conf.d/c.conf": "[keyfile]\nunmanaged-devices+=except:interface-name:eth0,*\n"},
+]
+
+
+def nm_print_config_unmanaged(node):
+    out = node_exec(node, ["NetworkManager", "--print-config"]).stdout
+    section = out.split("[keyfile]", 1)[1].split("\n[", 1)[0] if "[keyfile]" in out else ""
+    found = re.search(r"^unmanaged-devices=(.*)$", section, re.M)
+    return managers.split_specs(found.group(1)) if found else []
+
+
+def nm_state(node, link):
+    out = node_exec(node, ["nmcli", "-t", "-f", "DEVICE,STATE", "device"]).stdout
+    return dict(line.rsplit(":", 1) for line in out.splitlines() if ":" in line).get(link)
+
+
+def cni_bridge(node):
+    node_sh(node, "ip link del cni0 2>/dev/null || true; ip link add cni0 type bridge && ip link set cni0 up && "
+                  "ip addr add 10.244.0.1/24 dev cni0 && sleep 3")
+
+
+def test_networkmanager_takes_the_cni_bridge_until_fixed(fleet, tmp_path):
+    node = fleet.node(1)
+    installed = node_sh(node, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                              "--no-install-recommends udev network-manager >/dev/null && "
+                              "systemctl start systemd-udevd NetworkManager", check=False, timeout=400)
+    if installed.returncode != 0:
+        pytest.skip("NetworkManager could not be installed in the node (no Debian mirror reachable): %s"
+                    % installed.stderr[-300:])
+    main_conf = node_exec(node, ["cat", "/etc/NetworkManager/NetworkManager.conf"]).stdout
+    try:
+        # our merge of NetworkManager's configuration against its own
+        for number, layout in enumerate(NM_LAYOUTS):
+            node_sh(node, "rm -f /etc/NetworkManager/conf.d/*.conf /run/NetworkManager/conf.d/*.conf "
+                          "/usr/lib/NetworkManager/conf.d/*.conf; mkdir -p /run/NetworkManager/conf.d")
+            tree = {"etc/NetworkManager/NetworkManager.conf": main_conf}
+            for path, text in layout.items():
+                node_exec(node, ["tee", path], input=text)
+                tree[path.lstrip("/")] = text
+            root = str(tmp_path / str(number))
+            for rel, text in tree.items():
+                os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+                with open(os.path.join(root, rel), "w") as handle:
+                    handle.write(text)
+            ours = [spec for spec, _file, _line in managers.nm_unmanaged_specs(root)[0]]
+            assert ours == nm_print_config_unmanaged(node), layout
+        node_sh(node, "rm -f /etc/NetworkManager/conf.d/*.conf /run/NetworkManager/conf.d/*.conf "
+                      "/usr/lib/NetworkManager/conf.d/*.conf; systemctl reload NetworkManager")
+
+        # the symptom: NetworkManager takes a CNI bridge that has an address
+        cni_bridge(node)
+        assert nm_state(node, "cni0") == "connected (externally)"
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "fail" and "NetworkManager would manage" in check["observed"], check
+        assert "cni0" in check["observed"] and NM_FILE in check["fix"]
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0, out
+        assert nm_state(node, "cni0") == "unmanaged"  # reloaded, not restarted
+        assert "10.244.0.1/24" in node_exec(node, ["ip", "addr", "show", "cni0"]).stdout
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+
+        lab_fleet.reboot(node)
+        node_sh(node, "systemctl is-active NetworkManager")
+        cni_bridge(node)
+        assert nm_state(node, "cni0") == "unmanaged"
+        assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
+    finally:
+        node_sh(node, "ip link del cni0 2>/dev/null; DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "
+                      "network-manager udev >/dev/null 2>&1; rm -rf /etc/NetworkManager /run/NetworkManager; true",
+                check=False)
         faults.forget_podnet_doctor(node)

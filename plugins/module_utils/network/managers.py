@@ -156,13 +156,38 @@ def nm_list_matches(specs, name, kind):
     return not positives or any(nm_spec_matches(s, name, kind) for s in positives)
 
 
+UDEV_RULES_DIRS = ("etc/udev/rules.d", "run/udev/rules.d", "usr/lib/udev/rules.d", "lib/udev/rules.d")
+NM_UDEV_RULES = "85-nm-unmanaged.rules"
+
+
+def nm_udev_unmanages_veth(root):
+    """Whether NetworkManager's own udev rule (85-nm-unmanaged.rules: ``ID_NET_DRIVER=="veth"``,
+    name not ``eth[0-9]*`` -> ``NM_UNMANAGED=1``) is in force: the first of the rule directories
+    that has the file decides, and an empty file or /dev/null masks it."""
+    for directory in UDEV_RULES_DIRS:
+        path = "/%s/%s" % (directory, NM_UDEV_RULES)
+        if not os.path.lexists(host_path(root, path)):
+            continue
+        if manager_config.masked(root, path):
+            return False
+        for line in (manager_config.read_config(root, path) or "").splitlines():
+            if not line.lstrip().startswith("#") and 'ENV{ID_NET_DRIVER}=="veth"' in line and 'ENV{NM_UNMANAGED}="1"' in line:
+                return True
+        return False
+    return False
+
+
 def nm_managed_links(root, links):
-    """[(name, why)] of the CNI links NetworkManager would manage."""
+    """[(name, why)] of the CNI links NetworkManager would manage (lab, NetworkManager 1.42: a CNI
+    bridge with an address becomes "connected (externally)"; a veth is left alone by its udev rule)."""
     specs, devices = nm_unmanaged_specs(root)
     spec_list = [s for s, _f, _n in specs]
+    veth_unmanaged = nm_udev_unmanages_veth(root)
     managed = []
     for name, kind in links:
         if spec_list and nm_list_matches(spec_list, name, kind):
+            continue
+        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
             continue
         decided = None
         for match, is_managed, path, number in devices:

@@ -84,6 +84,25 @@ def test_networkmanager_unmanaged_devices(tmp_path, files, status, names):
         assert "unmanaged-devices+=interface-name:cni*" in result["fix"]
 
 
+NM_VETH_RULE = 'ENV{ID_NET_DRIVER}=="veth", ENV{INTERFACE}!="eth[0-9]*", ENV{NM_UNMANAGED}="1"\n'
+
+
+@pytest.mark.parametrize("rules,veth_managed", [
+    ({"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE}, False),
+    ({"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE, "etc/udev/rules.d/85-nm-unmanaged.rules": ""}, True),
+    ({"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE,
+      "etc/udev/rules.d/85-nm-unmanaged.rules": Link("/dev/null")}, True),
+    ({"usr/lib/udev/rules.d/85-nm-unmanaged.rules": "# " + NM_VETH_RULE}, True),
+    ({}, True),
+])
+def test_networkmanager_udev_rule_leaves_veths_alone(tmp_path, rules, veth_managed):
+    tree = dict(NM_ON, **rules)
+    tree["etc/NetworkManager/conf.d/calico.conf"] = CALICO_NM  # cali* unmanaged anyway
+    result, _facts, _root = judge(tmp_path, tree)
+    assert result["status"] == "fail" and "cni0" in result["observed"]
+    assert ("lxc0a1b2c3d4e5" in result["observed"]) == veth_managed, result["observed"]
+
+
 def test_nm_cloud_setup_fails_and_is_not_fixed(tmp_path):
     tree = dict(NM_ON)
     tree["etc/NetworkManager/conf.d/all.conf"] = ALL_NM
