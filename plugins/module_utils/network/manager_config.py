@@ -24,7 +24,8 @@ FALSE_WORDS = ("0", "no", "n", "false", "f", "off")
 
 
 # [Match] keys a virtual link created by a CNI never satisfies (hardware, wireless).
-HARDWARE_MATCH_KEYS = ("MACAddress", "PermanentMACAddress", "Path", "WLANInterfaceType", "SSID", "BSSID")
+WIRELESS_MATCH_KEYS = ("WLANInterfaceType", "SSID", "BSSID")
+HARDWARE_MATCH_KEYS = ("MACAddress", "PermanentMACAddress", "Path") + WIRELESS_MATCH_KEYS
 
 
 # Type= as udev/networkd see it: DEVTYPE where the kernel sets one, else the ARPHRD name.
@@ -141,17 +142,20 @@ def match_section(text, known):
 
 def match_fits(match, name, kind, name_keys=("Name",)):
     """Whether a [Match] section can fit a CNI virtual link ``name`` of ``kind``. Conditions on the
-    host (Host=, Virtualization=, KernelCommandLine=, ...) are taken as met."""
+    host (Host=, Virtualization=, KernelCommandLine=, ...) are taken as met. ``kind`` None: a link of
+    the node whose hardware is not read; a MAC, path, driver, type or kind may then fit it, and only
+    its name and wireless keys decide."""
     if not match:
         return False  # systemd ignores a file with an empty [Match] (it asks for Name=* to match all)
-    if any(k in match for k in HARDWARE_MATCH_KEYS):
+    if any(k in match for k in (HARDWARE_MATCH_KEYS if kind else WIRELESS_MATCH_KEYS)):
         return False
     for key in name_keys:
         for value in match.get(key, []):
             invert, globs = _match_list(value)
             if any(fnmatch.fnmatchcase(name, g) for g in globs) == invert:
                 return False
-    for key, candidates in (("Kind", (kind,)), ("Type", (KIND_TYPES.get(kind, kind), kind)), ("Driver", (kind,))):
+    for key, candidates in (() if kind is None else
+                            (("Kind", (kind,)), ("Type", (KIND_TYPES.get(kind, kind), kind)), ("Driver", (kind,)))):
         for value in match.get(key, []):
             invert, globs = _match_list(value)
             if any(fnmatch.fnmatchcase(c, g) for c in candidates for g in globs) == invert:

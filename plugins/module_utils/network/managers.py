@@ -328,7 +328,7 @@ def gather(root, cni, enabled_units):
                 ignored=ignored,
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
-                configures_at_boot=networkd_managed_links(parsed, [l for l in existing if l[0] != "lo"]),
+                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
                 stale_files=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
         except ConfigUnreadable as exc:
             facts["errors"].append("systemd-networkd: %s" % exc)

@@ -148,6 +148,12 @@ NETWORK_ETH0 = {"etc/systemd/network/10-uplink.network": "[Match]\nName=eth0\n\n
                                             "[Link]\nUnmanaged=yes\n",
       "etc/systemd/network/99-all.network": "[Match]\nName=*\n"}, "pass", None),
     ({"etc/systemd/network/99-all.network": "[Match]\nName=!eth0 lo\n"}, "fail", "cni0"),
+    # netplan's way: the node's uplink by MAC (its hardware is not read: it may match); networkd not running
+    (dict(NETWORK_ETH0, **{"etc/systemd/network/10-uplink.network":
+                           "[Match]\nPermanentMACAddress=52:54:00:12:34:56\nName=eth0\n"}),
+     "fail", "removes routes it did not create when it starts or reconfigures eth0"),
+    (dict(NETWORK_ETH0, **{"etc/systemd/network/10-uplink.network": "[Match]\nName=eth0\nWLANInterfaceType=station\n"}),
+     "pass", None),
 ])
 def test_networkd(tmp_path, files, status, text):
     result = judged_status(tmp_path, ND_ON, files, status)
