@@ -60,3 +60,8 @@ class CidrError(PodnetError, ValueError):
 
 class SourceError(PodnetError, ValueError):
     """A cluster description (kubeadm config, kOps spec, live cluster) could not be used; the message names the file and why."""
+
+
+class ConfigUnreadable(PodnetError):
+    """A network manager's configuration file exists but cannot be read: ``netmgr.cni_links`` is
+    ``error`` naming it, and its fixer changes nothing."""

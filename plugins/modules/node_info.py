@@ -20,7 +20,7 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward), C(overlay.boot) and C(mtu.overlay).
+    C(overlay.forward), C(overlay.boot), C(mtu.overlay) and C(netmgr.cni_links).
   - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
     its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of C(/etc/cni/net.d) files)
     with the uplink's MTU (the link holding the node address) minus the encapsulation's overhead.
@@ -29,6 +29,9 @@ description:
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
     boot files are loaded by their own tools into a scratch network namespace (C(unshare)); the live
     rules are never touched.
+  - C(netmgr.cni_links) reads NetworkManager's merged configuration, systemd-networkd's networkd.conf (and
+    drop-ins), .network and .link files, and the units enabled, for a manager that would take over the CNI's
+    links, remove their routes and policy rules, or rewrite their MAC; no daemon CLI is run for it.
   - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
@@ -138,6 +141,12 @@ facts:
         - What C(mtu.overlay) was judged from - C(uplink) (C(interface), C(mtu), C(address)), C(encapsulation),
           C(overhead), C(largest_overlay_mtu), the overlay C(devices) and C(configured) MTUs with their source, C(errors).
         - The fleet step of M(podnet.doctor.cidr_check) compares the uplinks of every host from it.
+    netmgr:
+      description:
+        - What C(netmgr.cni_links) was judged from - NetworkManager (enabled, running, the CNI links it would
+          manage, nm-cloud-setup units enabled), systemd-networkd (its ManageForeign* settings with file and line,
+          the links it configures now and at boot, CNI links a .network file would configure) and udev (the .link
+          file and line that would rewrite a CNI link's MAC).
       type: dict
 """
 
@@ -149,7 +158,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, prereq_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu, netmgr_fix
 
 
 def build_module():
@@ -187,6 +196,7 @@ def main():
     checks += link_checks
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
+    checks += netmgr_fix.checks(params["root"], params["cni"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(firewall["addresses"], routes)

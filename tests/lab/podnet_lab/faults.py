@@ -136,7 +136,9 @@ def detach_overlapping_subnet(fleet, node):
 
 # -- test hygiene ------------------------------------------------------------------
 PODNET_OWNED_FILES = ("/etc/sysctl.d/99-zzz-podnet-doctor.conf", "/etc/sysctl.d/z99-zzz-podnet-doctor.conf",
-                      "/etc/modules-load.d/podnet-doctor.conf", "/etc/nftables.d/podnet-doctor.nft")
+                      "/etc/modules-load.d/podnet-doctor.conf", "/etc/nftables.d/podnet-doctor.nft",
+                      "/etc/systemd/networkd.conf.d/podnet-doctor.conf", "/etc/NetworkManager/conf.d/podnet-doctor.conf",
+                      "/etc/systemd/network/00-podnet-doctor-cni.network", "/etc/systemd/network/00-podnet-doctor-cni.link")
 
 
 def forget_podnet_doctor(node):

@@ -1,0 +1,413 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``netmgr.cni_links``: network managers that take over the CNI's links, routes or rules.
+
+Read from configuration under a root plus cheap runtime facts (``/proc/*/comm``, networkd's own
+state files under /run/systemd/netif); no daemon CLI is run.
+
+- NetworkManager: a CNI link it does not list as unmanaged gets "connected (externally)" or a
+  DHCP profile (typhoon#1007). Configuration as NM merges it (nm-config.c ``read_entire_config``):
+  /usr/lib/NetworkManager/conf.d, then /run/NetworkManager/conf.d (each sorted, a same-named file
+  in a later directory shadows it), then NetworkManager.conf, then /etc/NetworkManager/conf.d;
+  ``key+=`` appends to a list, ``key-=`` removes from it. Device specs (NetworkManager.conf(5)
+  "Device List Format"): ``;`` or ``,`` separated, ``interface-name:`` with ``*``/``?`` globs,
+  ``interface-name:=`` literal, ``except:`` negates, ``*`` all.
+- nm-cloud-setup: adds routing tables and policy rules of its own (rke2#1053, calico#4662).
+- systemd-networkd: on a link it configures, it removes routes and routing policy rules it did
+  not create (``ManageForeignRoutes=``/``ManageForeignRoutingPolicyRules=``, default yes;
+  cilium#18706) when it starts or reconfigures; proven in the lab on systemd 252. Its
+  networkd.conf is read only at start (``networkctl reload`` does not re-read it).
+- udev: the first .link file (by file name across /etc, /run, /usr/local/lib, /usr/lib, /lib;
+  a same-named file in an earlier directory shadows it; empty or /dev/null masks it) whose
+  [Match] fits a new link decides; ``MACAddressPolicy=persistent`` (systemd's 99-default.link)
+  rewrites the MAC of virtual links since systemd 242, so flannel's VTEP MAC and the peers' FDB
+  entries disagree (flannel#1155).
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import glob
+import os
+import re
+
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ConfigUnreadable
+from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, service_state
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
+
+CHECK_ID = "netmgr.cni_links"
+MARKER = "# Managed by podnet.doctor"
+
+# Link name globs of the CNIs (and kube-proxy's IPVS dummy), always protected.
+CNI_LINK_GLOBS = ("cni*", "flannel*", "cali*", "vxlan*", "tunl*", "lxc*", "cilium*", "weave", "antrea*", "kube-*")
+# The chosen CNI's own devices that the globs above miss.
+CNI_EXTRA_GLOBS = {
+    "calico": ("wireguard.cali", "wg-v6.cali"),
+    "weave": ("vethwe*", "datapath"),
+}
+# One concrete link per glob, with its kind and (udev/networkd) Type, to test [Match] sections with.
+SAMPLE_LINKS = (
+    ("cni0", "bridge"), ("flannel.1", "vxlan"), ("flannel-wg", "wireguard"), ("cali0a1b2c3d4e5", "veth"),
+    ("vxlan.calico", "vxlan"), ("tunl0", "ipip"), ("lxc0a1b2c3d4e5", "veth"), ("cilium_host", "veth"),
+    ("cilium_vxlan", "vxlan"), ("weave", "bridge"), ("antrea-gw0", "openvswitch"), ("kube-ipvs0", "dummy"),
+    ("wireguard.cali", "wireguard"), ("vethwe-bridge", "veth"), ("datapath", "openvswitch"),
+)
+
+NM_CONF_DIRS = ("usr/lib/NetworkManager/conf.d", "run/NetworkManager/conf.d")
+NM_MAIN = "etc/NetworkManager/NetworkManager.conf"
+NM_ETC_CONF_DIR = "etc/NetworkManager/conf.d"
+NETWORK_DIRS = ("etc/systemd/network", "run/systemd/network", "usr/local/lib/systemd/network",
+                "usr/lib/systemd/network", "lib/systemd/network")
+NETWORKD_CONF = "etc/systemd/networkd.conf"
+NETWORKD_DROPIN_DIRS = ("etc/systemd/networkd.conf.d", "run/systemd/networkd.conf.d",
+                        "usr/local/lib/systemd/networkd.conf.d", "usr/lib/systemd/networkd.conf.d")
+UDEVD_BINARIES = ("usr/lib/systemd/systemd-udevd", "lib/systemd/systemd-udevd")
+
+
+def cni_link_globs(cni):
+    return list(CNI_LINK_GLOBS) + [g for g in CNI_EXTRA_GLOBS.get(cni, ()) if g not in CNI_LINK_GLOBS]
+
+
+def sample_links(cni, existing=()):
+    """(name, kind) of the CNI links to judge: one per glob, plus the node's links that match a glob."""
+    globs = cni_link_globs(cni)
+    links = [(name, kind) for name, kind in SAMPLE_LINKS if any(fnmatch.fnmatchcase(name, g) for g in globs)]
+    known = set(name for name, _kind in links)
+    for name, kind in existing:
+        if name not in known and any(fnmatch.fnmatchcase(name, g) for g in globs):
+            links.append((name, kind))
+    return links
+
+
+# ---------------------------------------------------------------- NetworkManager --------------------
+
+def nm_config_files(root):
+    """NetworkManager's configuration in the order it reads it (nm-config.c read_entire_config)."""
+    etc_names = set(os.path.basename(p) for p in manager_config.conf_names(root, NM_ETC_CONF_DIR))
+    run_names = set(os.path.basename(p) for p in manager_config.conf_names(root, NM_CONF_DIRS[1]))
+    files = [p for p in manager_config.conf_names(root, NM_CONF_DIRS[0]) if os.path.basename(p) not in etc_names | run_names]
+    files += [p for p in manager_config.conf_names(root, NM_CONF_DIRS[1]) if os.path.basename(p) not in etc_names]
+    files.append("/" + NM_MAIN)
+    return files + manager_config.conf_names(root, NM_ETC_CONF_DIR)
+
+
+def split_specs(value):
+    return [s.strip() for s in re.split(r"[;,]", value) if s.strip()]
+
+
+def nm_unmanaged_specs(root):
+    """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the
+    ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
+    specs, devices = [], []
+    for path in nm_config_files(root):
+        text = manager_config.read_config(root, path)
+        if text is None:
+            continue
+        section_match = {}
+        for section, key, op, value, number in manager_config.parse_ini(text):
+            if section == "keyfile" and key == "unmanaged-devices":
+                new = split_specs(value)
+                if op == "=":
+                    specs = [(s, path, number) for s in new]
+                elif op == "+=":
+                    specs += [(s, path, number) for s in new if s not in [x[0] for x in specs]]
+                else:
+                    specs = [x for x in specs if x[0] not in new]
+            elif section and section.startswith("device") and key in ("match-device", "managed"):
+                section_match.setdefault(section, {})[key] = (value, number)
+        for section, keys in section_match.items():
+            if "managed" in keys and manager_config.parse_bool(keys["managed"][0]) is not None:
+                devices.append((split_specs(keys.get("match-device", ("*", 0))[0]), manager_config.parse_bool(keys["managed"][0]),
+                                path, keys["managed"][1]))
+    return specs, devices
+
+
+def _nm_glob(pattern, name):
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.match("^%s$" % regex, name) is not None
+
+
+def nm_spec_matches(spec, name, kind):
+    """Whether one device spec (no ``except:``) matches a link ``name`` of ``kind``."""
+    if spec == "*":
+        return True
+    if spec.startswith("interface-name:"):
+        pattern = spec[len("interface-name:"):]
+        if pattern.startswith("="):
+            return pattern[1:] == name
+        return _nm_glob(pattern.lstrip("~"), name)
+    if spec.startswith("type:"):
+        return spec[len("type:"):] in (kind, manager_config.KIND_TYPES.get(kind))
+    if spec.startswith("driver:"):
+        return _nm_glob(spec[len("driver:"):], kind)
+    return False  # mac:, s390-subchannels:, a bare MAC: never a CNI's random-MAC virtual link
+
+
+def nm_list_matches(specs, name, kind):
+    """NM's device-list rule: matched by a positive spec and by no ``except:`` one; a list of only
+    ``except:`` specs matches every device none of them names."""
+    positives = [s for s in specs if not s.startswith("except:")]
+    negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
+    if any(nm_spec_matches(s, name, kind) for s in negatives):
+        return False
+    return not positives or any(nm_spec_matches(s, name, kind) for s in positives)
+
+
+UDEV_RULES_DIRS = ("etc/udev/rules.d", "run/udev/rules.d", "usr/lib/udev/rules.d", "lib/udev/rules.d")
+NM_UDEV_RULES = "85-nm-unmanaged.rules"
+
+
+def nm_udev_unmanages_veth(root):
+    """Whether NetworkManager's own udev rule (85-nm-unmanaged.rules: ``ID_NET_DRIVER=="veth"``,
+    name not ``eth[0-9]*`` -> ``NM_UNMANAGED=1``) is in force: the first of the rule directories
+    that has the file decides, and an empty file or /dev/null masks it."""
+    for directory in UDEV_RULES_DIRS:
+        path = "/%s/%s" % (directory, NM_UDEV_RULES)
+        if not os.path.lexists(host_path(root, path)):
+            continue
+        if manager_config.masked(root, path):
+            return False
+        for line in (manager_config.read_config(root, path) or "").splitlines():
+            if not line.lstrip().startswith("#") and 'ENV{ID_NET_DRIVER}=="veth"' in line and 'ENV{NM_UNMANAGED}="1"' in line:
+                return True
+        return False
+    return False
+
+
+def nm_managed_links(root, links):
+    """[(name, why)] of the CNI links NetworkManager would manage (lab, NetworkManager 1.42: a CNI
+    bridge with an address becomes "connected (externally)"; a veth is left alone by its udev rule)."""
+    specs, devices = nm_unmanaged_specs(root)
+    spec_list = [s for s, _f, _n in specs]
+    veth_unmanaged = nm_udev_unmanages_veth(root)
+    managed = []
+    for name, kind in links:
+        if spec_list and nm_list_matches(spec_list, name, kind):
+            continue
+        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
+            continue
+        decided = None
+        for match, is_managed, path, number in devices:
+            if nm_list_matches(match, name, kind):
+                decided = (is_managed, path, number)
+                break
+        if decided and not decided[0]:
+            continue
+        managed.append((name, "%s line %d sets managed=1" % decided[1:] if decided else
+                        "not in [keyfile] unmanaged-devices"))
+    return managed
+
+
+# ---------------------------------------------------------------- systemd-networkd ------------------
+
+def networkd_settings(root):
+    """{key: (value, file, line)} for ManageForeignRoutes and ManageForeignRoutingPolicyRules as
+    networkd reads them: networkd.conf, then its networkd.conf.d drop-ins (later wins); an
+    invalid value is ignored with a warning, as systemd does."""
+    settings = {"ManageForeignRoutes": (True, None, None), "ManageForeignRoutingPolicyRules": (True, None, None)}
+    ignored = []
+    files = ["/" + NETWORKD_CONF] + manager_config.config_files(root, NETWORKD_DROPIN_DIRS, ".conf")
+    for path in files:
+        text = manager_config.read_config(root, path)
+        if text is None:
+            continue
+        for section, key, _op, value, number in manager_config.parse_ini(text):
+            if section == "Network" and key in settings:
+                parsed = manager_config.parse_bool(value)
+                if parsed is None:
+                    ignored.append("%s line %d: %s=%s is not a boolean (networkd ignores it)" % (path, number, key, value))
+                else:
+                    settings[key] = (parsed, path, number)
+    return settings, ignored
+
+
+def networkd_managed_links(parsed, links):
+    """[(name, file)] of ``links`` a .network file would configure (first match, not Unmanaged=yes);
+    ``parsed``: the .network files (manager_config.parsed_files)."""
+    found = []
+    for name, path, text in manager_config.first_matches(parsed, links, ("Name",)):
+        unmanaged = manager_config.link_setting(text, "Link", "Unmanaged")
+        if unmanaged and manager_config.parse_bool(unmanaged[0]):
+            continue
+        found.append((name, path))
+    return found
+
+
+def networkd_state_links(root):
+    """[(name, .network file)] of the links networkd configures now (its /run/systemd/netif state)."""
+    found = []
+    directory = host_path(root, "/run/systemd/netif/links")
+    for entry in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
+        text = read_text(root, "/run/systemd/netif/links/%s" % entry) or ""
+        fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        if fields.get("ADMIN_STATE") in ("configuring", "configured") and fields.get("NETWORK_FILE"):
+            found.append((_ifname(root, entry), fields["NETWORK_FILE"]))
+    return found
+
+
+def _ifname(root, ifindex):
+    base = host_path(root, "/sys/class/net")
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        if (read_text(root, "/sys/class/net/%s/ifindex" % name) or "").strip() == ifindex:
+            return name
+    return "ifindex %s" % ifindex
+
+
+def existing_links(root):
+    """(name, kind) of the node's links; kind from the uevent DEVTYPE, else veth/ether."""
+    base = host_path(root, "/sys/class/net")
+    links = []
+    for name in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        uevent = read_text(root, "/sys/class/net/%s/uevent" % name) or ""
+        kind = dict(line.split("=", 1) for line in uevent.splitlines() if "=" in line).get("DEVTYPE", "veth")
+        links.append((name, kind))
+    return links
+
+
+# ---------------------------------------------------------------- udev .link ------------------------
+
+def link_files(root):
+    return manager_config.config_files(root, NETWORK_DIRS, ".link")
+
+
+def systemd_version(root):
+    """From libsystemd-shared-<version>.so's name (no subprocess); None when not found."""
+    for directory in ("usr/lib/systemd", "lib/systemd", "usr/lib/x86_64-linux-gnu/systemd", "usr/lib64/systemd"):
+        for path in glob.glob(os.path.join(root, directory, "libsystemd-shared-*.so")):
+            found = re.match(r"libsystemd-shared-(\d+)", os.path.basename(path))
+            if found:
+                return int(found.group(1))
+    return None
+
+
+def udev_mac_rewrites(root, links):
+    """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
+    parsed = manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+    found = []
+    for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
+        policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
+        address = manager_config.link_setting(text, "Link", "MACAddress")
+        if policy and policy[0] in ("persistent", "random"):
+            found.append((name, path, policy[1], "MACAddressPolicy=%s" % policy[0]))
+        elif address and address[0]:
+            found.append((name, path, address[1], "MACAddress=%s" % address[0]))
+    return found
+
+
+# ---------------------------------------------------------------- gather and judge ------------------
+
+def gather(root, cni, enabled_units):
+    """Every fact the check needs. ``enabled_units(root)``: the units systemd starts at boot, masks
+    honoured (gather_boot's reader); the processes are read once from /proc."""
+    existing = existing_links(root)
+    links = sample_links(cni, existing)
+    enabled = set(enabled_units(root))
+    running = service_state.service_pids(root)
+    facts = {"cni_link_globs": cni_link_globs(cni), "errors": []}
+    nm_enabled = "NetworkManager.service" in enabled
+    nm_running = "NetworkManager.service" in running
+    facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_running,
+                               "cloud_setup": [u for u in ("nm-cloud-setup.service", "nm-cloud-setup.timer") if u in enabled]}
+    if nm_enabled or nm_running:
+        try:
+            facts["networkmanager"]["manages"] = nm_managed_links(root, links)
+        except ConfigUnreadable as exc:
+            facts["errors"].append("NetworkManager: %s" % exc)
+    nd_enabled = "systemd-networkd.service" in enabled
+    nd_pid = running.get("systemd-networkd.service")
+    facts["networkd"] = {"enabled": nd_enabled, "running": nd_pid is not None}
+    if nd_enabled or nd_pid:
+        try:
+            settings, ignored = networkd_settings(root)
+            parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"), manager_config.NETWORK_MATCH_KEYS)
+            facts["networkd"].update(
+                settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
+                ignored=ignored,
+                cni_links=networkd_managed_links(parsed, links),
+                configures=networkd_state_links(root) if nd_pid else [],
+                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
+                stale_files=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
+        except ConfigUnreadable as exc:
+            facts["errors"].append("systemd-networkd: %s" % exc)
+    udev = any(os.path.exists(os.path.join(root, p)) for p in UDEVD_BINARIES)
+    facts["udev"] = {"installed": udev, "running": "systemd-udevd.service" in running, "systemd_version": systemd_version(root)}
+    if udev:
+        try:
+            facts["udev"]["mac_rewrites"] = udev_mac_rewrites(root, links)
+        except ConfigUnreadable as exc:
+            facts["errors"].append("udev: %s" % exc)
+    return facts
+
+
+def _names(pairs):
+    return ", ".join(sorted(set(p[0] for p in pairs)))
+
+
+def findings(facts):
+    """(problems, present): what fails, one string each, and the managers found."""
+    problems, present = [], []
+    nm = facts["networkmanager"]
+    if nm["enabled"] or nm["running"]:
+        present.append("NetworkManager (%s)" % ("running" if nm["running"] else "enabled"))
+        if nm.get("manages"):
+            problems.append("NetworkManager would manage %s (%s)" % (_names(nm["manages"]), nm["manages"][0][1]))
+    if nm["cloud_setup"]:
+        present.append("nm-cloud-setup")
+        problems.append("nm-cloud-setup is enabled (%s): it adds routing tables and policy rules of its own"
+                        % ", ".join(nm["cloud_setup"]))
+    nd = facts["networkd"]
+    if nd["enabled"] or nd["running"]:
+        present.append("systemd-networkd (%s)" % ("running" if nd["running"] else "enabled"))
+        configures = sorted(set(nd.get("configures", []) + nd.get("configures_at_boot", [])))
+        for key, what in (("ManageForeignRoutes", "routes"), ("ManageForeignRoutingPolicyRules", "routing policy rules")):
+            setting = nd.get("settings", {}).get(key)
+            if setting and setting["value"] and (configures or nd.get("cni_links")):
+                where = ("%s line %d" % (setting["file"], setting["line"]) if setting["file"] else "the default")
+                problems.append("systemd-networkd removes %s it did not create when it starts or reconfigures "
+                                "%s: %s=yes (%s)" % (what, _names(configures + nd.get("cni_links", [])), key, where))
+        if nd.get("cni_links"):
+            problems.append("systemd-networkd would configure CNI links: %s" % "; ".join(
+                "%s by %s" % pair for pair in nd["cni_links"]))
+    udev = facts["udev"]
+    if udev["installed"]:
+        present.append("udev")
+        version = udev.get("systemd_version")
+        if udev.get("mac_rewrites") and (version is None or version >= 242):
+            by_file = {}
+            for name, path, number, setting in udev["mac_rewrites"]:
+                by_file.setdefault((path, number, setting), []).append(name)
+            problems.append("udev rewrites the MAC of new CNI links: %s" % "; ".join(
+                "%s by %s line %d (%s)" % (", ".join(names), path, number, setting)
+                for (path, number, setting), names in sorted(by_file.items())))
+    return problems, present
+
+
+def evaluate(facts, fix_text):
+    """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts."""
+    problems, present = findings(facts)
+    expected = ("no network manager takes over the CNI links (%s), their routes or rules"
+                % " ".join(facts["cni_link_globs"]))
+    if facts["errors"]:
+        return check_result(CHECK_ID, "error", "; ".join(facts["errors"] + problems), expected,
+                            "make the file readable to root and run again")
+    if problems:
+        return check_result(CHECK_ID, "fail", "; ".join(problems), expected, fix_text)
+    if not present:
+        return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
+    notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
+    nd = facts["networkd"]
+    configures = sorted(set(p[0] for p in nd.get("configures", []) + nd.get("configures_at_boot", [])))
+    if configures:
+        settings = nd["settings"]
+        notes.append("systemd-networkd configures %s with %s" % (", ".join(configures), ", ".join(
+            "%s=no (%s line %d)" % (key, settings[key]["file"], settings[key]["line"]) for key in sorted(settings))))
+    if nd.get("stale_files"):
+        notes.append("the running systemd-networkd started before %s was written: it applies it at its next start "
+                     "(a reboot; networkctl reload does not re-read networkd.conf), until then a reconfigure "
+                     "still removes foreign routes and rules" % ", ".join(nd["stale_files"]))
+    if nd.get("ignored"):
+        notes.append("; ".join(nd["ignored"]))
+    return check_result(CHECK_ID, "pass", "; ".join(notes), expected)

@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plan and apply the ``netmgr.cni_links`` fix: files the collection owns, each named to win where
+the manager's order decides, and a reload (never a restart) of the manager that re-reads them.
+
+- NetworkManager: ``/etc/NetworkManager/conf.d/podnet-doctor.conf`` appends (``+=``) the CNI globs
+  to ``[keyfile] unmanaged-devices``; named after any /etc conf.d file that sets the key, as later
+  files win. ``systemctl reload NetworkManager.service`` re-reads it.
+- systemd-networkd: ``/etc/systemd/networkd.conf.d/podnet-doctor.conf`` with both ManageForeign*
+  settings off, named after any drop-in that sets them. networkd reads it at its next start only
+  (``networkctl reload`` does not re-read networkd.conf: lab, systemd 252), so none is run for it.
+- A ``.network`` with ``Unmanaged=yes`` for the CNI globs, when a .network file would configure a
+  CNI link, named to sort before that file (the first match wins); ``networkctl reload``.
+- A ``.link`` with ``MACAddressPolicy=none`` for the CNI globs, named to sort before the .link that
+  rewrites their MAC (the first match wins); ``udevadm control --reload``.
+- nm-cloud-setup is never disabled here: the fix names the commands.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_fix import name_after
+from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, managers
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
+
+HEADER = managers.MARKER + " (podnet.doctor.netmgr_fix); changes here are overwritten."
+NM_DIR = "/etc/NetworkManager/conf.d"
+NETWORKD_DROPIN_DIR = "/etc/systemd/networkd.conf.d"
+NETWORK_DIR = "/etc/systemd/network"
+OWNED_NAME = "podnet-doctor.conf"
+CNI_STEM = "podnet-doctor-cni"
+# Prefixes tried, in order, for a file that must sort before a foreign one.
+EARLY_PREFIXES = ("00-", "0-", "0", "-")
+CLOUD_SETUP_FIX = "systemctl disable --now nm-cloud-setup.timer nm-cloud-setup.service"
+
+
+def _owned(root, path):
+    return (read_text(root, path) or "").startswith(managers.MARKER)
+
+
+def name_before(first, stem, suffix):
+    """A file name for ``stem`` that sorts before ``first`` (bytes), or None."""
+    for prefix in EARLY_PREFIXES:
+        name = prefix + stem + suffix
+        if name[0].isalnum() and (first is None or os.fsencode(name) < os.fsencode(first)):
+            return name
+    return None
+
+
+def _later_setters(root, files, section, keys):
+    """Base names of foreign ``files`` that set one of ``keys`` in ``section``."""
+    names = []
+    for path in files:
+        text = read_text(root, path)
+        if text is None or text.startswith(managers.MARKER):
+            continue
+        if any(s == section and k in keys for s, k, _op, _v, _n in manager_config.parse_ini(text)):
+            names.append(os.path.basename(path))
+    return names
+
+
+def _stale(root, directory, keep, suffix):
+    """Our files in ``directory`` other than ``keep`` (an earlier run's name)."""
+    base = host_path(root, directory)
+    names = sorted(os.listdir(base)) if os.path.isdir(base) else []
+    return ["%s/%s" % (directory, n) for n in names
+            if n.endswith(suffix) and n != keep and (CNI_STEM in n or n.endswith(OWNED_NAME))
+            and _owned(root, "%s/%s" % (directory, n))]
+
+
+def _add(plan, root, path, body, reload_argv):
+    before = read_text(root, path)
+    plan["files"].append({"path": path, "before": before, "after": body, "reload": reload_argv})
+
+
+def plan_fix(root, facts):
+    """What to write for ``facts`` (managers.gather): {"files": [...], "remove": [...],
+    "unresolved": [...], "notes": [...]}. Nothing is written here."""
+    globs = facts["cni_link_globs"]
+    plan = {"files": [], "remove": [], "unresolved": [], "notes": []}
+    nm = facts["networkmanager"]
+    if nm.get("manages"):
+        setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
+                                 ("unmanaged-devices",))
+        name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
+        body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join("interface-name:%s" % g for g in globs))
+        _add(plan, root, "%s/%s" % (NM_DIR, name), body,
+             ["systemctl", "reload", "NetworkManager.service"] if nm["running"] else None)
+        plan["remove"] += _stale(root, NM_DIR, name, ".conf")
+    if nm["cloud_setup"]:
+        plan["unresolved"].append("nm-cloud-setup is enabled and left so (it is not this run's to turn off): %s"
+                                  % CLOUD_SETUP_FIX)
+    nd = facts["networkd"]
+    settings = nd.get("settings", {})
+    configures = nd.get("configures", []) + nd.get("configures_at_boot", []) + nd.get("cni_links", [])
+    if configures and any(s["value"] for s in settings.values()):
+        setters = _later_setters(root, manager_config.config_files(root, managers.NETWORKD_DROPIN_DIRS, ".conf"), "Network",
+                                 ("ManageForeignRoutes", "ManageForeignRoutingPolicyRules"))
+        name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
+        body = "%s\n[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n" % HEADER
+        _add(plan, root, "%s/%s" % (NETWORKD_DROPIN_DIR, name), body, None)
+        plan["remove"] += _stale(root, NETWORKD_DROPIN_DIR, name, ".conf")
+        if nd["running"]:
+            plan["notes"].append("systemd-networkd reads %s/%s at its next start (a reboot); networkctl reload "
+                                 "does not re-read networkd.conf, and it is not restarted here"
+                                 % (NETWORKD_DROPIN_DIR, name))
+    if nd.get("cni_links"):
+        _early_file(plan, root, [p for _n, p in nd["cni_links"]], ".network",
+                    "[Match]\nName=%s\n\n[Link]\nUnmanaged=yes\n" % " ".join(globs),
+                    ["networkctl", "reload"] if nd["running"] else None)
+    udev = facts["udev"]
+    if udev.get("mac_rewrites"):
+        _early_file(plan, root, [r[1] for r in udev["mac_rewrites"]], ".link",
+                    "[Match]\nOriginalName=%s\n\n[Link]\nMACAddressPolicy=none\n" % " ".join(globs),
+                    ["udevadm", "control", "--reload"] if udev.get("running") else None)
+    return plan
+
+
+def _early_file(plan, root, foreign, suffix, body, reload_argv):
+    names = [os.path.basename(p) for p in foreign if not _owned(root, p)]
+    first = min(names, key=os.fsencode) if names else None
+    name = name_before(first, CNI_STEM, suffix)
+    if name is None:
+        plan["unresolved"].append("no file name sorts before %s; rename it to sort after %s%s" % (first, CNI_STEM, suffix))
+        return
+    _add(plan, root, "%s/%s" % (NETWORK_DIR, name), "%s\n%s" % (HEADER, body), reload_argv)
+    plan["remove"] += _stale(root, NETWORK_DIR, name, suffix)
+
+
+def changed_files(plan):
+    return [f for f in plan["files"] if f["before"] != f["after"]]
+
+
+def plan_changes(plan):
+    return bool(changed_files(plan) or plan["remove"])
+
+
+def fix_text(plan):
+    """The check's ``fix``: the plan's files and commands, as the fixer would run them."""
+    parts = []
+    for entry in plan["files"]:
+        parts.append("write %s: %s" % (entry["path"], " | ".join(entry["after"].splitlines()[1:])))
+        if entry["reload"]:
+            parts.append("then %s" % " ".join(entry["reload"]))
+    if plan["files"]:
+        parts.append("(podnet.doctor.remediate does this)")
+    return "; ".join(parts + plan["unresolved"] + plan["notes"])
+
+
+def apply_fix(plan, root="/", run_command=None, mover=None):
+    """Write the owned files, remove stale copies, then reload each manager once."""
+    reloads = []
+    for entry in changed_files(plan):
+        write_atomic(host_path(root, entry["path"]), entry["after"], 0o644, mover)
+        if entry["reload"] and entry["reload"] not in reloads:
+            reloads.append(entry["reload"])
+    for path in plan["remove"]:
+        os.unlink(host_path(root, path))
+    for argv in reloads:
+        if run_command is None:
+            continue
+        rc, out, err = run_command(argv)
+        if rc != 0:
+            raise FixError("%s failed (rc=%d): %s (the files were written; run it again)"
+                           % (" ".join(argv), rc, (err or out).strip()))
+    return {"reloaded": [" ".join(a) for a in reloads], "warnings": list(plan["notes"])}
+
+
+def checks(root, cni, facts):
+    """node_info's one call: the ``netmgr.cni_links`` result (its fix rendered from the plan the
+    fixer would run), its facts stored under ``facts["netmgr"]``."""
+    gathered = managers.gather(root, cni, gather_boot.enabled_units)
+    facts["netmgr"] = gathered
+    return [managers.evaluate(gathered, fix_text(plan_fix(root, gathered)))]
+
+
+def diff_entries(plan):
+    entries = [{"before_header": e["path"], "after_header": e["path"], "before": e["before"] or "",
+                "after": e["after"]} for e in changed_files(plan)]
+    entries += [{"before_header": p, "after_header": p + " (removed)", "before": "", "after": ""} for p in plan["remove"]]
+    return entries
