@@ -91,3 +91,13 @@ def test_accept_ra_default_2_is_not_reported_as_kernel_default(tmp_path):
     result = run(tmp_path, change, families=V6, routes=[RA_ROUTE])[0]["ipv6.accept_ra"]
     assert "kernel default, no file sets it" not in result["observed"], result
     assert result["status"] != "fail", result
+
+
+def test_vlan_key_written_with_dots_does_not_count(tmp_path):
+    # checked correct: `net.ipv6.conf.eth0.100.accept_ra = 2` names net/ipv6/conf/eth0/100/accept_ra (no such
+    # path), so the VLAN keeps 1 at boot; only the '/' spelling reaches eth0.100
+    route = dict(RA_ROUTE, dev="eth0.100")
+    change = {"proc/sys/net/ipv6/conf/eth0.100/accept_ra": "2\n",
+              "etc/sysctl.d/99-zzz-podnet-doctor.conf": "net.ipv6.conf.eth0.100.accept_ra = 2\n"}
+    result = run(tmp_path, change, families=V6, routes=[route])[0]["ipv6.accept_ra"]
+    assert result["status"] == "fail" and "1 (kernel default, no file sets it) at boot" in result["observed"]
