@@ -77,6 +77,8 @@ def gather(root, cni, uplink, loaded):
         for name in interface_sysctl.interfaces(root, "ipv4"):
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in needs["links"]):
                 entry = _entry(root, interface_sysctl.conf_path("ipv4", name, "rp_filter"), loaded)
+                if entry["runtime"] is None:
+                    continue  # deleted since listdir (a pod went away): nothing left to filter with
                 entry["name"] = name
                 facts["links"].append(entry)
         for name in needs["future_links"]:
