@@ -20,7 +20,7 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward) and C(overlay.boot).
+    C(overlay.forward), C(overlay.boot) and C(ports.nodeport_reserved).
   - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
     included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
@@ -93,6 +93,11 @@ facts:
       description: C(IPForward=) lines found in systemd-networkd files.
       type: list
       elements: dict
+    ports:
+      description:
+        - The NodePort range, C(ip_local_port_range) and C(ip_local_reserved_ports) now, and per boot tool the
+          NodePorts left exposed (C(exposed)) or why that cannot be told (C(error)).
+      type: dict
     sysctl_problems:
       description: Lines in sysctl files that the tools reject.
       type: list
@@ -134,7 +139,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
 
 
@@ -167,6 +172,7 @@ def main():
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
+    checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(
