@@ -18,7 +18,7 @@ from podnet_lab import faults, fleet as lab_fleet, podman
 
 FLEET_NAME = os.environ.get("PODNET_REPORTS_FLEET", "podnet-reports")
 FLEET_SUBNET = os.environ.get("PODNET_REPORTS_SUBNET", "192.168.87.0/24")
-CHECKS_PER_HOST = 12
+CHECKS_PER_HOST = 13  # issue 14: + ports.nodeport_reserved
 BRIDGE = "net.bridge.bridge-nf-call-iptables"
 FORWARD = "net.ipv4.ip_forward"
 
