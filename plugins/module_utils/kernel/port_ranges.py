@@ -314,23 +314,27 @@ def evaluate(root="/", nodeports=(30000, 32767), sysctl_file=None, loaded=None):
     except ValueError as exc:
         errors.append("now: %s" % exc)
     states = {}
-    for tool, label in (("systemd", "at boot (systemd-sysctl)"), ("procps", "after sysctl --system")):
+    for tool in sysctl_boot.TOOLS:
         states[tool] = _boot_state(loaded, tool, nodeports)
         if loaded.get("after_reboot") and states[tool][2] is None:
             later = _boot_state(loaded["after_reboot"], tool, nodeports)
             if later[2] is None and bool(later[0]) != bool(states[tool][0]):
                 states[tool] = (None, None, "the verdict changes once a reboot empties /run/sysctl.d (%s), unless "
                                 "whatever wrote it writes it again first" % ", ".join(loaded["after_reboot"]["runtime_files"]))
+        facts["boot"][tool] = {"exposed": _span(states[tool][0]) if states[tool][0] is not None else None,
+                               "error": states[tool][2]}
+    labels = {"systemd": "at boot (systemd-sysctl)", "procps": "after sysctl --system"}
+    same = states["systemd"] == states["procps"]
+    if same:
+        labels["systemd"] = "at boot and after sysctl --system"
+    for tool in sysctl_boot.TOOLS[:1] if same else sysctl_boot.TOOLS:
         exposed, text, error = states[tool]
-        facts["boot"][tool] = {"exposed": _span(exposed) if exposed is not None else None, "error": error}
         if error:
-            errors.append("%s: %s" % (label, error))
+            errors.append("%s: %s" % (labels[tool], error))
             continue
-        if tool == "procps" and text == states["systemd"][1]:
-            continue
-        observed.append("%s: %s" % (label, text))
+        observed.append("%s: %s" % (labels[tool], text))
         if exposed:
-            findings.append("%s NodePorts %s are not reserved" % (label, _span(exposed)))
+            findings.append("%s NodePorts %s are not reserved" % (labels[tool], _span(exposed)))
     fix = None
     if findings or errors:
         owned = [sysctl_file] if sysctl_file else ()

@@ -98,7 +98,7 @@ def test_boot_fails_when_a_file_widens_the_range_the_runtime_does_not_show(tmp_p
     result = check(tree(tmp_path, **{"usr/lib/sysctl.d/50-wide.conf": "net.ipv4.ip_local_port_range = 10000 65000\n"}))
     assert result["status"] == "fail"
     assert "/usr/lib/sysctl.d/50-wide.conf line 1" in result["observed"]
-    assert "at boot (systemd-sysctl) NodePorts 30000-32767 are not reserved" in result["observed"]
+    assert "at boot and after sysctl --system NodePorts 30000-32767 are not reserved" in result["observed"]
 
 
 @pytest.mark.parametrize("files,status", [
