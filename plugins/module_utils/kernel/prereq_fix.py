@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
@@ -49,10 +50,10 @@ OVERRIDE_POLICIES = ("outrank", "comment")
 EDITABLE_PREFIXES = ("/etc/",)
 
 
-# Every int-1 key this collection may write, in the order our drop-in lists them.
-MANAGED_KEYS = prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
-# The order of every key an area may write; keys not named here follow, in the order they came.
-KEY_ORDER = MANAGED_KEYS + [port_ranges.RESERVED_KEY]
+# The order of the keys areas write in our drop-in, so runs for different areas agree on its body;
+# keys not named here follow, in the order they came.
+KEY_ORDER = (prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
+             + [port_ranges.RESERVED_KEY])
 
 
 def _forwarding_settings(context):
@@ -95,37 +96,18 @@ def area_settings(areas, context):
     return _ordered(found)
 
 
-def wanted_keys(areas, ip_families, held=()):
-    """The int-1 keys of ``areas`` for ``ip_families``, plus ``held``: the managed keys our drop-in
-    already sets for this node. The drop-in is rewritten whole, so a run fixing one area must
-    keep what an earlier run wrote for another, or that setting is gone at the next boot."""
-    keys = set(held)
-    if "ip_forward" in areas:
-        keys.update(prereq_checks.forwarding_keys(ip_families))
-    if "bridge_netfilter" in areas:
-        keys.update(prereq_checks.bridge_keys(ip_families))
-    return [key for key in MANAGED_KEYS if key in keys]
-
-
 def held_entries(root, owned):
-    """(key, value) of every plain assignment our drop-ins (``owned``) hold, the last one per
-    variable, in file order."""
-    entries = {}
+    """(key, value) per variable our drop-ins (``owned``) set, in file order: the value of its last
+    plain assignment, under the first name it was written with (the drop-in writes a variable's
+    names together, ours first: net.ipv4.ip_forward, then net.ipv4.conf.all.forwarding)."""
+    entries = collections.OrderedDict()
     for path in owned:
         for assignment in sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]:
             if assignment.is_exclusion or assignment.is_glob or not assignment.path:
                 continue
-            names = sysctl_boot.kernel_names(assignment.path)
-            for name in names:
-                entries.pop(name, None)
-            entries[assignment.path] = (sysctl_boot.key_to_dotted(assignment.path), assignment.value)
-    return list(entries.values())
-
-
-def held_keys(root, owned):
-    """The managed keys our drop-ins (``owned``) set to 1."""
-    paths = set(sysctl_boot.key_to_path(k) for k, v in held_entries(root, owned) if v == "1")
-    return [key for key in MANAGED_KEYS if sysctl_boot.key_to_path(key) in paths]
+            first = [n for n in sysctl_boot.kernel_names(assignment.path) if n in entries]
+            entries[first[0] if first else assignment.path] = assignment.value
+    return [(sysctl_boot.key_to_dotted(path), value) for path, value in entries.items()]
 
 
 def held_settings(root, owned, settings, context):
@@ -178,11 +160,6 @@ def sysctl_file_body(settings):
 
 def modules_file_body(module):
     return "%s (podnet.doctor.kernel_prereqs); changes here are overwritten.\n%s\n" % (MARKER, module)
-
-
-def managed_paths(keys):
-    """The /proc/sys names of ``keys``, with every other name of the same kernel variables."""
-    return set(p for k in keys for p in sysctl_boot.kernel_names(sysctl_boot.key_to_path(k)))
 
 
 def settings_by_path(settings):

@@ -293,3 +293,19 @@ def test_another_nodeport_range(tmp_path):
     prereq_fix.apply_fix(prereq_fix.plan_fix(root, areas=["ports"], options={"nodeport_range": "20000-22767"}), root)
     assert proc(root, "ip_local_reserved_ports") == "20000-22767\n"
     assert check(root, (20000, 22767))["status"] == "pass"
+
+
+def test_runs_for_different_areas_write_the_same_drop_in(tmp_path):
+    """The held forwarding variable is written under both its names; a run for another area keeps
+    the order a full run writes, so a later full run changes nothing."""
+    files = dict(OVERLAP)
+    files["proc/sys/net/ipv4/ip_forward"] = "0\n"
+    root = tree(tmp_path, **files)
+    prereq_fix.apply_fix(prereq_fix.plan_fix(root, areas=["ip_forward"]), root)
+    prereq_fix.apply_fix(prereq_fix.plan_fix(root, areas=["ports"]), root)
+    with open(os.path.join(root, DROP_IN)) as handle:
+        lines = [line for line in handle.read().splitlines() if not line.startswith("#")]
+    assert lines == ["net.ipv4.ip_forward = 1", "net.ipv4.conf.all.forwarding = 1",
+                     "net.ipv4.ip_local_reserved_ports = 30000-32767,40000"]
+    full = prereq_fix.plan_fix(root, areas=["ip_forward", "ports"])
+    assert not prereq_fix.plan_changes(full), prereq_fix.diff_entries(full)
