@@ -23,23 +23,32 @@ NODEPORTS = (30000, 32767)
 
 # The kernel starts each destination's search at a hashed offset and walks up from it, so the
 # clients talk to LISTENERS listener ports (PER_LISTENER connections each, kept open so each holds
-# its own source port), plus UDP_SOCKETS connected UDP sockets (a random port each). Then a
-# NodePort-style listener tries to bind the lowest NodePort a client got. Prints JSON.
+# its own source port), plus UDP_SOCKETS connected UDP sockets (a random port each), over IPv4 to
+# the node's address and over IPv6 to ::1. Then a NodePort-style listener tries to bind the lowest
+# NodePort an IPv4 client got. Prints JSON.
 CLIENTS = r"""
 import errno, json, socket, sys
-address, low, high = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+low, high = int(sys.argv[2]), int(sys.argv[3])
 listeners, per_listener, udp_sockets = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-servers, clients, accepted, ports = [], [], [], []
-for index in range(listeners):
-    server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((address, 9100 + index)); server.listen(64); servers.append(server)
-for index, server in enumerate(servers):
-    for _ in range(per_listener):
-        client = socket.socket(); client.connect((address, 9100 + index)); clients.append(client)
-        ports.append(client.getsockname()[1]); accepted.append(server.accept()[0])
-for index in range(udp_sockets):
-    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); client.connect((address, 20000 + index))
-    clients.append(client); ports.append(client.getsockname()[1])
+keep = []
+
+def source_ports(family, address):
+    ports, servers = [], []
+    for index in range(listeners):
+        server = socket.socket(family); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((address, 9100 + index)); server.listen(64); servers.append(server)
+    for index, server in enumerate(servers):
+        for _ in range(per_listener):
+            client = socket.socket(family); client.connect((address, 9100 + index)); keep.append(client)
+            ports.append(client.getsockname()[1]); keep.append(server.accept()[0])
+    for index in range(udp_sockets):
+        client = socket.socket(family, socket.SOCK_DGRAM); client.connect((address, 20000 + index))
+        keep.append(client); ports.append(client.getsockname()[1])
+    keep.extend(servers)
+    return ports
+
+ports = source_ports(socket.AF_INET, sys.argv[1])
+ports6 = source_ports(socket.AF_INET6, "::1")  # IPv6 draws from the same (ipv4) range
 inside = sorted(p for p in ports if low <= p <= high)
 bind = None
 if inside:
@@ -49,7 +58,8 @@ if inside:
     except OSError as exc:
         bind = errno.errorcode.get(exc.errno, str(exc.errno)) + ": " + exc.strerror
 print(json.dumps({"count": len(ports), "inside": inside, "min": min(ports), "max": max(ports),
-                  "port_40000": 40000 in ports, "bind": bind}))
+                  "count6": len(ports6), "inside6": sorted(p for p in ports6 if low <= p <= high),
+                  "port_40000": 40000 in ports + ports6, "bind": bind}))
 """
 LISTENERS, PER_LISTENER, UDP_SOCKETS = 400, 3, 600
 CONNECTIONS = LISTENERS * PER_LISTENER + UDP_SOCKETS
@@ -98,6 +108,7 @@ def test_nodeport_range_reserved_now_and_after_reboot(ports_fleet):
         assert before["count"] == CONNECTIONS and before["inside"], before
         assert all(32000 <= p <= 32767 for p in before["inside"])
         assert before["bind"].startswith("EADDRINUSE"), before
+        assert before["count6"] == CONNECTIONS and before["inside6"], before
 
         checks = node_info(inventory, "node1")
         result = checks["ports.nodeport_reserved"]
@@ -119,6 +130,7 @@ def test_nodeport_range_reserved_now_and_after_reboot(ports_fleet):
         after = connections(fleet, node)
         print("remediated:", json.dumps(after))
         assert after["count"] == CONNECTIONS and after["inside"] == [] and not after["port_40000"], after
+        assert after["count6"] == CONNECTIONS and after["inside6"] == [], after
 
         rc, out = ansible_playbook(inventory, "podnet.doctor.remediate")
         assert rc == 0 and recap_changed(out) == 0, out
@@ -127,7 +139,7 @@ def test_nodeport_range_reserved_now_and_after_reboot(ports_fleet):
         assert proc_ports(node) == "32000\t60999\n30000-32767,40000\n"
         rebooted = connections(fleet, node)
         print("after reboot:", json.dumps(rebooted))
-        assert rebooted["inside"] == [] and not rebooted["port_40000"], rebooted
+        assert rebooted["inside"] == rebooted["inside6"] == [] and not rebooted["port_40000"], rebooted
         checks = node_info(inventory, "node1")
         assert checks["ports.nodeport_reserved"]["status"] == "pass", checks["ports.nodeport_reserved"]
 

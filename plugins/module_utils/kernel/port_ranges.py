@@ -12,10 +12,11 @@ kops#6342). The check passes when the two ranges do not meet, or when every port
 is reserved; now (/proc) and after the next boot (systemd-sysctl and ``sysctl --system``, resolved
 by ``sysctl_boot`` with the kernel's own reading of these two values).
 
-IPv6 has no range of its own: ``inet6_hash_connect`` goes through ``__inet_hash_connect``
-(net/ipv4/inet_hashtables.c), which takes the range from ``inet_sk_get_local_port_range`` and skips
-``inet_is_local_reserved_port``, both the ipv4 per-namespace values; the lab shows connections to
-``::1`` drawing from the ipv4 range too. So one check covers both families.
+IPv6 has no range of its own: TCP's ``inet6_hash_connect`` (net/ipv6/inet6_hashtables.c) calls
+``__inet_hash_connect`` (net/ipv4/inet_hashtables.c), UDPv6 uses ``udp_lib_get_port`` and ``bind()``
+to port 0 ``inet_csk_get_port``, all of which take the range from the ipv4 per-namespace setting and
+skip ``inet_is_local_reserved_port``; the lab test shows connections to ``::1`` drawing from it too.
+So one check covers both families.
 
 What the kernel does with what the tools write, checked by writing into a scratch network
 namespace on kernel 6.18 (the handlers are ``proc_do_large_bitmap`` in kernel/sysctl.c and
