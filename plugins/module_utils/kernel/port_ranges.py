@@ -252,12 +252,19 @@ def reserved_to_write(root, nodeports, loaded, owned=()):
 
 
 def wanted_reserved(root, nodeports, loaded, owned=()):
-    """The setting the kernel fixer writes for the ``ports`` area (see ``wanted_sysctl``)."""
+    """The setting the kernel fixer writes for the ``ports`` area (see ``wanted_sysctl``): the
+    NodePort range plus every port the node reserves now or at boot. A value is acceptable when it
+    holds all of those, not merely the range: a foreign line that reserves the range but not the
+    user's other ports would otherwise be left to win (or, commented out, uncover an earlier one),
+    and those ports would be lost at boot (found by tests/lab/test_differential_ports.py)."""
     low, high = nodeports
+    value = reserved_to_write(root, nodeports, loaded, owned)
+    wanted = parse_reserved(value)
     return WantedSysctl(
-        RESERVED_KEY, reserved_to_write(root, nodeports, loaded, owned),
-        lambda stored: covers(parse_reserved(stored) or [], low, high),
-        "the NodePort range %d-%d reserved" % (low, high), KERNEL_DEFAULT_RESERVED, reserved_store)
+        RESERVED_KEY, value,
+        lambda stored: all(covers(parse_reserved(stored) or [], a, b) for a, b in wanted),
+        "the NodePort range %d-%d reserved with the node's other reserved ports" % (low, high),
+        KERNEL_DEFAULT_RESERVED, reserved_store)
 
 
 def _span(runs):

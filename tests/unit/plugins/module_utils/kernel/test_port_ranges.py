@@ -231,14 +231,41 @@ def test_a_later_foreign_reservation_is_outranked_and_its_ports_kept(tmp_path):
     assert check(root)["status"] == "pass"
 
 
-def test_a_foreign_list_that_covers_the_range_is_not_outranked(tmp_path):
+def test_a_later_list_that_covers_the_range_but_drops_a_reserved_port_is_outranked(tmp_path):
     files = dict(OVERLAP)
     files["etc/sysctl.d/zz-app.conf"] = "net.ipv4.ip_local_reserved_ports = 29000-33000\n"
     root = tree(tmp_path, **files)
     plan = prereq_fix.plan_fix(root, areas=["ports"])
+    # 40000 is reserved now: a list without it must not win at boot
+    assert plan["sysctl_file"] == "/etc/sysctl.d/zz99-zzz-podnet-doctor.conf" and not plan["unresolved"]
+    prereq_fix.apply_fix(plan, root)
+    with open(os.path.join(root, "etc/sysctl.d/zz99-zzz-podnet-doctor.conf")) as handle:
+        assert "net.ipv4.ip_local_reserved_ports = 29000-33000,40000\n" in handle.read()
+
+
+def test_a_later_list_that_holds_every_reserved_port_is_not_outranked(tmp_path):
+    files = dict(OVERLAP)
+    files["etc/sysctl.d/zz-app.conf"] = "net.ipv4.ip_local_reserved_ports = 29000-33000,40000\n"
+    root = tree(tmp_path, **files)
+    plan = prereq_fix.plan_fix(root, areas=["ports"])
     assert "/etc/sysctl.d/zz-app.conf" not in plan["outranks"] and plan["sysctl_file"] == "/" + DROP_IN
-    # zz-app.conf wins at boot and covers the range; ours keeps 40000 in runtime only until then
     assert not plan["unresolved"]
+
+
+def test_commenting_out_a_line_does_not_uncover_an_earlier_one_that_drops_ports(tmp_path):
+    """/etc/sysctl.conf (read last by sysctl --system): line 1 reserves the range only, line 2 the
+    user's ports. Commenting out line 2 alone would leave line 1 winning and 45000 lost."""
+    files = dict(OVERLAP)
+    files["etc/sysctl.conf"] = ("net.ipv4.ip_local_reserved_ports = 30000-32767\n"
+                                "net.ipv4.ip_local_reserved_ports = 45000,30000-31000\n")
+    root = tree(tmp_path, **files)
+    plan = prereq_fix.plan_fix(root, areas=["ports"], on_override="comment")
+    assert not plan["unresolved"], plan["unresolved"]
+    prereq_fix.apply_fix(plan, root, backup=lambda p: p + ".bak")
+    from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
+    for tool in sysctl_boot.TOOLS:
+        reserved = port_ranges.boot_values(sysctl_boot.load_boot_assignments(root), tool)[1]["value"]
+        assert reserved == "30000-32767,40000,45000", (tool, reserved)
 
 
 def test_comment_policy_comments_only_the_unacceptable_reservation(tmp_path):
@@ -251,7 +278,8 @@ def test_comment_policy_comments_only_the_unacceptable_reservation(tmp_path):
     assert not plan["unresolved"], plan["unresolved"]
     prereq_fix.apply_fix(plan, root, backup=lambda p: p + ".bak")
     with open(os.path.join(root, "etc/sysctl.conf")) as handle:
-        assert handle.read() == ("# disabled by podnet.doctor (Kubernetes needs the NodePort range 30000-32767 reserved): "
+        assert handle.read() == ("# disabled by podnet.doctor (Kubernetes needs the NodePort range 30000-32767 reserved with the node's "
+                                 "other reserved ports): "
                                  "net.ipv4.ip_local_reserved_ports = 40000\nnet.ipv4.ip_forward = 1\n")
     assert check(root)["status"] == "pass"
     with open(os.path.join(root, DROP_IN)) as handle:
