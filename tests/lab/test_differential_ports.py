@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from podnet_lab import fleet as lab_fleet
+from podnet_lab import sysctl_layouts
 from podnet_lab.podman import lab_env, node_sh
 
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_fix, sysctl_boot
@@ -52,9 +52,9 @@ def layout(seed):
     """{node path: text or None (a /dev/null link)} for one seed."""
     rnd = random.Random(seed)
     files = {}
-    for _ in range(rnd.randint(1, 4)):
+    for _file in range(rnd.randint(1, 4)):
         lines = []
-        for _ in range(rnd.randint(1, 3)):
+        for _line in range(rnd.randint(1, 3)):
             kind = rnd.choice(("range", "reserved", "reserved"))
             key = rnd.choice(KEYS[kind])
             if rnd.random() < 0.08:
@@ -125,13 +125,7 @@ def ports_of(text):
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    fleet = lab_fleet.Fleet(name="podnet-ports-diff", size=1, subnet="192.168.93.0/24")
-    with fleet.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), "podman"):
-        name = fleet.node(1)
-        node_sh(name, "tar cf %s -C / etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf" % ORIGINAL)
-        base = str(tmp_path_factory.mktemp("ports-base"))
-        subprocess.run(["tar", "xf", "-", "-C", base], input=exec_bytes(name, ["cat", ORIGINAL]), check=True)
-        os.symlink("usr/lib", os.path.join(base, "lib"))
+    with sysctl_layouts.mirrored_node("podnet-ports-diff", "192.168.93.0/24", tmp_path_factory, ORIGINAL) as (_fleet, name, base):
         yield name, base
 
 
