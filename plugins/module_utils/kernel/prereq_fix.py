@@ -15,8 +15,9 @@ How an area plugs in (the API for new kernel areas):
 
 * An area contributes *wanted settings* (``wanted_sysctl.WantedSysctl``): the key, the value
   our drop-in and the runtime write carry, and the test a value the kernel stores must pass
-  (``exactly(key, "1")`` for forwarding; "covers the NodePort range" for reserved ports, whose
-  value is the union of what the node reserves and the range). Register a function
+  (``exactly(key, "1")`` for forwarding; for reserved ports the value is the union of the
+  NodePort range and what the node reserves, and a value is acceptable when it holds all of that).
+  Register a function
   ``settings(context) -> [WantedSysctl]`` in ``AREA_SETTINGS`` under the area's name; ``context``
   holds ``root``, ``ip_families``, ``options`` (the module's area parameters, e.g.
   ``nodeport_range``), ``loaded`` (``sysctl_boot.load_boot_assignments``) and ``owned`` (our

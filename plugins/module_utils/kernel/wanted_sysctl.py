@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One sysctl a fixer wants: the value it writes and the test a value must pass.
 
-A check does not always want one exact value. ``net.ipv4.ip_forward`` must be 1, but
-``net.ipv4.ip_local_reserved_ports`` only has to *cover* the NodePort range, and what is written
-there must keep the ports the node already reserves (a write replaces the whole list). So a
+A fix does not always want one exact value. ``net.ipv4.ip_forward`` must be 1, but
+``net.ipv4.ip_local_reserved_ports`` has to *hold* the NodePort range and the ports the node
+already reserves (a write replaces the whole list), in any list that does. So a
 wanted setting is three things: the ``value`` our drop-in and the runtime write carry, the
 ``acceptable`` test applied to what the kernel stores, and ``store``: how the kernel turns a
 written text into that stored value (``sysctl_boot.kernel_value`` for integer sysctls, a
