@@ -67,6 +67,12 @@ EXAMPLES = r"""
     areas: [ip_forward]
     on_override: comment
   become: true
+
+- name: Keep the NodePort range out of the ephemeral ports (the node's own reservations are kept)
+  podnet.doctor.kernel_prereqs:
+    areas: [ports]
+    nodeport_range: 30000-32767
+  become: true
 """
 
 RETURN = r"""
