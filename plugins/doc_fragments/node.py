@@ -31,6 +31,13 @@ options:
         C(/etc/modules-load.d) named with letters, digits, C(.), C(_) or C(-).
     type: path
     default: /etc/modules-load.d/podnet-doctor.conf
+  nodeport_range:
+    description:
+      - The cluster's NodePort range (kube-apiserver C(--service-node-port-range)), as C(low-high).
+        C(ports.nodeport_reserved) checks that the kernel never hands these ports out as source ports
+        (C(net.ipv4.ip_local_port_range) minus C(net.ipv4.ip_local_reserved_ports)), now and at boot.
+    type: str
+    default: "30000-32767"
   root:
     description:
       - Directory to treat as C(/). For tests over fixture trees; leave at C(/) on nodes.

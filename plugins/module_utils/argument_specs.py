@@ -15,6 +15,7 @@ from ansible.module_utils.six import text_type
 from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import overlay_ports_for
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_checks import (
     DEFAULT_MODULES_FILE, DEFAULT_SYSCTL_FILE)
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.port_ranges import DEFAULT_NODEPORT_RANGE, parse_nodeport_range
 
 
 def node_argument_spec():
@@ -23,6 +24,7 @@ def node_argument_spec():
         sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
         modules_file=dict(type="path", default=DEFAULT_MODULES_FILE),
         root=dict(type="path", default="/"),
+        nodeport_range=dict(type="str", default=DEFAULT_NODEPORT_RANGE),
     )
 
 
@@ -80,7 +82,9 @@ def validated_owned_file(value, parameter):
 
 
 def validated_owned_files(params):
-    """Check every owned-file parameter present in ``params``."""
+    """Check every owned-file parameter present in ``params`` (and the NodePort range)."""
     for parameter in OWNED_FILE_RULES:
         if params.get(parameter) is not None:
             validated_owned_file(params[parameter], parameter)
+    if params.get("nodeport_range") is not None:
+        parse_nodeport_range(params["nodeport_range"])

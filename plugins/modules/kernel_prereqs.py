@@ -8,13 +8,15 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: kernel_prereqs
-short_description: Turn on IP forwarding and bridge netfilter now and for every later boot
+short_description: Turn on IP forwarding and bridge netfilter, reserve the NodePort range, now and for every later boot
 version_added: 1.0.0
 description:
   - Loads C(br_netfilter) when it is not active and lists it in a modules-load.d file this
     collection owns (skipped when the module is built into the kernel).
   - Writes a sysctl.d drop-in this collection owns with C(net.ipv4.ip_forward = 1) and
-    C(net.bridge.bridge-nf-call-iptables = 1) (and the IPv6 keys for C(ipv6)). A run for one area
+    C(net.bridge.bridge-nf-call-iptables = 1) (and the IPv6 keys for C(ipv6)), and for the C(ports) area
+    C(net.ipv4.ip_local_reserved_ports) set to the NodePort range (O(nodeport_range)) plus every port the
+    node already reserves now or in its own sysctl files (a write replaces the list). A run for one area
     keeps the keys the drop-in already holds for the other, and sets runtime values and resolves
     overrides for its own O(areas) only. The file is named
     so that it sorts after every other sysctl.d file that sets those keys to anything else, so
@@ -41,11 +43,12 @@ options:
     description: Which failure modes to fix.
     type: list
     elements: str
-    choices: [ip_forward, bridge_netfilter]
+    choices: [ip_forward, bridge_netfilter, ports]
     default: [ip_forward, bridge_netfilter]
   on_override:
     description:
-      - What to do about another file that sets a key to something other than 1.
+      - What to do about another file that sets a key to a value the check does not accept (other than 1;
+        for C(net.ipv4.ip_local_reserved_ports) a list that does not cover the NodePort range).
       - C(outrank) names the drop-in to sort after it and edits no foreign file.
       - C(comment) also comments the offending lines out in files under C(/etc), keeping a backup.
     type: str
@@ -63,6 +66,12 @@ EXAMPLES = r"""
   podnet.doctor.kernel_prereqs:
     areas: [ip_forward]
     on_override: comment
+  become: true
+
+- name: Keep the NodePort range out of the ephemeral ports (the node's own reservations are kept)
+  podnet.doctor.kernel_prereqs:
+    areas: [ports]
+    nodeport_range: 30000-32767
   become: true
 """
 
@@ -83,7 +92,7 @@ modprobe:
   returned: always
   type: str
 runtime:
-  description: Keys whose runtime value was changed to 1, with the value before.
+  description: Keys whose runtime value was changed (to 1, or to the reserved port list), with the value before.
   returned: always
   type: dict
 unresolved:
@@ -98,8 +107,8 @@ backups:
   elements: str
 checks:
   description:
-    - The forwarding and bridge netfilter checks read after the change, for both areas whichever O(areas)
-      were fixed (same shape as M(podnet.doctor.node_info)).
+    - The forwarding, bridge netfilter and C(ports.nodeport_reserved) checks read after the change, for every
+      kernel area whichever O(areas) were fixed (same shape as M(podnet.doctor.node_info)).
   returned: always
   type: list
   elements: dict
@@ -112,13 +121,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
 from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import node_argument_spec, validated_owned_files
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks, prereq_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_checks, prereq_fix
 
 
 def build_module():
     spec = node_argument_spec()
     spec.update(
-        areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter"],
+        areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter", "ports"],
                    default=["ip_forward", "bridge_netfilter"]),
         on_override=dict(type="str", choices=list(prereq_fix.OVERRIDE_POLICIES), default="outrank"),
     )
@@ -140,7 +149,8 @@ def fix(module):
     result = dict(changed=False, unresolved=[], backups=[], runtime={}, modprobe=None)
     try:
         plan = prereq_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
-                                   params["modules_file"], params["on_override"])
+                                   params["modules_file"], params["on_override"],
+                                   options={"nodeport_range": params["nodeport_range"]})
     except (IOError, OSError) as exc:
         module.fail_json(msg="podnet.doctor.kernel_prereqs could not read the node state: %s" % exc, **result)
     result.update(changed=prereq_fix.plan_changes(plan), unresolved=plan["unresolved"],
@@ -175,6 +185,7 @@ def fix(module):
     # the other area's keys too, and the role's final verdict takes these checks as the word.
     facts = prereq_checks.gather_facts(root, params["ip_families"])
     result["checks"] = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
+    result["checks"] += port_ranges.checks(root, params["nodeport_range"], params["sysctl_file"], {})
     # shown by Ansible on every run, with no extra task per host in the roles
     for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
         module.warn(text)

@@ -20,7 +20,7 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward), C(overlay.boot), C(mtu.overlay) and C(netmgr.cni_links).
+    C(overlay.forward), C(overlay.boot), C(mtu.overlay), C(netmgr.cni_links) and C(ports.nodeport_reserved).
   - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
     its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of C(/etc/cni/net.d) files)
     with the uplink's MTU (the link holding the node address) minus the encapsulation's overhead.
@@ -99,6 +99,11 @@ facts:
       description: C(IPForward=) lines found in systemd-networkd files.
       type: list
       elements: dict
+    ports:
+      description:
+        - The NodePort range, C(ip_local_port_range) and C(ip_local_reserved_ports) now, and per boot tool the
+          NodePorts left exposed (C(exposed)) or why that cannot be told (C(error)).
+      type: dict
     sysctl_problems:
       description: Lines in sysctl files that the tools reject.
       type: list
@@ -157,7 +162,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu, netmgr_fix
 
 
@@ -197,6 +202,7 @@ def main():
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
     checks += netmgr_fix.checks(params["root"], params["cni"], facts)
+    checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(firewall["addresses"], routes)

@@ -61,13 +61,7 @@ reset; sysctl -q -r '%s' --system >/dev/null 2>&1 || true; values procps
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    fleet = lab_fleet.Fleet(name="podnet-dsys", size=1, subnet="192.168.81.0/24")
-    with fleet.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), "podman"):
-        name = fleet.node(1)
-        node_sh(name, "tar cf %s -C / etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf" % ORIGINAL)
-        base = str(tmp_path_factory.mktemp("sysctl-base"))
-        subprocess.run(["tar", "xf", "-", "-C", base], input=node_bytes(name, ["cat", ORIGINAL]), check=True)
-        os.symlink("usr/lib", os.path.join(base, "lib"))
+    with sysctl_layouts.mirrored_node("podnet-dsys", "192.168.81.0/24", tmp_path_factory, ORIGINAL) as (fleet, name, base):
         yield {"fleet": fleet, "name": name, "base": base, "inventory": fleet.inventory_path,
                "module": node_module_facts(fleet.inventory_path), "boot_defaults": boot_values(name)}
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) podnet.doctor developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Plan and apply the forwarding / bridge netfilter fix so that it survives a reboot.
+"""Plan and apply the kernel fixes (forwarding, bridge netfilter, reserved NodePorts) so that
+they survive a reboot.
 
 ``plan_fix`` is pure: it reads the node (under ``root``) and returns every change
 (file contents before/after, module loads, runtime writes) plus the reasons it cannot
@@ -9,15 +10,39 @@ proceed. Nothing is written until the whole plan is known and has no blocker, so
 failure never leaves half a fix behind. ``apply_fix`` carries a plan out in the order
 that keeps the node consistent: load the module, write modules-load.d, write the
 sysctl drop-in, comment out overrides (with a backup), then set runtime values.
+
+How an area plugs in (the API for new kernel areas):
+
+* An area contributes *wanted settings* (``wanted_sysctl.WantedSysctl``): the key, the value
+  our drop-in and the runtime write carry, and the test a value the kernel stores must pass
+  (``exactly(key, "1")`` for forwarding; for reserved ports the value is the union of the
+  NodePort range and what the node reserves, and a value is acceptable when it holds all of that).
+  Register a function
+  ``settings(context) -> [WantedSysctl]`` in ``AREA_SETTINGS`` under the area's name; ``context``
+  holds ``root``, ``ip_families``, ``options`` (the module's area parameters, e.g.
+  ``nodeport_range``), ``loaded`` (``sysctl_boot.load_boot_assignments``) and ``owned`` (our
+  drop-ins, to leave out of "what the node has without us"). Add the key to ``KEY_ORDER``
+  so every run writes the drop-in's lines in one order.
+* Everything else is per setting: the drop-in is named to sort after every foreign line whose
+  value the setting does not accept (``outranking_path``); ``on_override: comment`` comments
+  out those lines only; the plan resolves the layout it leaves with the setting's own kernel
+  reading (``store``) and reports what still does not pass; the runtime write is its value.
+* The drop-in is rewritten whole, so it keeps every entry it already holds for areas this run
+  does not fix (a run fixing one area never undoes another): an area may re-plan its held key
+  (``HELD_REFRESH``: the reserved ports are recomputed, so ports a user reserved since are not
+  dropped at boot); any other held entry is kept as written (``wanted_sysctl.held``). Only this
+  run's areas get runtime writes and override handling.
 """
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import kmod_state, prereq_checks, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
+    kmod_state, port_ranges, prereq_checks, sysctl_boot, wanted_sysctl)
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
 MARKER = "# Managed by podnet.doctor"
@@ -26,29 +51,81 @@ OVERRIDE_POLICIES = ("outrank", "comment")
 EDITABLE_PREFIXES = ("/etc/",)
 
 
-# Every key this collection may write, in the order our drop-in lists them.
-MANAGED_KEYS = prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
+# The order of the keys areas write in our drop-in, so runs for different areas agree on its body;
+# keys not named here follow, in the order they came.
+KEY_ORDER = (prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
+             + [port_ranges.RESERVED_KEY])
 
 
-def wanted_keys(areas, ip_families, held=()):
-    """The keys of ``areas`` for ``ip_families``, plus ``held``: the managed keys our drop-in
-    already sets for this node. The drop-in is rewritten whole, so a run fixing one area must
-    keep what an earlier run wrote for another, or that setting is gone at the next boot."""
-    keys = set(held)
-    if "ip_forward" in areas:
-        keys.update(prereq_checks.forwarding_keys(ip_families))
-    if "bridge_netfilter" in areas:
-        keys.update(prereq_checks.bridge_keys(ip_families))
-    return [key for key in MANAGED_KEYS if key in keys]
+def _forwarding_settings(context):
+    return [wanted_sysctl.exactly(key) for key in prereq_checks.forwarding_keys(context["ip_families"])]
 
 
-def held_keys(root, owned):
-    """The managed keys our drop-ins (``owned``) set to 1."""
-    paths = set()
+def _bridge_settings(context):
+    return [wanted_sysctl.exactly(key) for key in prereq_checks.bridge_keys(context["ip_families"])]
+
+
+def _ports_settings(context):
+    nodeports = port_ranges.parse_nodeport_range(
+        context["options"].get("nodeport_range") or port_ranges.DEFAULT_NODEPORT_RANGE)
+    return [port_ranges.wanted_reserved(context["root"], nodeports, context["loaded"], context["owned"])]
+
+
+# area -> settings(context): what each area wants in the drop-in (see the module docstring).
+AREA_SETTINGS = {
+    "ip_forward": _forwarding_settings,
+    "bridge_netfilter": _bridge_settings,
+    "ports": _ports_settings,
+}
+# held key -> the area function that re-plans it when the run does not fix that area.
+HELD_REFRESH = {port_ranges.RESERVED_KEY: _ports_settings}
+
+
+def _ordered(settings):
+    rank = dict((sysctl_boot.key_to_path(k), i) for i, k in enumerate(KEY_ORDER))
+    indexed = list(enumerate(settings))
+    indexed.sort(key=lambda pair: (rank.get(pair[1].path, len(rank)), pair[0]))
+    return [setting for _index, setting in indexed]
+
+
+def area_settings(areas, context):
+    """The settings this run's ``areas`` want, in drop-in order."""
+    found = []
+    for area in areas:
+        if area in AREA_SETTINGS:
+            found += AREA_SETTINGS[area](context)
+    return _ordered(found)
+
+
+def held_entries(root, owned):
+    """(key, value) per variable our drop-ins (``owned``) set, in file order: the value of its last
+    plain assignment, under the first name it was written with (the drop-in writes a variable's
+    names together, ours first: net.ipv4.ip_forward, then net.ipv4.conf.all.forwarding)."""
+    entries = collections.OrderedDict()
     for path in owned:
-        assignments = sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]
-        paths.update(a.path for a in assignments if a.value == "1" and not a.is_exclusion and not a.is_glob)
-    return [key for key in MANAGED_KEYS if sysctl_boot.key_to_path(key) in paths]
+        for assignment in sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]:
+            if assignment.is_exclusion or assignment.is_glob or not assignment.path:
+                continue
+            first = [n for n in sysctl_boot.kernel_names(assignment.path) if n in entries]
+            entries[first[0] if first else assignment.path] = assignment.value
+    return [(sysctl_boot.key_to_dotted(path), value) for path, value in entries.items()]
+
+
+def held_settings(root, owned, settings, context):
+    """Settings for what our drop-in holds beyond ``settings`` (this run's): re-planned by
+    ``HELD_REFRESH`` where its area knows how, else kept as written."""
+    taken = set(p for s in settings for p in sysctl_boot.kernel_names(s.path))
+    kept = []
+    for key, value in held_entries(root, owned):
+        path = sysctl_boot.key_to_path(key)
+        if path in taken:
+            continue
+        refresh = HELD_REFRESH.get(key)
+        found = [s for s in refresh(context) if s.path == path] if refresh else []
+        store = found[0].store if found else wanted_sysctl.integer_store
+        kept += found or [wanted_sysctl.held(key, value, store)]
+        taken.update(sysctl_boot.kernel_names(path))
+    return kept
 
 
 def owned_files(root, directories=OWNED_DIRS):
@@ -65,17 +142,20 @@ def owned_files(root, directories=OWNED_DIRS):
     return found
 
 
-def sysctl_file_body(keys):
+def sysctl_file_body(settings):
+    """Our drop-in's text for ``settings`` (WantedSysctl, or int-1 keys as plain strings)."""
     lines = [MARKER + " (podnet.doctor.kernel_prereqs); changes here are overwritten.",
              "# Kubernetes pod networking needs these at boot. This file is named to sort",
              "# after every sysctl.d file that sets them to anything else; a variable with two",
              "# names gets both, so no earlier line under the other name is written after ours."]
-    for key in keys:
-        for path in sysctl_boot.kernel_names(sysctl_boot.key_to_path(key)):
+    for setting in settings:
+        if not isinstance(setting, wanted_sysctl.WantedSysctl):
+            setting = wanted_sysctl.exactly(setting)
+        for path in sysctl_boot.kernel_names(setting.path):
             # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
             # module from failing systemd-sysctl (modules-load.d loads it first).
             prefix = "-" if path.startswith("net/bridge/") else ""
-            lines.append("%s%s = 1" % (prefix, sysctl_boot.key_to_dotted(path)))
+            lines.append("%s%s = %s" % (prefix, sysctl_boot.key_to_dotted(path), setting.value))
     return "\n".join(lines) + "\n"
 
 
@@ -83,20 +163,25 @@ def modules_file_body(module):
     return "%s (podnet.doctor.kernel_prereqs); changes here are overwritten.\n%s\n" % (MARKER, module)
 
 
-def managed_paths(keys):
-    """The /proc/sys names of ``keys``, with every other name of the same kernel variables."""
-    return set(p for k in keys for p in sysctl_boot.kernel_names(sysctl_boot.key_to_path(k)))
+def settings_by_path(settings):
+    """Every /proc/sys name of each setting's variable -> the setting."""
+    return dict((p, s) for s in settings for p in sysctl_boot.kernel_names(s.path))
 
 
-def _sets_other_than_1(assignment, paths):
-    """Does this line set (or, with '-key', unset) one of ``paths`` to anything but 1?"""
+def _overrides(assignment, by_path):
+    """Does this line set (or, with '-key', unset) a variable of ``by_path`` to a value its
+    setting does not accept?"""
     try:
         if assignment.is_glob:
-            if not any(sysctl_boot.glob_matches(assignment.path or assignment.raw, p) for p in paths):
-                return False
-        elif assignment.path not in paths:
+            hit = [p for p in by_path if sysctl_boot.glob_matches(assignment.path or assignment.raw, p)]
+        else:
+            hit = [assignment.path] if assignment.path in by_path else []
+        if not hit:
             return False
-        return assignment.is_exclusion or sysctl_boot.kernel_value(assignment.path or "", assignment.value) != "1"
+        if assignment.is_exclusion:
+            return True
+        # a refused write keeps what was there before, which this one line cannot tell: outrank it
+        return not all(by_path[p].accepts_written(p, assignment.value, None) for p in hit)
     except sysctl_boot.Undecided:
         return True  # cannot tell: outrank it
 
@@ -122,13 +207,14 @@ def name_after(name, latest):
     return candidate if len(os.fsencode(candidate)) <= NAME_MAX else None
 
 
-def outranking_path(default_path, keys, assignments, owned):
+def outranking_path(default_path, settings, assignments, owned):
     """``default_path``, renamed to sort after every foreign sysctl.d file that sets one of
-    ``keys`` (under any of its kernel names, or by a glob, or unsets it with '-key') to anything
-    but 1; and those files. The path is None when no file name can sort after them."""
-    paths = managed_paths(keys)
+    ``settings`` (under any of its kernel names, or by a glob, or unsets it with '-key') to a value
+    that setting does not accept; and those files. The path is None when no file name can sort
+    after them. ``settings`` may be int-1 keys as plain strings."""
+    by_path = settings_by_path(_as_settings(settings))
     later = set(a.order_name for a in assignments
-                if a.order_name and a.file not in owned and _sets_other_than_1(a, paths))
+                if a.order_name and a.file not in owned and _overrides(a, by_path))
     directory, name = os.path.split(default_path)
     latest = max(later, key=os.fsencode) if later else None
     name = name_after(name, latest)
@@ -136,17 +222,23 @@ def outranking_path(default_path, keys, assignments, owned):
         a.file for a in assignments if a.order_name in later and a.file not in owned))
 
 
-def _comment_out(root, path, keys):
-    """The text of ``path`` with every line that sets one of ``keys`` commented out."""
+def _as_settings(settings):
+    return [s if isinstance(s, wanted_sysctl.WantedSysctl) else wanted_sysctl.exactly(s) for s in settings]
+
+
+def _comment_out(root, path, settings):
+    """The text of ``path`` with every line that sets one of ``settings`` to a value it does not
+    accept commented out."""
     text = read_text(root, path)
     if text is None:
         return None
-    paths = managed_paths(keys)
+    by_path = settings_by_path(_as_settings(settings))
     out = []
     for raw in text.splitlines(True):
         found = sysctl_boot.parse_sysctl_text(raw, path)[0]
-        if found and not found[0].is_exclusion and not found[0].is_glob and _sets_other_than_1(found[0], paths):
-            out.append("# disabled by podnet.doctor (Kubernetes needs it at 1): " + raw.lstrip())
+        if found and not found[0].is_exclusion and not found[0].is_glob and _overrides(found[0], by_path):
+            need = by_path[found[0].path].need
+            out.append("# disabled by podnet.doctor (Kubernetes needs %s): %s" % (need, raw.lstrip()))
         else:
             out.append(raw)
     return "".join(out)
@@ -154,15 +246,19 @@ def _comment_out(root, path, keys):
 
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
              sysctl_file=prereq_checks.DEFAULT_SYSCTL_FILE, modules_file=prereq_checks.DEFAULT_MODULES_FILE,
-             on_override="outrank", module="br_netfilter"):
+             on_override="outrank", module="br_netfilter", options=None):
+    """``options``: the areas' parameters (``nodeport_range``); see the module docstring."""
     owned = owned_files(root)
-    # The drop-in holds ``keys`` (this run's areas and what it held before); this run
-    # resolves overrides and sets runtime values for its own areas' keys only.
-    keys = wanted_keys(areas, ip_families, held_keys(root, owned))
-    area_keys = wanted_keys(areas, ip_families)
-    plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {},
-            "unresolved": [], "blockers": [], "outranks": []}
     loaded = sysctl_boot.load_boot_assignments(root)
+    context = {"root": root, "ip_families": ip_families, "options": options or {}, "loaded": loaded,
+               "owned": owned}
+    # The drop-in holds ``settings`` (this run's areas and what it held before); this run
+    # resolves overrides and sets runtime values for its own areas' settings only.
+    area = area_settings(areas, context)
+    settings = _ordered(area + held_settings(root, owned, area, context))
+    keys = [s.key for s in settings]
+    plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {}, "runtime_values": {},
+            "unresolved": [], "blockers": [], "outranks": []}
 
     if "bridge_netfilter" in areas:
         state = kmod_state.module_state(module, root)
@@ -181,48 +277,50 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
                                   "before": read_text(root, modules_file),
                                   "after": modules_file_body(module)})
 
-    if keys:
-        target, plan["outranks"] = outranking_path(sysctl_file, keys, loaded["systemd"] + loaded["procps"], owned)
+    if settings:
+        target, plan["outranks"] = outranking_path(sysctl_file, settings, loaded["systemd"] + loaded["procps"], owned)
         if target is None:
             target = sysctl_file
             plan["unresolved"].append(
                 "no file name sorts after %s and fits in %d bytes: %s stays overridden at boot; "
                 "remove or rename those files" % (", ".join(plan["outranks"]), NAME_MAX, ", ".join(keys)))
         plan["files"].append({"path": target, "mode": 0o644, "before": read_text(root, target),
-                              "after": sysctl_file_body(keys)})
+                              "after": sysctl_file_body(settings)})
         plan["remove"] = [{"path": path, "before": read_text(root, path)} for path in owned if path != target]
         plan["sysctl_file"] = target
-        plan_overrides(plan, root, area_keys, loaded, owned, on_override)
+        plan_overrides(plan, root, area, loaded, owned, on_override)
 
-    for key in area_keys:
-        now = prereq_checks.runtime_value(root, key)
-        if now != "1":
-            plan["runtime"][key] = now
+    for setting in area:
+        now = prereq_checks.runtime_value(root, setting.key)
+        if not setting.accepts(now):
+            plan["runtime"][setting.key] = now
+            plan["runtime_values"][setting.key] = setting.value
     return plan
 
 
-def plan_overrides(plan, root, keys, loaded, owned, on_override):
+def plan_overrides(plan, root, settings, loaded, owned, on_override):
     """With ``on_override: comment``, comment out every foreign line under /etc that wins without
-    us; then resolve the layout the plan leaves, as both tools will read it, and report every key
-    that still does not end at 1 as unresolved (file and line)."""
+    us; then resolve the layout the plan leaves, as both tools will read it, and report every
+    setting that still does not end at an acceptable value as unresolved (file and line)."""
+    settings = _as_settings(settings)
     if on_override == "comment":
-        for key in keys:
-            path = sysctl_boot.key_to_path(key)
+        for setting in settings:
             for tool in sysctl_boot.TOOLS:
                 foreign = [a for a in loaded[tool] if a.file not in owned]
-                winner = sysctl_boot.resolve(foreign, path, sysctl_boot.KERNEL_DEFAULTS.get(path, "0"), tool)
-                if winner["value"] != "1" and (winner["file"] or "").startswith(EDITABLE_PREFIXES):
-                    plan_comment(plan, root, winner["file"], keys)
+                winner = sysctl_boot.resolve(foreign, setting.path, setting.kernel_default, tool, setting.store)
+                if not setting.accepts(winner["value"]) and (winner["file"] or "").startswith(EDITABLE_PREFIXES):
+                    plan_comment(plan, root, winner["file"], settings)
     overlay = dict((e["path"], None) for e in plan["remove"])
     overlay.update((e["path"], e["after"]) for e in plan["files"] if "/sysctl.d/" in e["path"] or
                    e["path"] == "/" + sysctl_boot.SYSCTL_CONF)
     after = sysctl_boot.load_boot_assignments(root, overlay)
-    for key in keys:
-        resolved = sysctl_boot.effective_boot_value(key, root, loaded=after)
+    for setting in settings:
+        resolved = sysctl_boot.effective_boot_value(setting.key, root, setting.kernel_default, loaded=after,
+                                                    store=setting.store)
         for tool, label in (("systemd", "systemd-sysctl at boot"), ("procps", "sysctl --system")):
-            if resolved[tool]["value"] == "1":
+            if setting.accepts(resolved[tool]["value"]):
                 continue
-            text = "%s=%s still wins for %s" % (key, sysctl_boot.describe_source(resolved[tool]), label)
+            text = "%s=%s still wins for %s" % (setting.key, sysctl_boot.describe_source(resolved[tool]), label)
             if resolved[tool]["file"] == "/" + sysctl_boot.SYSCTL_CONF and tool == "procps":
                 text += " (it reads /etc/sysctl.conf last)"
                 if on_override != "comment":
@@ -230,11 +328,11 @@ def plan_overrides(plan, root, keys, loaded, owned, on_override):
             plan["unresolved"].append(text)
 
 
-def plan_comment(plan, root, path, keys):
+def plan_comment(plan, root, path, settings):
     for entry in plan["files"]:
         if entry["path"] == path:
             return
-    after = _comment_out(root, path, keys)
+    after = _comment_out(root, path, settings)
     before = read_text(root, path)
     if after is not None and after != before:
         plan["files"].append({"path": path, "mode": None, "before": before, "after": after,
@@ -275,12 +373,13 @@ def apply_fix(plan, root="/", run_command=None, mover=None, backup=None):
             raise FixError("%s does not exist%s" % (
                 "/proc/sys/" + sysctl_boot.key_to_path(key),
                 " (br_netfilter is not loaded)" if key.startswith("net.bridge.") else ""))
+        value = plan.get("runtime_values", {}).get(key, "1")
         try:
             with open(proc_path, "w") as handle:
-                handle.write("1\n")
+                handle.write(value + "\n")
         except (IOError, OSError) as exc:
-            raise FixError("cannot set %s=1: %s (read-only /proc/sys: an unprivileged container, "
-                           "or not root)" % (key, exc))
+            raise FixError("cannot set %s=%s: %s (read-only /proc/sys: an unprivileged container, "
+                           "or not root)" % (key, value, exc))
     return done
 
 
@@ -292,6 +391,7 @@ def diff_entries(plan):
                "before": e["before"] or "", "after": ""} for e in plan["remove"]]
     diffs += [{"before_header": "/proc/sys/%s" % sysctl_boot.key_to_path(k),
                "after_header": "/proc/sys/%s" % sysctl_boot.key_to_path(k),
-               "before": "%s\n" % (v if v is not None else "(absent)"), "after": "1\n"}
+               "before": "%s\n" % (v if v is not None else "(absent)"),
+               "after": "%s\n" % plan.get("runtime_values", {}).get(k, "1")}
               for k, v in sorted(plan["runtime"].items())]
     return diffs

@@ -468,10 +468,11 @@ def _decided_glob(assignment, name):
         raise Undecided("%s: %s" % (assignment.where(), exc))
 
 
-def resolve(assignments, path, kernel_default, tool):
+def resolve(assignments, path, kernel_default, tool, store=None):
     """The value ``tool`` leaves in the variable at ``path``, starting from ``kernel_default``:
     a dict with ``value``, ``source``/``line`` of the write that set it (None: the default),
-    ``ignore_failure`` and ``error`` (what the model cannot decide, else None)."""
+    ``ignore_failure`` and ``error`` (what the model cannot decide, else None). ``store(name,
+    text, previous)`` is what the kernel keeps for a write (None: refused); default: an integer."""
     result = {"value": kernel_default, "source": None, "line": None, "file": None, "ignore_failure": False,
               "error": None}
     names = kernel_names(path)
@@ -479,7 +480,8 @@ def resolve(assignments, path, kernel_default, tool):
         writes = (_systemd_writes if tool == "systemd" else _procps_writes)(assignments, names)
         for name, assignment in writes:
             try:
-                stored = kernel_value(name, assignment.value)
+                stored = (store(name, assignment.value, result["value"]) if store
+                          else kernel_value(name, assignment.value))
             except Undecided as exc:
                 raise Undecided("%s: %s" % (assignment.where(), exc))
             if stored is not None:
@@ -490,13 +492,13 @@ def resolve(assignments, path, kernel_default, tool):
     return result
 
 
-def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
+def effective_boot_value(key, root="/", kernel_default=None, loaded=None, store=None):
     """Resolve ``key`` for both boot paths.
 
     Returns a dict with ``key``, ``systemd`` and ``procps`` (see :func:`resolve`),
     ``assignments`` (every line that sets the variable, as procps reads them), ``problems``
     and ``masked``. ``loaded`` may carry :func:`load_boot_assignments` so one module call reads
-    each file once for many keys.
+    each file once for many keys. ``store``: see :func:`resolve`.
     """
     path = key_to_path(key)
     if kernel_default is None:
@@ -505,7 +507,7 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
         loaded = load_boot_assignments(root)
     result = {"key": key_to_dotted(path), "problems": loaded["problems"], "masked": loaded["masked"]}
     for tool in TOOLS:
-        result[tool] = resolve(loaded[tool], path, kernel_default, tool)
+        result[tool] = resolve(loaded[tool], path, kernel_default, tool, store)
         if tool == "systemd" and loaded.get("service_masked"):
             result[tool]["masked_by"] = loaded["service_masked"]
         result[tool]["after_reboot"] = dict(result[tool])
@@ -513,7 +515,7 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
         if loaded["undecided"][tool] and not result[tool]["error"]:
             result[tool].update(value=None, error="; ".join(loaded["undecided"][tool]))
     if loaded.get("after_reboot"):
-        _judge_runtime_files(result, path, kernel_default, loaded["after_reboot"])
+        _judge_runtime_files(result, path, kernel_default, loaded["after_reboot"], store)
     names = kernel_names(path)
     result["assignments"] = [a.as_dict() for a in loaded["procps"]
                              if not a.is_exclusion and (a.path in names or (a.is_glob and any(
@@ -521,12 +523,12 @@ def effective_boot_value(key, root="/", kernel_default=None, loaded=None):
     return result
 
 
-def _judge_runtime_files(result, path, kernel_default, after):
+def _judge_runtime_files(result, path, kernel_default, after, store=None):
     """Files in /run/sysctl.d are gone at the next boot unless something writes them again
     first; where that changes whether a tool ends at 1, the model cannot tell: an error that
     names them. Where it changes nothing, or both end other than 1, the value stands."""
     for tool in TOOLS:
-        later = resolve(after[tool], path, kernel_default, tool)
+        later = resolve(after[tool], path, kernel_default, tool, store)
         now = result[tool]
         now["after_reboot"] = later
         if now["error"] or later["error"] or now["value"] == later["value"] or "1" not in (now["value"], later["value"]):

@@ -9,8 +9,11 @@ ours). ``generate(seed)`` is deterministic: the seed alone replays a layout.
 Only per-network-namespace keys (``net.*``) are drawn: the lab nodes are privileged
 containers sharing the host kernel, and the layouts are applied on them.
 """
+import contextlib
 import io
+import os
 import random
+import subprocess
 import tarfile
 
 # The variables the checks are about, as /proc/sys paths; and their other names.
@@ -230,3 +233,23 @@ def generate(seed):
         files["/etc/sysctl.d/99-sysctl.conf"] = rng.choice(("net.ipv4.ip_forward = 1\n", Link("/dev/null")))
     return Layout(seed, files, sysctl_conf, ["ipv4", "ipv6"] if ipv6 else ["ipv4"],
                   rng.choice(("outrank", "outrank", "comment")))
+
+
+@contextlib.contextmanager
+def mirrored_node(fleet_name, subnet, tmp_path_factory, original):
+    """A one-node fleet (podman connection) for a differential suite, and a copy of the node's own
+    sysctl files on this host: yields (fleet, node name, base directory). The node's files are
+    saved in ``original`` (a tar on the node) to restore them between layouts, and unpacked under
+    base with /lib -> usr/lib as on Debian, so the resolver reads the tree the node's tools do."""
+    from . import fleet as lab_fleet
+    from .podman import lab_env, node_sh
+    fleet = lab_fleet.Fleet(name=fleet_name, size=1, subnet=subnet)
+    with fleet.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), "podman"):
+        name = fleet.node(1)
+        node_sh(name, "tar cf %s -C / etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf" % original)
+        data = subprocess.run(["podman", "exec", name, "cat", original], capture_output=True, env=lab_env(),
+                              timeout=120, check=True).stdout
+        base = str(tmp_path_factory.mktemp("sysctl-base"))
+        subprocess.run(["tar", "xf", "-", "-C", base], input=data, check=True)
+        os.symlink("usr/lib", os.path.join(base, "lib"))
+        yield fleet, name, base

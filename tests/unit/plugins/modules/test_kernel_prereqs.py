@@ -6,7 +6,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_checks
 from ansible_collections.podnet.doctor.plugins.modules import kernel_prereqs
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
@@ -36,7 +36,7 @@ def test_a_one_area_fix_returns_a_fresh_read_of_both_kernel_areas(tmp_path, monk
     result = run_module({"root": root, "areas": ["bridge_netfilter"]}, monkeypatch, capsys)
     assert not result.get("failed"), result
     checks = dict((c["id"], c) for c in result["checks"])
-    assert sorted(checks) == sorted(prereq_checks.CHECK_IDS)
+    assert sorted(checks) == sorted(prereq_checks.CHECK_IDS + (port_ranges.CHECK_ID,))  # every kernel area
     assert checks["ip_forward.boot"]["status"] == "pass", checks["ip_forward.boot"]
     assert checks["bridge_nf_call.runtime"]["status"] == "pass"
     body = open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read()
