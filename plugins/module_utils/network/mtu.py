@@ -58,11 +58,14 @@ OVERLAY_MODES = {
     ("calico", "ipip"): ("ipip", ("tunl0",)),
     ("calico", "vxlan"): ("vxlan", ("vxlan.calico", "vxlan-v6.calico")),
     ("calico", "wireguard"): ("wireguard", ("wireguard.cali", "wg-v6.cali")),
-    ("cilium", "vxlan"): ("vxlan", ("cilium_vxlan",)),
-    ("cilium", "geneve"): ("geneve", ("cilium_geneve",)),
+    # cilium_vxlan / cilium_geneve are created at the native device's MTU (loader setupTunnelDevice(...,
+    # DeviceMTU)); Cilium puts the overhead in the route MTU instead, so the device's MTU is no overlay MTU
+    ("cilium", "vxlan"): ("vxlan", ()),
+    ("cilium", "geneve"): ("geneve", ()),
     ("cilium", "native"): ("none", ()),
     ("cilium", "wireguard"): ("wireguard", ("cilium_wg0",)),
-    ("weave", "fastdp"): ("vxlan", ("vxlan-6784",)),
+    # vxlan-6784 is an Open vSwitch datapath vport, created at IP_MAX_MTU by the kernel (vport-vxlan.c): no overlay MTU
+    ("weave", "fastdp"): ("vxlan", ()),
 }
 CNI_CONF_DIR = "/etc/cni/net.d"
 CNI_CONF_SUFFIXES = (".conf", ".conflist", ".json")
@@ -95,8 +98,10 @@ def _link_mtus(addresses):
 def find_uplink(addresses, node_networks, default_route_dev=None):
     """{interface, mtu, address, source} of the link holding the node address; None when none does."""
     mtus = _link_mtus(addresses)
+    # a VIP or routed /32 on lo inside the node network is not the link packets leave by
+    links = [link for link in addresses if link.get("ifname") != "lo" and "LOOPBACK" not in (link.get("flags") or [])]
     for network in node_networks:
-        ifname, address = host_networks.interface_for(addresses, network)
+        ifname, address = host_networks.interface_for(links, network)
         if ifname and mtus.get(ifname):
             return {"interface": ifname, "mtu": mtus[ifname], "address": address, "ipv6": ":" in address,
                     "source": "holds %s in node network %s" % (address, network)}
@@ -172,6 +177,8 @@ def configured_mtus(root, cni):
             errors.append("%s is not valid JSON (%s)" % (path, exc))
             continue
         for key, value in _mtu_keys(parsed, ""):
+            if value == 0 and not isinstance(value, bool):
+                continue  # unset: the plugin picks its own (Calico's veth_mtu "0": /var/lib/calico/mtu, auto-detected)
             if isinstance(value, int) and not isinstance(value, bool):
                 configured.append({"source": "%s key %s" % (path, key), "mtu": value})
             else:
@@ -242,6 +249,11 @@ def evaluate_overlay_mtu(facts, peer_uplinks=None):
             too_large.append("%s (+ %d = %d)" % (text, overhead, item["mtu"] + overhead))
         else:
             fits.append(text)
+    if not fits and not too_large and smaller_peers:
+        # nothing set by hand: the CNI derives its MTU from this node's own uplink (flannel's FLANNEL_MTU, Calico's
+        # and Cilium's auto-detection), which a smaller peer's uplink cannot carry
+        too_large.append("no %s MTU configured: it derives %d from uplink %s MTU %d (+ %d = %d)" % (
+            facts["cni"], uplink["mtu"] - overhead, uplink["interface"], uplink["mtu"], overhead, uplink["mtu"]))
     if too_large:
         fix = "overlay MTU %d or less: %s" % (largest, MTU_SETTING.get(facts["cni"], "give the CNI an MTU of at most {mtu}").format(mtu=largest))
         if smaller_peers:
@@ -253,8 +265,14 @@ def evaluate_overlay_mtu(facts, peer_uplinks=None):
     if fits:
         observed = "%s fit %s (%s, overhead %d)" % ("; ".join(fits), limit_source, label, overhead)
     else:
-        observed = ("no %s MTU configured and no overlay device yet; %s: a %s MTU set by hand must be %d or less"
-                    % (facts["cni"], limit_source, facts["cni"], largest))
+        if (overlay_mode(facts["cni"], facts["mode"]) or (None, ()))[1]:
+            device_note = "no overlay device yet"
+        elif facts["encapsulation"] == "none":
+            device_note = "no encapsulation"
+        else:
+            device_note = "its tunnel device's MTU is not the overlay MTU"
+        observed = ("no %s MTU configured and %s; %s: a %s MTU set by hand must be %d or less"
+                    % (facts["cni"], device_note, limit_source, facts["cni"], largest))
     return check_result(CHECK_ID, "pass", observed, expected, largest_overlay_mtu=largest)
 
 

@@ -114,9 +114,10 @@ def test_devices_of_other_cnis_are_not_judged(tmp_path):
 
 
 def test_device_underlay_named_by_ip_details(tmp_path):
-    dev = link("cilium_vxlan", 1450, linkinfo={"info_kind": "vxlan", "info_data": {"link": "eth1", "port": 8472}})
+    # (cilium_vxlan was used here: Cilium's is flow-based, has no underlay link and carries the device MTU)
+    dev = link("flannel.1", 1450, linkinfo={"info_kind": "vxlan", "info_data": {"link": "eth1", "port": 8472}})
     addrs = addresses(1500, link("eth1", 1400, "10.0.0.5"), dev)
-    _facts, check = judge(tmp_path, {}, addrs, cni="cilium", mode="vxlan")
+    _facts, check = judge(tmp_path, {}, addrs, cni="flannel", mode="vxlan")
     assert check["status"] == "fail" and "underlay eth1 MTU 1400" in check["observed"]
 
 
