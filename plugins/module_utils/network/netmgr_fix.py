@@ -39,9 +39,13 @@ CNI_STEM = "podnet-doctor-cni"
 # Prefixes tried, in order, for a file that must sort before a foreign one.
 EARLY_PREFIXES = ("00-", "0-", "0", "-")
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
-NETWORKD_RESTART_STEP = ("then, at a convenient time, systemctl restart systemd-networkd (systemd 252 removes and re-adds the "
-                         "addresses it configured, a short interruption on those links) or reboot the node: networkd reads "
-                         "networkd.conf.d only when it starts, and podnet.doctor does not restart it")
+# What is left when the running networkd has not read the drop-in: remediate never restarts it.
+# Lab (systemd 252): the restart removes and re-adds networkd's own addresses, and the kernel drops
+# every route through a link when its last IPv4 address goes, the CNI's routes too.
+NETWORKD_RESTART_STEP = ("then, at a convenient time, systemctl restart systemd-networkd or reboot the node: networkd reads "
+                         "networkd.conf.d only when it starts, and podnet.doctor does not restart it (systemd 252's restart "
+                         "removes and re-adds the addresses it configured, and the kernel drops the routes through those "
+                         "links with them: restart the CNI agent after it so that it re-adds its routes)")
 CLOUD_SETUP_FIX = "systemctl disable --now nm-cloud-setup.timer nm-cloud-setup.service"
 
 
