@@ -113,9 +113,16 @@ VARIANTS = {
 }
 
 
+def _variant_script(variant):
+    return ("export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get update -q && "
+            "apt-get install -y -q --no-install-recommends %s && apt-get clean && "
+            "rm -rf /var/lib/apt/lists/*" % " ".join(VARIANTS[variant]))
+
+
 def variant_ref(variant):
+    """Tag: the base recipe's hash, the extra packages and the install command."""
     digest = hashlib.sha256()
-    digest.update(repr((recipe_hash(), sorted(VARIANTS[variant]))).encode())
+    digest.update(repr((recipe_hash(), sorted(VARIANTS[variant]), _variant_script(variant))).encode())
     return "%s-%s:%s" % (IMAGE_NAME, variant, digest.hexdigest()[:12])
 
 
@@ -132,9 +139,7 @@ def build_variant(variant, quiet=False):
     run(["rm", "-f", builder], check=False)
     if not quiet:
         print("lab: building node image %s (%s + %s)" % (ref, base, " ".join(VARIANTS[variant])))
-    script = ("export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get update -q && "
-              "apt-get install -y -q --no-install-recommends %s && apt-get clean && "
-              "rm -rf /var/lib/apt/lists/*" % " ".join(VARIANTS[variant]))
+    script = _variant_script(variant)
     # host network: the mirror is reached as debootstrap reached it, no lab network is involved
     proc = run(["run", "--name", builder, "--network", "host", base, "/bin/sh", "-ec", script],
                check=False, timeout=1200)
