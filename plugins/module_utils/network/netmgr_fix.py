@@ -42,7 +42,7 @@ EARLY_PREFIXES = ("00-", "0-", "0", "-")
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
 # Lab (systemd 252): the restart removes and re-adds networkd's own addresses, and the kernel drops
 # every route through a link when its last IPv4 address goes, the CNI's routes too.
-NETWORKD_RESTART_STEP = ("then, at a convenient time, systemctl restart systemd-networkd or reboot the node: networkd reads "
+NETWORKD_RESTART_STEP = ("at a convenient time, systemctl restart systemd-networkd or reboot the node: networkd reads "
                          "networkd.conf.d only when it starts, and podnet.doctor does not restart it (systemd 252's restart "
                          "removes and re-adds the addresses it configured, and the kernel drops the routes through those "
                          "links with them: restart the CNI agent after it so that it re-adds its routes)")
