@@ -18,7 +18,8 @@ description:
     C(systemctl reload NetworkManager.service).
   - systemd-networkd - C(/etc/systemd/networkd.conf.d/podnet-doctor.conf) sets C(ManageForeignRoutes=no) and
     C(ManageForeignRoutingPolicyRules=no). networkd reads it at its next start; it is never restarted here
-    (C(networkctl reload) does not re-read networkd.conf). A C(.network) file with C(Unmanaged=yes) for the
+    (C(networkctl reload) does not re-read networkd.conf), so while the running networkd configures links the
+    returned check fails and names the restart or reboot left to do. A C(.network) file with C(Unmanaged=yes) for the
     CNI globs, named to sort before a .network file that would configure a CNI link, then C(networkctl reload).
   - udev - a C(.link) file with C(MACAddressPolicy=none) for the CNI globs, named to sort before the .link
     file that rewrites their MAC (the first match wins), then C(udevadm control --reload).

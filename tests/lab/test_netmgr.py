@@ -1,17 +1,17 @@
 """netmgr.cni_links on a real node (systemd 252, Debian bookworm): systemd-networkd removing the
-CNI's routes and routing policy rules.
+CNI's routes and routing policy rules, udev rewriting the MAC of new virtual links, NetworkManager
+taking a CNI bridge.
 
-Oracle: the kernel's routing table and rule list (`ip route`, `ip rule`) after systemd-networkd
-restarts or reconfigures, and after a reboot (`podman restart`), never our own verdict.
+Oracle: the kernel's routing table and rule list (`ip route`, `ip rule`), link MACs and
+NetworkManager's own device states and configuration merge, after the managers restart or
+reconfigure and after a reboot (`podman restart`), never our own verdict.
 
-udev: the image has no udevd; the udev test installs Debian's udev package into its own node (not
-the image) and shows, with udevd running in the node, 99-default.link's MACAddressPolicy=persistent
-rewriting a new VXLAN link's MAC. NetworkManager: the NM test installs Debian's network-manager (and
-udev, which NM needs to manage anything) into its node the same way; Debian's NetworkManager.conf
-leaves eth0 alone ([ifupdown] managed=false), so the node stays reachable. NM's own merge of its
-configuration (``NetworkManager --print-config``) is the oracle for ours.
-Without udevd, networkd keeps every link "pending" until udev's database says it is initialized:
-the networkd test writes that one database file for its own link, as udevd would on a real host."""
+The fleet's node runs the lab's netmgr image variant (image.VARIANTS: the base image plus Debian's
+udev and network-manager, installed --no-install-recommends and left as their packages leave them):
+systemd-udevd, NetworkManager and systemd-networkd all enabled and started at boot, as on a host
+with those packages. Each test says what it changes on top of that, and ends with a reboot so the
+next one meets the node as booted. Debian's NetworkManager.conf leaves the node reachable: eth0 has
+an address already and no profile, so NetworkManager only shows it "connected (externally)"."""
 import os
 import re
 
@@ -22,15 +22,21 @@ from podnet_lab import faults, fleet as lab_fleet
 from podnet_lab.podman import node_exec, node_sh
 
 # tests/conftest.py makes the checkout importable as the collection
-from ansible_collections.podnet.doctor.plugins.module_utils.network import managers
+from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
 
 CHECK = "netmgr.cni_links"
 DROP_IN = "/etc/systemd/networkd.conf.d/podnet-doctor.conf"
 LINK_FILE = "/etc/systemd/network/00-podnet-doctor-cni.link"
+NM_FILE = "/etc/NetworkManager/conf.d/podnet-doctor.conf"
 NETWORK_FILE = "/etc/systemd/network/10-pnnm-uplink.network"
+ADDRESS_NETWORK_FILE = "/etc/systemd/network/10-pnnm-addressed.network"
 # a flannel-style route (onlink via the peer's pod subnet) and a Cilium-style policy rule
 POD_ROUTE = "10.244.5.0/24 via 10.244.5.0 dev pnnm-up0 onlink"
 POD_RULE = "from 10.244.0.0/16 lookup 100"
+# networkd's own address on a second link (pnnm-up1): its restart removes and re-adds it (systemd
+# 252), and the kernel drops every route through a link that loses its last IPv4 address
+OWN_ADDRESS = "10.199.0.1/24"
+ADDRESSED_ROUTE = "10.244.6.0/24 via 10.199.0.6 dev pnnm-up1"
 # The stand-in link is no CNI link, so cidr.pod_host would (rightly) see its pod route inside the
 # default pod CIDR: the remediate runs here use another one.
 REMEDIATE = ("podnet.doctor.remediate", "-e", "podnet_pod_cidr=10.200.0.0/16")
@@ -38,23 +44,40 @@ REMEDIATE = ("podnet.doctor.remediate", "-e", "podnet_pod_cidr=10.200.0.0/16")
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-netmgr", size=1, subnet="192.168.96.0/24")
+    lab = lab_fleet.Fleet(name="podnet-netmgr2", size=1, subnet="192.168.99.0/24", image_variant="netmgr")
     with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
         yield lab
 
 
+def fresh_node(node):
+    """Our files gone and a reboot: the node as its packages left it, for the next test."""
+    faults.forget_podnet_doctor(node)
+    lab_fleet.reboot(node)
+
+
 def managed_link(node):
-    """A link systemd-networkd configures (a stand-in for a node's uplink, or for a CNI link a
-    match-all .network file catches): a veth pair, the .network file, udev's database entry."""
+    """Links systemd-networkd configures (stand-ins for a node's uplink, or for CNI links a match-all
+    .network file catches): pnnm-up0 without an address (so only networkd can remove a route through
+    it), pnnm-up1 with one of networkd's; their .network files loaded with networkctl reload (which
+    reads .network files, not networkd.conf), then veth pairs that udevd initializes."""
     node_sh(node, """
-ip link add pnnm-up0 type veth peer name pnnm-up0p
-ip link set pnnm-up0p up
-mkdir -p /run/udev/data && echo I:1 > /run/udev/data/n$(cat /sys/class/net/pnnm-up0/ifindex)
 printf '[Match]\\nName=pnnm-up0\\n\\n[Network]\\nLinkLocalAddressing=no\\nConfigureWithoutCarrier=yes\\n' > %s
-systemctl restart systemd-networkd  # it re-reads udev state of a pending link only when it starts
-for i in $(seq 50); do networkctl status pnnm-up0 | grep -q 'State: .*(configured)' && exit 0; sleep 0.2; done
-networkctl status pnnm-up0; exit 1
-""" % NETWORK_FILE)
+printf '[Match]\\nName=pnnm-up1\\n\\n[Network]\\nLinkLocalAddressing=no\\nConfigureWithoutCarrier=yes\\nAddress=%s\\n' > %s
+networkctl reload
+for link in pnnm-up0 pnnm-up1; do ip link add $link type veth peer name ${link}p; ip link set ${link}p up; done
+""" % (NETWORK_FILE, OWN_ADDRESS, ADDRESS_NETWORK_FILE))
+    node_sh(node, WAIT_CONFIGURED)
+
+
+# both stand-in links configured by networkd (it restarts or reconfigures asynchronously)
+WAIT_CONFIGURED = """
+for i in $(seq 50); do
+  if networkctl status pnnm-up0 | grep -q 'State: .*(configured)' && networkctl status pnnm-up1 | grep -q 'State: .*(configured)'
+  then configured=1; break; fi
+  sleep 0.2
+done
+[ -n "$configured" ] || { networkctl status pnnm-up0 pnnm-up1; exit 1; }
+"""
 
 
 def add_cni_state(node):
@@ -70,30 +93,44 @@ def cni_state(node):
 
 
 def restart_networkd(node):
-    node_sh(node, "systemctl restart systemd-networkd && sleep 2 && networkctl status pnnm-up0 >/dev/null")
+    """``systemctl restart systemd-networkd`` (done by the test, never by remediate); returns the
+    address and route events the kernel reported meanwhile (``ip monitor``)."""
+    return node_sh(node, """
+ip -o monitor address route > /tmp/pnnm-monitor 2>&1 & monitor=$!
+sleep 0.3; systemctl restart systemd-networkd
+%s
+sleep 1; kill $monitor; cat /tmp/pnnm-monitor
+""" % WAIT_CONFIGURED).stdout
+
+
+def reconfigure(node):
+    node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
 
 
 def changed(out):
     return int(re.search(r"node1\s+: ok=\d+\s+changed=(\d+)", out).group(1))
 
 
-def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
+def test_networkd_removes_foreign_routes_and_rules_until_fixed_and_restarted(fleet):
+    """Changes: a .network file and a veth networkd configures; the test restarts networkd itself
+    once remediate has written the drop-in (remediate never restarts it)."""
     node = fleet.node(1)
-    # a fresh lab node: networkd runs but configures no link, so it removes nothing: pass is true
-    assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
-    node_sh(node, "ip rule add %s prio 100" % POD_RULE)
-    restart_networkd_plain = "systemctl restart systemd-networkd && sleep 2"
-    node_sh(node, restart_networkd_plain)
-    assert POD_RULE in node_exec(node, ["ip", "rule"]).stdout
-    node_sh(node, "ip rule del %s prio 100" % POD_RULE)
     try:
+        # as booted: networkd runs but configures no link, so it removes nothing
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert "systemd-networkd removes" not in check["observed"] and "systemd-networkd (running)" not in check["observed"], check
+        node_sh(node, "ip rule add %s prio 100 && systemctl restart systemd-networkd && sleep 2" % POD_RULE)
+        assert POD_RULE in node_exec(node, ["ip", "rule"]).stdout
+        node_sh(node, "ip rule del %s prio 100" % POD_RULE)
+
+        # the symptom: once it configures a link, its restart and its reconfigure remove both
         managed_link(node)
         add_cni_state(node)
         assert cni_state(node) == (True, True)
         restart_networkd(node)
         assert cni_state(node) == (False, False), "networkd kept the foreign route/rule: the symptom did not show"
         add_cni_state(node)
-        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
+        reconfigure(node)
         assert cni_state(node) == (False, False)
 
         add_cni_state(node)
@@ -101,6 +138,7 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
         assert check["status"] == "fail", check
         assert "ManageForeignRoutes=yes (the default)" in check["observed"] and "pnnm-up0" in check["observed"]
         assert "ManageForeignRoutingPolicyRules=no" in check["fix"] and DROP_IN in check["fix"]
+        assert netmgr_fix.NETWORKD_RESTART_STEP in check["fix"]
 
         # the area's own entry point: check only fails on it and writes nothing
         rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/netmgr_area.yml",
@@ -112,19 +150,48 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
         rc, out = ansible_playbook(fleet.inventory_path, *(REMEDIATE + ("--check", "--diff")))
         assert node_exec(node, ["test", "-e", DROP_IN], check=False).returncode == 1, out
 
+        # remediate writes every file and fixes the other areas in the same run, but the running
+        # networkd has not read the drop-in: its final re-read fails, naming the restart left to do
         rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
-        assert rc == 0, out
+        assert rc != 0 and changed(out) > 0, out
+        failure = re.search(r"pod-networking check\(s\) failed on node1: (.*)", out).group(1)
+        assert failure.startswith("[netmgr.cni_links] the running systemd-networkd started before %s was written" % DROP_IN), out
+        assert "systemctl restart systemd-networkd" in failure and "reboot" in failure and "[ip_forward" not in failure, out
         body = node_exec(node, ["cat", DROP_IN]).stdout
         assert body.startswith("# Managed by podnet.doctor") and "ManageForeignRoutes=no" in body
+        for path in (NM_FILE, LINK_FILE):
+            assert node_exec(node, ["head", "-1", path]).stdout.startswith("# Managed by podnet.doctor")
         assert cni_state(node) == (True, True)  # the fixer reloads nothing that drops them
-        check = node_info(fleet.inventory_path, "node1")[CHECK]
-        assert check["status"] == "pass" and "started before" in check["observed"], check
+        checks = node_info(fleet.inventory_path, "node1")
+        assert checks["ip_forward.boot"]["status"] == "pass"  # another area, fixed in the same run
+        check = checks[CHECK]
+        assert check["status"] == "fail" and "has not read it" in check["observed"], check
+        assert "reconfigures pnnm-up0" in check["observed"] and check["fix"] == netmgr_fix.NETWORKD_RESTART_STEP, check
 
-        # networkd reads the drop-in when it starts: the route and the rule survive its restart now
-        restart_networkd(node)
+        # the oracle for that verdict: its next reconfigure still removes the route and the rule
+        reconfigure(node)
+        assert cni_state(node) == (False, False), "a networkd that never read the drop-in kept foreign routes"
+
+        # a second run before the restart writes nothing and says the same
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc != 0 and changed(out) == 0 and "has not read it" in out, out
+
+        # the step the fix names: a restart (by the test). networkd re-adds its own address, and
+        # reads the drop-in, so the route and the rule survive the restart and a reconfigure
+        add_cni_state(node)
+        node_sh(node, "ip route replace %s" % ADDRESSED_ROUTE)
+        events = restart_networkd(node)
+        # what the fix warns of: networkd's own address goes and comes back, and with it the kernel
+        # flushes the routes through that link (it sends no RTM_DELROUTE for those: `ip route` shows
+        # it); the rule and the route through the address-less link stay
+        assert re.search(r"Deleted \d+: pnnm-up1\s+inet %s" % OWN_ADDRESS, events), events
+        assert OWN_ADDRESS in node_exec(node, ["ip", "-br", "addr", "show", "pnnm-up1"]).stdout
+        assert "10.244.6.0/24" not in node_exec(node, ["ip", "route"]).stdout
         assert cni_state(node) == (True, True)
-        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
+        reconfigure(node)
         assert cni_state(node) == (True, True)
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "pass" and "ManageForeignRoutes=no (%s" % DROP_IN in check["observed"], check
 
         rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
         assert rc == 0 and changed(out) == 0, out
@@ -135,15 +202,16 @@ def test_networkd_removes_foreign_routes_and_rules_until_fixed(fleet):
         lab_fleet.reboot(node)
         managed_link(node)
         add_cni_state(node)
+        reconfigure(node)
+        assert cni_state(node) == (True, True)
         restart_networkd(node)
-        node_sh(node, "networkctl reconfigure pnnm-up0 && sleep 2")
         assert cni_state(node) == (True, True)
         check = node_info(fleet.inventory_path, "node1")[CHECK]
-        assert check["status"] == "pass" and "started before" not in check["observed"], check
+        assert check["status"] == "pass" and "has not read" not in check["observed"], check
     finally:
-        node_sh(node, "rm -f %s; ip link del pnnm-up0 2>/dev/null; ip rule del %s prio 100 2>/dev/null; true"
-                % (NETWORK_FILE, POD_RULE), check=False)
-        faults.forget_podnet_doctor(node)
+        node_sh(node, "rm -f %s %s; ip link del pnnm-up0 2>/dev/null; ip link del pnnm-up1 2>/dev/null; "
+                      "ip rule del %s prio 100 2>/dev/null; true" % (NETWORK_FILE, ADDRESS_NETWORK_FILE, POD_RULE), check=False)
+        fresh_node(node)
 
 
 def vxlan_mac(node):
@@ -161,11 +229,9 @@ def vxlan_mac(node):
 
 
 def test_udev_rewrites_the_mac_of_new_vxlan_links_until_fixed(fleet):
+    """Changes: nothing before remediate; udevd runs as its package started it at boot."""
     node = fleet.node(1)
-    installed = node_sh(node, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                              "--no-install-recommends udev >/dev/null && systemctl start systemd-udevd", check=False, timeout=300)
-    if installed.returncode != 0:
-        pytest.skip("udev could not be installed in the node (no Debian mirror reachable): %s" % installed.stderr[-300:])
+    node_sh(node, "systemctl is-active systemd-udevd")
     try:
         (mac1, kind1), (mac2, kind2) = vxlan_mac(node)
         assert kind1 == kind2 == "3" and mac1 == mac2, "udev did not rewrite the MAC: the symptom did not show"
@@ -187,11 +253,10 @@ def test_udev_rewrites_the_mac_of_new_vxlan_links_until_fixed(fleet):
         assert kind1 == kind2 == "1" and mac1 != mac2
         assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
     finally:
-        node_sh(node, "ip link del flannel.7 2>/dev/null; apt-get purge -y -qq udev >/dev/null 2>&1; true", check=False)
-        faults.forget_podnet_doctor(node)
+        node_sh(node, "ip link del flannel.7 2>/dev/null; true", check=False)
+        fresh_node(node)
 
 
-NM_FILE = "/etc/NetworkManager/conf.d/podnet-doctor.conf"
 # conf.d layouts (node path: text) and NetworkManager's own merge of them is the oracle
 NM_LAYOUTS = [
     {"/usr/lib/NetworkManager/conf.d/10-a.conf": "[keyfile]\nunmanaged-devices=interface-name:cni*\n",
@@ -228,13 +293,10 @@ def cni_bridge(node):
 
 
 def test_networkmanager_takes_the_cni_bridge_until_fixed(fleet, tmp_path):
+    """Changes: conf.d layouts (removed again, then NetworkManager reloaded) and a cni0 bridge;
+    NetworkManager runs as its package started it at boot."""
     node = fleet.node(1)
-    installed = node_sh(node, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
-                              "--no-install-recommends udev network-manager >/dev/null && "
-                              "systemctl start systemd-udevd NetworkManager", check=False, timeout=400)
-    if installed.returncode != 0:
-        pytest.skip("NetworkManager could not be installed in the node (no Debian mirror reachable): %s"
-                    % installed.stderr[-300:])
+    node_sh(node, "systemctl is-active NetworkManager")
     main_conf = node_exec(node, ["cat", "/etc/NetworkManager/NetworkManager.conf"]).stdout
     try:
         # our merge of NetworkManager's configuration against its own
@@ -275,7 +337,6 @@ def test_networkmanager_takes_the_cni_bridge_until_fixed(fleet, tmp_path):
         assert nm_state(node, "cni0") == "unmanaged"
         assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
     finally:
-        node_sh(node, "ip link del cni0 2>/dev/null; DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "
-                      "network-manager udev >/dev/null 2>&1; rm -rf /etc/NetworkManager /run/NetworkManager; true",
-                check=False)
-        faults.forget_podnet_doctor(node)
+        node_sh(node, "ip link del cni0 2>/dev/null; rm -f /etc/NetworkManager/conf.d/*.conf /run/NetworkManager/conf.d/*.conf "
+                      "/usr/lib/NetworkManager/conf.d/*.conf; true", check=False)
+        fresh_node(node)

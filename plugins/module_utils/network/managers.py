@@ -17,7 +17,12 @@ state files under /run/systemd/netif); no daemon CLI is run.
 - systemd-networkd: on a link it configures, it removes routes and routing policy rules it did
   not create (``ManageForeignRoutes=``/``ManageForeignRoutingPolicyRules=``, default yes;
   cilium#18706) when it starts or reconfigures; proven in the lab on systemd 252. Its
-  networkd.conf is read only at start (``networkctl reload`` does not re-read it).
+  networkd.conf is read only at start: networkd.c parses it once (manager_parse_config_file)
+  before loading .network files, and the Reload D-Bus method behind ``networkctl reload``
+  (networkd-manager.c ``manager_reload``: netdev_load, network_reload, link_reconfigure) never
+  parses it again (read in v252 and in a later upstream source, v254-era); lab: systemd 252. So a
+  running networkd that started before the drop-in it needs still removes foreign routes and
+  rules at its next reconfigure of a link: that fails until a restart or a reboot.
 - udev: the first .link file (by file name across /etc, /run, /usr/local/lib, /usr/lib, /lib;
   a same-named file in an earlier directory shadows it; empty or /dev/null masks it) whose
   [Match] fits a new link decides; ``MACAddressPolicy=persistent`` (systemd's 99-default.link)
@@ -329,7 +334,9 @@ def gather(root, cni, enabled_units):
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
                 configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
-                stale_files=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1]]) if nd_pid else [])
+                # the files that turn the settings off, written after the running networkd read its configuration
+                unread=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1] and not v[0]])
+                if nd_pid else [])
         except ConfigUnreadable as exc:
             facts["errors"].append("systemd-networkd: %s" % exc)
     udev = any(os.path.exists(os.path.join(root, p)) for p in UDEVD_BINARIES)
@@ -340,6 +347,14 @@ def gather(root, cni, enabled_units):
         except ConfigUnreadable as exc:
             facts["errors"].append("udev: %s" % exc)
     return facts
+
+
+def networkd_restart_pending(nd):
+    """The drop-ins that turn ManageForeign* off and that the running networkd has not read, when it
+    configures links now (so its next reconfigure of one removes the CNI's routes and rules); else []."""
+    if nd.get("running") and nd.get("configures"):
+        return nd.get("unread", [])
+    return []
 
 
 def _names(pairs):
@@ -368,6 +383,13 @@ def findings(facts):
                 where = ("%s line %d" % (setting["file"], setting["line"]) if setting["file"] else "the default")
                 problems.append("systemd-networkd removes %s it did not create when it starts or reconfigures "
                                 "%s: %s=yes (%s)" % (what, _names(configures + nd.get("cni_links", [])), key, where))
+        unread = networkd_restart_pending(nd)
+        if unread:
+            problems.append(
+                "the running systemd-networkd started before %s was written (ManageForeignRoutes=no, "
+                "ManageForeignRoutingPolicyRules=no) and has not read it: it still removes routes and rules it did not "
+                "create when it reconfigures %s (networkctl reload does not re-read networkd.conf; remediate does not "
+                "restart networkd)" % (", ".join(unread), _names(nd["configures"])))
         if nd.get("cni_links"):
             problems.append("systemd-networkd would configure CNI links: %s" % "; ".join(
                 "%s by %s" % pair for pair in nd["cni_links"]))
@@ -404,10 +426,9 @@ def evaluate(facts, fix_text):
         settings = nd["settings"]
         notes.append("systemd-networkd configures %s with %s" % (", ".join(configures), ", ".join(
             "%s=no (%s line %d)" % (key, settings[key]["file"], settings[key]["line"]) for key in sorted(settings))))
-    if nd.get("stale_files"):
-        notes.append("the running systemd-networkd started before %s was written: it applies it at its next start "
-                     "(a reboot; networkctl reload does not re-read networkd.conf), until then a reconfigure "
-                     "still removes foreign routes and rules" % ", ".join(nd["stale_files"]))
+    if nd.get("unread"):
+        notes.append("systemd-networkd started before %s was written and configures no link now: it reads it at its "
+                     "next start, before it configures one" % ", ".join(nd["unread"]))
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
     return check_result(CHECK_ID, "pass", "; ".join(notes), expected)

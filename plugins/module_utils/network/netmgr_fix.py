@@ -9,7 +9,9 @@ the manager's order decides, and a reload (never a restart) of the manager that 
   files win. ``systemctl reload NetworkManager.service`` re-reads it.
 - systemd-networkd: ``/etc/systemd/networkd.conf.d/podnet-doctor.conf`` with both ManageForeign*
   settings off, named after any drop-in that sets them. networkd reads it at its next start only
-  (``networkctl reload`` does not re-read networkd.conf: lab, systemd 252), so none is run for it.
+  (``networkctl reload`` does not re-read networkd.conf, see managers.py), and it is never restarted
+  here: while the running networkd configures links and has not read the file, the check fails and
+  its fix names the restart (or reboot) left to the user.
 - A ``.network`` with ``Unmanaged=yes`` for the CNI globs, when a .network file would configure a
   CNI link, named to sort before that file (the first match wins); ``networkctl reload``.
 - A ``.link`` with ``MACAddressPolicy=none`` for the CNI globs, named to sort before the .link that
@@ -36,6 +38,14 @@ OWNED_NAME = "podnet-doctor.conf"
 CNI_STEM = "podnet-doctor-cni"
 # Prefixes tried, in order, for a file that must sort before a foreign one.
 EARLY_PREFIXES = ("00-", "0-", "0", "-")
+# What is left when the running networkd has not read the drop-in: remediate never restarts it.
+# What is left when the running networkd has not read the drop-in: remediate never restarts it.
+# Lab (systemd 252): the restart removes and re-adds networkd's own addresses, and the kernel drops
+# every route through a link when its last IPv4 address goes, the CNI's routes too.
+NETWORKD_RESTART_STEP = ("at a convenient time, systemctl restart systemd-networkd or reboot the node: networkd reads "
+                         "networkd.conf.d only when it starts, and podnet.doctor does not restart it (systemd 252's restart "
+                         "removes and re-adds the addresses it configured, and the kernel drops the routes through those "
+                         "links with them: restart the CNI agent after it so that it re-adds its routes)")
 CLOUD_SETUP_FIX = "systemctl disable --now nm-cloud-setup.timer nm-cloud-setup.service"
 
 
@@ -105,10 +115,10 @@ def plan_fix(root, facts):
         body = "%s\n[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n" % HEADER
         _add(plan, root, "%s/%s" % (NETWORKD_DROPIN_DIR, name), body, None)
         plan["remove"] += _stale(root, NETWORKD_DROPIN_DIR, name, ".conf")
-        if nd["running"]:
-            plan["notes"].append("systemd-networkd reads %s/%s at its next start (a reboot); networkctl reload "
-                                 "does not re-read networkd.conf, and it is not restarted here"
-                                 % (NETWORKD_DROPIN_DIR, name))
+        if nd["running"] and nd.get("configures"):
+            plan["notes"].append(NETWORKD_RESTART_STEP)
+    elif managers.networkd_restart_pending(nd):
+        plan["notes"].append(NETWORKD_RESTART_STEP)
     if nd.get("cni_links"):
         _early_file(plan, root, [p for _n, p in nd["cni_links"]], ".network",
                     "[Match]\nName=%s\n\n[Link]\nUnmanaged=yes\n" % " ".join(globs),

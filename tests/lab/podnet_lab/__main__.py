@@ -8,7 +8,7 @@ from .podman import LabError
 
 
 def _fleet(args):
-    return fleet.Fleet(name=args.fleet, size=args.nodes, subnet=args.subnet)
+    return fleet.Fleet(name=args.fleet, size=args.nodes, subnet=args.subnet, image_variant=args.image_variant)
 
 
 def main(argv=None):
@@ -16,8 +16,10 @@ def main(argv=None):
     parser.add_argument("--fleet", default="podnet", help="fleet name (container prefix)")
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
     parser.add_argument("--subnet", default="192.168.77.0/24", help="node network")
+    parser.add_argument("--image-variant", choices=sorted(image.VARIANTS),
+                        help="nodes from the base image plus these packages (default: the base image)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("image", help="build (or reuse) the node image")
+    sub.add_parser("image", help="build (or reuse) the node image and its variants")
     up = sub.add_parser("up", help="start the fleet")
     up.add_argument("--inventory", help="write an inventory file here")
     up.add_argument("--connection", choices=("ssh", "podman"), default="ssh")
@@ -40,6 +42,8 @@ def main(argv=None):
     try:
         if args.command == "image":
             print(image.build())
+            for variant in sorted(image.VARIANTS):
+                print(image.build_variant(variant))
         elif args.command == "up":
             for node in lab.up():
                 print("up: %s (%s)" % (node, lab.address(lab.index_of(node))))

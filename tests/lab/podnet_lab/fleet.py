@@ -23,8 +23,9 @@ LABEL = "io.podnet.lab.fleet"
 class Fleet(object):
     """N nodes named ``<name>-node<i>`` on network ``<name>-net`` (``subnet``)."""
 
-    def __init__(self, name="podnet", size=3, subnet="192.168.77.0/24"):
+    def __init__(self, name="podnet", size=3, subnet="192.168.77.0/24", image_variant=None):
         self.name = name
+        self.image_variant = image_variant  # a key of image.VARIANTS, None: the base image
         self.size = size
         self.subnet = ipaddress.ip_network(subnet)
         self.network = "%s-net" % name
@@ -58,7 +59,7 @@ class Fleet(object):
 
     # lifecycle ----------------------------------------------------------
     def up(self, wait=True):
-        ref = image.build()
+        ref = image.build_variant(self.image_variant) if self.image_variant else image.build()
         ensure_ssh_key()
         ensure_inotify_capacity(len(self.existing_nodes()) + self.size)
         if run(["network", "exists", self.network], check=False).returncode != 0:

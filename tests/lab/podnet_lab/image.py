@@ -100,3 +100,55 @@ def build(force=False, quiet=False):
          tarball, ref], timeout=900)
     run(["tag", ref, IMAGE_NAME + ":latest"])
     return ref
+
+
+# Derived node images: the base image plus Debian packages a few tests need on every node of their
+# fleet (a node that runs udevd and NetworkManager as a real host does). Built once by running the
+# base image, apt-get installing the extras and ``podman commit``; the tag hashes the base recipe
+# and the extras, so an unchanged recipe reuses the image. Package installation leaves services as
+# on a real host after ``apt-get install``: enabled by their postinst (deb-systemd-helper), started
+# at the node's next boot (no systemd runs in the build container, so none starts during it).
+VARIANTS = {
+    "netmgr": ["udev", "network-manager"],
+}
+
+
+def _variant_script(variant):
+    return ("export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get update -q && "
+            "apt-get install -y -q --no-install-recommends %s && apt-get clean && "
+            "rm -rf /var/lib/apt/lists/*" % " ".join(VARIANTS[variant]))
+
+
+def variant_ref(variant):
+    """Tag: the base recipe's hash, the extra packages and the install command."""
+    digest = hashlib.sha256()
+    digest.update(repr((recipe_hash(), sorted(VARIANTS[variant]), _variant_script(variant))).encode())
+    return "%s-%s:%s" % (IMAGE_NAME, variant, digest.hexdigest()[:12])
+
+
+def build_variant(variant, quiet=False):
+    """Return the reference of the base image plus ``VARIANTS[variant]``, building it when absent.
+    A failed apt-get raises LabError carrying apt's output (a test ERROR, never a skip)."""
+    if variant not in VARIANTS:
+        raise LabError("unknown lab image variant %r (known: %s)" % (variant, ", ".join(sorted(VARIANTS))))
+    ref = variant_ref(variant)
+    if image_exists(ref):
+        return ref
+    base = build(quiet=quiet)
+    builder = "podnet-image-build-%s" % ref.rsplit(":", 1)[1]
+    run(["rm", "-f", builder], check=False)
+    if not quiet:
+        print("lab: building node image %s (%s + %s)" % (ref, base, " ".join(VARIANTS[variant])))
+    script = _variant_script(variant)
+    # host network: the mirror is reached as debootstrap reached it, no lab network is involved
+    proc = run(["run", "--name", builder, "--network", "host", base, "/bin/sh", "-ec", script],
+               check=False, timeout=1200)
+    try:
+        if proc.returncode != 0:
+            raise LabError("building %s failed: apt-get exited %d:\n%s%s" % (
+                ref, proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
+        run(["commit", "-q", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+             builder, ref], timeout=600)
+    finally:
+        run(["rm", "-f", builder], check=False)
+    return ref

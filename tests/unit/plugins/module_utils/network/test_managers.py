@@ -277,3 +277,65 @@ def test_service_pids_from_systemd_cgroups_else_proc(tmp_path):
     assert service_state.service_pids(root) == {"systemd-networkd.service": "9"}
     root = make_tree(tmp_path / "none", {"proc/5/comm": "NetworkManager\n", "proc/6/comm": "systemd-network\n"})
     assert service_state.service_pids(root) == {"NetworkManager.service": "5", "systemd-networkd.service": "6"}
+
+
+DROP_IN_OFF = "[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n"
+
+
+def running_networkd(tmp_path, files, configures=True, started=10):
+    """networkd running since ``started`` s after boot (btime 1000), configuring eth0 (its
+    /run/systemd/netif state) when ``configures``; each file's mtime from ``files`` {path: (text, mtime)}."""
+    tree = dict(ND_ON, **NETWORK_ETH0)
+    tree.update({"proc/stat": "cpu 1 2 3\nbtime 1000\n", "proc/42/comm": "systemd-network\n",
+                 "proc/42/stat": "42 (systemd-network) S " + " ".join(["0"] * 18) + " %d 0\n"
+                 % (started * os.sysconf("SC_CLK_TCK"))})
+    if configures:
+        tree["run/systemd/netif/links/2"] = "ADMIN_STATE=configured\nNETWORK_FILE=/etc/systemd/network/10-uplink.network\n"
+    tree.update((path, text) for path, (text, _mtime) in files.items())
+    root = make_tree(tmp_path, tree)
+    for path, (_text, mtime) in files.items():
+        os.utime(os.path.join(root, path), (mtime, mtime))
+    facts = managers.gather(root, "flannel", enabled_units)
+    return managers.evaluate(facts, netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))), facts, root
+
+
+@pytest.mark.parametrize("files,configures,status,text", [
+    # written after networkd started, which configures eth0: its next reconfigure still removes them
+    ({"etc/systemd/networkd.conf.d/podnet-doctor.conf": (DROP_IN_OFF, 1020)}, True, "fail",
+     "the running systemd-networkd started before /etc/systemd/networkd.conf.d/podnet-doctor.conf was written"),
+    # read at its start: in force
+    ({"etc/systemd/networkd.conf.d/podnet-doctor.conf": (DROP_IN_OFF, 1005)}, True, "pass", "ManageForeignRoutes=no"),
+    # written later, but networkd configures no link now: nothing to remove (it reads it when it next starts)
+    ({"etc/systemd/networkd.conf.d/podnet-doctor.conf": (DROP_IN_OFF, 1020)}, False, "pass",
+     "configures no link now: it reads it at its next start"),
+    # only the file that turns them off counts: an old one that does, a newer unrelated drop-in
+    ({"etc/systemd/networkd.conf.d/a.conf": (DROP_IN_OFF, 1005),
+      "etc/systemd/networkd.conf.d/b.conf": ("[Network]\nSpeedMeter=yes\n", 1020)}, True, "pass", None),
+    # networkd.conf itself, edited after the start
+    ({"etc/systemd/networkd.conf": (DROP_IN_OFF, 1020)}, True, "fail", "started before /etc/systemd/networkd.conf was"),
+])
+def test_networkd_that_has_not_read_the_drop_in_fails_until_restarted(tmp_path, files, configures, status, text):
+    result, _facts, _root = running_networkd(tmp_path, files, configures)
+    assert result["status"] == status, result
+    if text:
+        assert text in result["observed"], result
+    if status == "fail":
+        assert "pnnm" not in result["observed"] and "reconfigures eth0" in result["observed"]
+        assert result["fix"] == netmgr_fix.NETWORKD_RESTART_STEP, result
+        assert "systemctl restart systemd-networkd" in result["fix"] and "reboot" in result["fix"]
+
+
+def test_fixing_a_running_networkd_leaves_the_restart_named_and_changes_nothing_twice(tmp_path):
+    result, facts, root = running_networkd(tmp_path, {})
+    assert result["status"] == "fail" and "ManageForeignRoutes=yes (the default)" in result["observed"]
+    plan = netmgr_fix.plan_fix(root, facts)
+    assert plan["notes"] == [netmgr_fix.NETWORKD_RESTART_STEP] and netmgr_fix.NETWORKD_RESTART_STEP in result["fix"]
+    # the drop-in is written now, long after networkd started (the fixture's btime is 1000)
+    done = netmgr_fix.apply_fix(plan, root)
+    assert done["warnings"] == [netmgr_fix.NETWORKD_RESTART_STEP]
+    facts = managers.gather(root, "flannel", enabled_units)
+    again = netmgr_fix.plan_fix(root, facts)
+    assert not netmgr_fix.plan_changes(again)  # second run: nothing to write
+    result = managers.evaluate(facts, netmgr_fix.fix_text(again))
+    assert result["status"] == "fail" and "has not read it" in result["observed"], result
+    assert result["fix"] == netmgr_fix.NETWORKD_RESTART_STEP
