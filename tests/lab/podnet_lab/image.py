@@ -113,10 +113,21 @@ VARIANTS = {
 }
 
 
+# A privileged node shares the host's /sys: udev's coldplug at boot (systemd-udev-trigger) would
+# replay "add" for every host device and make the HOST's udevd re-run its rules. Limit it to the
+# net subsystem, where sysfs shows only the node's own network namespace: the node's links get
+# their udev run at boot as on a real node, the host's devices are left alone.
+UDEV_TRIGGER_NODE_ONLY = ("[Service]\nExecStart=\n"
+                          "ExecStart=-udevadm trigger --type=devices --action=add --subsystem-match=net\n")
+
+
 def _variant_script(variant):
     return ("export DEBIAN_FRONTEND=noninteractive LC_ALL=C; apt-get update -q && "
             "apt-get install -y -q --no-install-recommends %s && apt-get clean && "
-            "rm -rf /var/lib/apt/lists/*" % " ".join(VARIANTS[variant]))
+            "rm -rf /var/lib/apt/lists/* && "
+            "mkdir -p /etc/systemd/system/systemd-udev-trigger.service.d && "
+            "printf '%s' > /etc/systemd/system/systemd-udev-trigger.service.d/podnet-lab-node-only.conf"
+            % (" ".join(VARIANTS[variant]), UDEV_TRIGGER_NODE_ONLY))
 
 
 def variant_ref(variant):
