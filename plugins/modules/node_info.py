@@ -146,6 +146,7 @@ facts:
         - What C(mtu.overlay) was judged from - C(uplink) (C(interface), C(mtu), C(address)), C(encapsulation),
           C(overhead), C(largest_overlay_mtu), the overlay C(devices) and C(configured) MTUs with their source, C(errors).
         - The fleet step of M(podnet.doctor.cidr_check) compares the uplinks of every host from it.
+      type: dict
     netmgr:
       description:
         - What C(netmgr.cni_links) was judged from - NetworkManager (enabled, running, the CNI links it would

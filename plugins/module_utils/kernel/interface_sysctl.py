@@ -71,4 +71,3 @@ def boot(path, root, loaded, kernel_default):
 def _brief(resolved):
     return {"value": resolved["value"], "source": resolved["source"], "line": resolved["line"],
             "error": resolved["error"], "text": sysctl_boot.describe_source(resolved)}
-
