@@ -35,7 +35,7 @@ attributes:
     description: Shows each file written or removed.
 options:
   cni:
-    description: The CNI plugin; its own device names are added to the link globs.
+    description: The CNI plugin (C(custom) - only the common CNI link names); its own device names are added to the link globs.
     type: str
     default: flannel
   root:
@@ -89,6 +89,9 @@ from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import CATALOG
+
+KNOWN_CNIS = sorted(CATALOG) + ["custom"]
 
 
 def build_module():
@@ -99,6 +102,8 @@ def build_module():
 
 def main():
     module = build_module()
+    if module.params["cni"] not in KNOWN_CNIS:
+        module.fail_json(msg="podnet_cni=%r is not known; use one of %s" % (module.params["cni"], ", ".join(KNOWN_CNIS)))
     fix_lock.run_locked(module, fix)
 
 

@@ -18,7 +18,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.podnet.doctor.plugins.modules import kernel_prereqs, node_info, overlay_firewall
+from ansible_collections.podnet.doctor.plugins.modules import kernel_prereqs, netmgr_fix, node_info, overlay_firewall
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
 MARKER = "Zq7"
@@ -27,7 +27,8 @@ DANGEROUS = ["'", '"', ";", "$(id)", "`id`", "|", "&&", ">", "<", "\n", "\r", "\
 VALID = {"cni": "flannel", "cni_mode": "vxlan", "pod_cidr": "10.244.0.0/16", "overlay_ports": "8472/udp",
          "node_networks": "192.168.77.0/24", "peers": "192.168.77.11", "ignore": "ip_forward.boot",
          "sysctl_file": "/etc/sysctl.d/99-zzz-podnet-doctor.conf", "modules_file": "/etc/modules-load.d/podnet-doctor.conf",
-         "areas": "ip_forward", "ip_families": "ipv4", "on_override": "outrank", "root": "/"}
+         "areas": "ip_forward", "ip_families": "ipv4", "on_override": "outrank", "root": "/",
+         "nodeport_range": "30000-32767"}
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
 # a marker first, or a valid value with something dangerous and then the marker after it
 hostile = st.one_of(
@@ -36,16 +37,18 @@ hostile = st.one_of(
               st.sampled_from(DANGEROUS), text))
 
 NODE_INFO = ["cni", "cni_mode", "pod_cidr", "overlay_ports", "node_networks", "peers", "ignore",
-             "sysctl_file", "modules_file", "ip_families"]
-KERNEL_PREREQS = ["sysctl_file", "modules_file", "areas", "ip_families", "on_override"]
+             "sysctl_file", "modules_file", "ip_families", "nodeport_range"]
+KERNEL_PREREQS = ["sysctl_file", "modules_file", "areas", "ip_families", "on_override", "nodeport_range"]
+NETMGR_FIX = ["cni"]
 OVERLAY_FIREWALL = ["cni", "cni_mode", "pod_cidr", "overlay_ports", "node_networks", "peers"]
 LISTS = {"overlay_ports", "node_networks", "peers", "ignore", "areas", "ip_families"}
 # what the module must refuse; the others (peers, ignore) may hold anything and are only compared
 MUST_REFUSE = {"cni", "cni_mode", "pod_cidr", "overlay_ports", "node_networks", "sysctl_file", "modules_file",
-               "areas", "ip_families", "on_override"}
+               "areas", "ip_families", "on_override", "nodeport_range"}
 ROLE_VARIABLE = {"cni": "podnet_cni", "cni_mode": "podnet_cni_mode", "pod_cidr": "podnet_pod_cidr",
                  "overlay_ports": "podnet_overlay_ports", "node_networks": "podnet_node_networks",
-                 "sysctl_file": "podnet_sysctl_file", "modules_file": "podnet_modules_file"}
+                 "sysctl_file": "podnet_sysctl_file", "modules_file": "podnet_modules_file",
+                 "nodeport_range": "podnet_nodeport_range"}
 
 
 class Recorder(object):
@@ -96,7 +99,9 @@ def check_property(module, parameter, value, check_mode, monkeypatch, capsys):
     root = fake_node()
     try:
         before = tree_of(root)
-        args = {"root": root, "node_networks": ["192.168.77.0/24"], "_ansible_check_mode": check_mode}
+        args = {"root": root, "_ansible_check_mode": check_mode}
+        if module in (node_info, overlay_firewall):  # the others take no node_networks
+            args["node_networks"] = ["192.168.77.0/24"]
         if module is not node_info:
             args.pop("node_networks") if parameter == "node_networks" else None
         args[parameter] = [value] if parameter in LISTS else value
@@ -109,6 +114,7 @@ def check_property(module, parameter, value, check_mode, monkeypatch, capsys):
 
         if parameter in MUST_REFUSE:
             assert result.get("failed") is True, result
+            assert "Unsupported parameters" not in result["msg"], result
         if result.get("failed"):
             msg = result["msg"]
             assert parameter in msg or ROLE_VARIABLE.get(parameter, parameter) in msg, msg
@@ -139,6 +145,12 @@ def test_kernel_prereqs(parameter, value, check_mode, monkeypatch, capsys):
 @given(parameter=st.sampled_from(OVERLAY_FIREWALL), value=hostile, check_mode=st.booleans())
 def test_overlay_firewall(parameter, value, check_mode, monkeypatch, capsys):
     check_property(overlay_firewall, parameter, value, check_mode, monkeypatch, capsys)
+
+
+@SETTINGS
+@given(parameter=st.sampled_from(NETMGR_FIX), value=hostile, check_mode=st.booleans())
+def test_netmgr_fix(parameter, value, check_mode, monkeypatch, capsys):
+    check_property(netmgr_fix, parameter, value, check_mode, monkeypatch, capsys)
 
 
 @pytest.mark.parametrize("value", ["/etc/sysctl.d/x.conf; rm -rf /", "/etc/sysctl.d/../../etc/passwd",
