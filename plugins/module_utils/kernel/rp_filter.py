@@ -40,7 +40,7 @@ __metaclass__ = type
 import fnmatch
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl, wanted_sysctl
 
 CHECK_ID = "rp_filter.pod_links"
 KERNEL_DEFAULT = "0"  # ipv4_devconf in net/ipv4/devinet.c leaves rp_filter at 0
@@ -184,3 +184,21 @@ def fix_text(facts, needs):
     if cni == "calico":
         text += " (or set FELIX_IGNORELOOSERPF=true, which lets workloads spoof their source address)"
     return text
+
+
+def wanted_settings(root, cni):
+    """What the kernel fixer's ``rp_filter`` area writes for ``cni`` (``wanted_sysctl.WantedSysctl``): ``all``
+    (Calico: any of 0/1 passes, 0 is written), and for Cilium one glob per link pattern, whose probes are the
+    existing matching links and the names its future links get. None for a CNI with no requirement."""
+    needs = RP_FILTER_NEEDS.get(cni)
+    if needs is None:
+        return []
+    wanted = [wanted_sysctl.one_of("net.ipv4.conf.all.rp_filter", needs["all_fix"], needs["all"], KERNEL_DEFAULT)]
+    existing = interface_sysctl.interfaces(root, "ipv4")
+    for pattern in needs["links"]:
+        names = [n for n in existing if fnmatch.fnmatchcase(n, pattern)]
+        names += [n for n in needs["future_links"] if fnmatch.fnmatchcase(n, pattern) and n not in names]
+        wanted.append(wanted_sysctl.exactly(
+            "net.ipv4.conf.%s.rp_filter" % pattern, needs["link_values"][0], kernel_default=KERNEL_DEFAULT,
+            probes=[interface_sysctl.conf_path("ipv4", n, "rp_filter") for n in names]))
+    return wanted

@@ -155,7 +155,9 @@ def test_accept_ra_no_ra_route_passes(tmp_path):
     assert result["status"] == "pass"
 
 
-V6_ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet6", "local": "fe80::5", "prefixlen": 64, "scope": "link"}]},
+# eth0 holds the node address (10.0.0.0/24, the node network run() passes): the uplink
+V6_ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.5", "prefixlen": 24},
+                                                 {"family": "inet6", "local": "fe80::5", "prefixlen": 64, "scope": "link"}]},
                 {"ifname": "cni0", "addr_info": [{"family": "inet6", "local": "fe80::6", "prefixlen": 64, "scope": "link"}]}]
 
 
