@@ -225,7 +225,8 @@ def test_glob_at_boot_and_on_new_links_then_the_fix(rpra_fleet):
     both = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))
     assert both["ipv6.accept_ra"]["status"] == "pass", both["ipv6.accept_ra"]  # podman's network sends no RAs
 
-    # the fault: systemd's own 50-default.conf line, as Ubuntu and Fedora ship it
+    # the fault: a glob with no '-net.ipv4.conf.all.rp_filter' exclusion (a hardening baseline; systemd's own
+    # 50-default.conf excludes `all`, and Ubuntu's all=2 comes from procps's 10-network-security.conf)
     node_sh(node, "printf 'net.ipv4.conf.*.rp_filter = 2\\n' > %s" % HARDENING)
     lab_fleet.reboot(node)
     assert [proc_rp_filter(node, k) for k in ("all", "default", "eth0")] == ["2", "2", "2"]

@@ -8,10 +8,13 @@ The kernel filters with the larger of ``conf/all/rp_filter`` and the interface's
 when the route back to the source leaves by another interface), 2 loose (drop only when no route back
 exists). So ``all = 1`` makes every interface strict whatever its own value says.
 
-Where the values come from: the kernel starts at 0; systemd's ``sysctl.d/50-default.conf`` sets
-``net.ipv4.conf.*.rp_filter = 2`` (loose since systemd 240; Ubuntu, Fedora, Arch ship it; Debian 12's
-systemd 252 package ships no 50-default.conf, so Debian stays at 0); hardening baselines write 1. The glob
-matches ``all`` and ``default`` at boot and, through udev's ``systemd-sysctl --prefix`` run
+Where the values come from: the kernel starts at 0; systemd's ``sysctl.d/50-default.conf`` (Ubuntu, Fedora,
+Arch ship it; Debian 12's systemd 252 package ships none, so Debian stays at 0) has
+``net.ipv4.conf.default.rp_filter = 2``, ``net.ipv4.conf.*.rp_filter = 2`` and then
+``-net.ipv4.conf.all.rp_filter``, which keeps the glob off ``all`` (it stays 0; systemd 240 until the glob
+came wrote ``all = 2`` itself). On Ubuntu ``all`` is 2 through procps's ``/etc/sysctl.d/10-network-security.conf``
+(``net.ipv4.conf.all.rp_filter=2``): Calico's "loose" exit there comes from that file. Hardening baselines
+write 1. The glob matches ``default`` and every link at boot and, through udev's ``systemd-sysctl --prefix`` run
 (99-systemd.rules), every link created later: a value the CNI set on its new link is overwritten
 (cilium#10645).
 
@@ -135,6 +138,11 @@ def evaluate(facts, ip_families):
     if all_now not in needs["all"]:
         findings.append("%s=%s now" % (facts["all"]["key"], all_now))
     more, bad = _tool_findings(facts["all"]["key"], facts["all"]["boot"], needs["all"])
+    if more and cni == "cilium":
+        # cilium-agent writes all.rp_filter = 0 at each start (pkg/datapath/linux sysctl settings): the boot
+        # value holds from boot until the agent runs, and on the node whenever it does not
+        more = [f + " (the Cilium agent writes 0 at every start; until it runs, and where it does not, this value "
+                "filters)" for f in more]
     findings += more
     errors += bad
     for link in facts["links"]:
