@@ -2,7 +2,7 @@
 
 accept_ra: node2 sends unicast router advertisements to node1 (as in test_link_sysctls.py), which learns an
 IPv6 default route. The forwarding write the fixer used to make on its own (net.ipv6.conf.all.forwarding=1)
-deletes that route at once (shown in test_link_sysctls.py); remediate with ipv6 in podnet_ip_families now writes accept_ra=2 first, even
+deletes that route at once (shown first); remediate with ipv6 in podnet_ip_families now writes accept_ra=2 first, even
 with ``ipv6_ra`` left out of podnet_remediate_areas, and the route stays; after a reboot (``podman restart``)
 systemd-sysctl gives forwarding 1 and accept_ra 2 and the next RA brings the route. rp_filter (Cilium): a
 ``*.rp_filter = 2`` file reaches ``all`` and every link; remediate writes the globs; a link created after the
@@ -14,9 +14,10 @@ import re
 import pytest
 
 from conftest import ansible_playbook, node_info
-from podnet_lab import fleet as lab_fleet, netns, probes
+from podnet_lab import fleet as lab_fleet, probes
 from podnet_lab.faults import forget_podnet_doctor, remove_file
 from podnet_lab.podman import node_exec, node_sh
+from test_link_sysctls import new_cilium_link, node_advertise as advertise, node_ra_routes as ra_routes, proc_rp_filter
 
 HARDENING = "/etc/sysctl.d/60-hardening.conf"
 V6 = ["ipv4", "ipv6"]
@@ -37,22 +38,6 @@ def recap_changed(out):
     return int(re.search(r"node1\s+: ok=\d+\s+changed=(\d+)", out).group(1))
 
 
-def ra_routes(node):
-    routes = json.loads(node_exec(node, ["ip", "-6", "-j", "route", "show", "default"]).stdout or "[]")
-    return [r for r in routes if r.get("protocol") == "ra"]
-
-
-def advertise(router, host, expect_route):
-    """``router`` sends RAs to ``host``'s link-local address until ``host`` has an RA default route."""
-    link_local = [a["local"] for a in json.loads(node_exec(host, ["ip", "-6", "-j", "addr", "show", "dev", "eth0"]).stdout)[0][
-        "addr_info"] if a.get("scope") == "link"][0]
-
-    def sent_and_seen():
-        node_exec(router, ["python3", "-c", netns.RA_SENDER, "eth0", "1800", "2001:db8:101::/64", link_local])
-        return bool(ra_routes(host))
-    return netns.wait_for(sent_and_seen, timeout=4.0 if expect_route else 2.0)
-
-
 def ipv6_state(node):
     return node_sh(node, "cat /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv6/conf/eth0/forwarding "
                          "/proc/sys/net/ipv6/conf/eth0/accept_ra").stdout.split()
@@ -67,10 +52,15 @@ def test_remediate_with_ipv6_keeps_the_ra_default_route(fix_fleet):
     lab_fleet.reboot(host)
     try:
         node_exec(host, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=0", "net.ipv6.conf.eth0.accept_ra=1"])
-        # The symptom of the forwarding write alone (the route gone at once) is shown on this lab in
-        # test_link_sysctls.py; it is not repeated here: after forwarding 1 -> 0 the kernel drops a route
-        # re-learned from the next RA again within ~2 s on the lab nodes (seen, not explained), which would
-        # make "kept" below unprovable. So this node has never had forwarding on since its reboot.
+        # node2 plays a real router: IPv6 forwarding on. Otherwise its neighbour advertisements carry no Router
+        # flag, and node1's kernel deletes the default route via it as soon as it resolves node2 again
+        # (net/ipv6/ndisc.c ndisc_recv_na: router -> host, rt6_clean_tohost), seconds after it was learned.
+        node_exec(router, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
+        assert advertise(router, host, True)
+        # the symptom, as the forwarding fixer alone made it: forwarding=1 deletes the RA route at once
+        node_exec(host, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
+        assert not ra_routes(host)
+        node_exec(host, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=0"])
         assert advertise(router, host, True)
         before = node_info(fix_fleet.inventory_path, "node1", ip_families=V6)
         assert before["ipv6.accept_ra"]["status"] == "fail", before["ipv6.accept_ra"]
@@ -107,20 +97,7 @@ def test_remediate_with_ipv6_keeps_the_ra_default_route(fix_fleet):
     finally:
         forget_podnet_doctor(host)
         lab_fleet.reboot(host)
-
-
-def proc_rp_filter(node, link):
-    return node_exec(node, ["cat", "/proc/sys/net/ipv4/conf/%s/rp_filter" % link]).stdout.strip()
-
-
-def new_cilium_link(node, name="lxc_health"):
-    """A link created after boot as Cilium creates one (it sets 0), then udev's systemd-sysctl run
-    (99-systemd.rules; the lab image has no udevd, so the same command is run); the value left."""
-    node_sh(node, "ip link del %s 2>/dev/null || true; ip link add %s type veth peer name pp_%s; "
-                  "sysctl -q -w net.ipv4.conf.%s.rp_filter=0" % (name, name, name[:12], name))
-    node_exec(node, ["/lib/systemd/systemd-sysctl", "--prefix=/net/ipv4/conf/%s" % name,
-                     "--prefix=/net/ipv6/conf/%s" % name])
-    return proc_rp_filter(node, name)
+        lab_fleet.reboot(router)
 
 
 def test_remediate_cilium_rp_filter_now_at_boot_and_on_new_links(fix_fleet):
@@ -150,7 +127,11 @@ def test_remediate_cilium_rp_filter_now_at_boot_and_on_new_links(fix_fleet):
 
         lab_fleet.reboot(node)
         assert proc_rp_filter(node, "all") == "0"
-        assert new_cilium_link(node) == "0" and new_cilium_link(node, "cilium_vxlan") == "0"
+        assert new_cilium_link(node) == "0"
+        node_sh(node, "ip link del lxc_health")  # new_cilium_link names its veth peer podnet_peer
+        assert new_cilium_link(node, "cilium_vxlan") == "0"
+        node_sh(node, "ip link del cilium_vxlan")
+        assert new_cilium_link(node) == "0"
         node_exec(node, ["sysctl", "-q", "--system"])  # the other tool agrees
         assert proc_rp_filter(node, "lxc_health") == "0" and proc_rp_filter(node, "all") == "0"
         after = node_info(fix_fleet.inventory_path, "node1", cni="cilium")["rp_filter.pod_links"]

@@ -275,6 +275,9 @@ def test_ra_default_route_on_a_lab_node_forwarding_fix_and_reboot(rpra_fleet):
     podman network); the verdicts are node_info's, over SSH."""
     host, router = rpra_fleet.node(1), rpra_fleet.node(2)
     node_sh(host, "rm -f %s; sysctl -q -w net.ipv6.conf.all.forwarding=0 net.ipv6.conf.eth0.accept_ra=1" % DROP_IN)
+    # a real router forwards: without it node2's neighbour advertisements lack the Router flag and node1 deletes
+    # the route via node2 when it resolves it again (ndisc_recv_na -> rt6_clean_tohost), seconds after learning it
+    node_exec(router, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
     try:
         assert node_advertise(router, host, True)
         before = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]
