@@ -91,4 +91,3 @@ def boot(path, root, loaded, kernel_default, default_path=None):
 def _brief(resolved):
     return {"value": resolved["value"], "source": resolved["source"], "line": resolved["line"],
             "error": resolved["error"], "text": sysctl_boot.describe_source(resolved)}
-

@@ -56,7 +56,7 @@ EDITABLE_PREFIXES = ("/etc/",)
 KEY_ORDER = (prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
              + [port_ranges.RESERVED_KEY] + ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.lxc*.rp_filter",
                                              "net.ipv4.conf.cilium_*.rp_filter"])
-IPV6_FORWARDING = [k for k in prereq_checks.forwarding_keys(("ipv6",))]
+IPV6_FORWARDING = list(prereq_checks.forwarding_keys(("ipv6",)))
 
 
 def _forwarding_settings(context):

@@ -3,8 +3,6 @@
 The tests that were ``xfail(strict=True)`` (a defect, asserting the TRUE verdict) pass since the fixes noted in
 each; the others pin behaviour that was checked and found right (real distribution files).
 """
-import pytest
-
 from ansible_collections.podnet.doctor.tests.unit.plugins.module_utils.kernel.test_link_sysctl_checks import (
     RA_ROUTE, run)
 
