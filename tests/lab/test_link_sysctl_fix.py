@@ -141,6 +141,6 @@ def test_remediate_cilium_rp_filter_now_at_boot_and_on_new_links(fix_fleet):
         assert rc == 0 and recap_changed(out) == 0, out
         assert probes.node_snapshot(node) == state
     finally:
-        node_sh(node, "ip link del lxc_health 2>/dev/null; ip link del cilium_vxlan 2>/dev/null; true")
+        node_sh(node, "ip link del lxc_health 2>/dev/null || true; ip link del cilium_vxlan 2>/dev/null || true")
         remove_file(node, HARDENING)
         forget_podnet_doctor(node)
