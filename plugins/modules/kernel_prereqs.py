@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: kernel_prereqs
-short_description: Turn on IP forwarding and bridge netfilter, reserve the NodePort range, now and for every later boot
+short_description: Turn on IP forwarding and bridge netfilter, reserve the NodePort range, set rp_filter and accept_ra, now and at boot
 version_added: 1.0.0
 description:
   - Loads C(br_netfilter) when it is not active and lists it in a modules-load.d file this
@@ -18,7 +18,18 @@ description:
     C(net.ipv4.ip_local_reserved_ports) set to the NodePort range (O(nodeport_range)) plus every port the
     node already reserves now or in its own sysctl files (a write replaces the list). A run for one area
     keeps the keys the drop-in already holds for the other, and sets runtime values and resolves
-    overrides for its own O(areas) only. The file is named
+    overrides for its own O(areas) only.
+  - The C(rp_filter) area writes what O(cni) needs (C(rp_filter.pod_links)) - Calico
+    C(net.ipv4.conf.all.rp_filter = 0); Cilium that line and C(net.ipv4.conf.lxc*.rp_filter = 0),
+    C(net.ipv4.conf.cilium_*.rp_filter = 0) (globs, so udev gives links created later 0 too; the runtime
+    write goes to each existing C(lxc*)/C(cilium_*) link).
+  - The C(ipv6_ra) area writes C(net.ipv6.conf.<if>.accept_ra = 2) for each interface whose IPv6 default
+    route comes from a router advertisement (C(ipv6.accept_ra)). Whenever a run writes IPv6 forwarding
+    (C(ip_forward) with C(ipv6), or a drop-in that holds it), those lines and runtime writes are added and
+    made first, whichever O(areas) were asked for - forwarding would otherwise delete those default routes
+    at once and at every boot (the node would lose IPv6 reachability). When C(ip) cannot be read the run
+    fails with nothing changed rather than write IPv6 forwarding blind.
+  - The file is named
     so that it sorts after every other sysctl.d file that sets those keys to anything else, so
     it wins at boot; the chosen name is returned. Older copies it wrote under another name are
     removed.
@@ -43,8 +54,21 @@ options:
     description: Which failure modes to fix.
     type: list
     elements: str
-    choices: [ip_forward, bridge_netfilter, ports]
+    choices: [ip_forward, bridge_netfilter, ports, rp_filter, ipv6_ra]
     default: [ip_forward, bridge_netfilter]
+  cni:
+    description:
+      - The CNI, for what the C(rp_filter) area writes (C(calico), C(cilium); others need nothing) and for the
+        C(rp_filter.pod_links) check in RV(checks).
+    type: str
+    default: flannel
+  node_networks:
+    description:
+      - The networks that hold the node addresses (CIDRs), to find the uplink(s) for C(ipv6.accept_ra); empty
+        takes the devices of the default routes.
+    type: list
+    elements: str
+    default: []
   on_override:
     description:
       - What to do about another file that sets a key to a value the check does not accept (other than 1;
@@ -66,6 +90,13 @@ EXAMPLES = r"""
   podnet.doctor.kernel_prereqs:
     areas: [ip_forward]
     on_override: comment
+  become: true
+
+- name: What Cilium needs of rp_filter, and accept_ra = 2 where the IPv6 default route comes from an RA
+  podnet.doctor.kernel_prereqs:
+    areas: [rp_filter, ipv6_ra]
+    cni: cilium
+    ip_families: [ipv4, ipv6]
   become: true
 
 - name: Keep the NodePort range out of the ephemeral ports (the node's own reservations are kept)
@@ -107,7 +138,8 @@ backups:
   elements: str
 checks:
   description:
-    - The forwarding, bridge netfilter and C(ports.nodeport_reserved) checks read after the change, for every
+    - The forwarding, bridge netfilter, C(ports.nodeport_reserved), C(rp_filter.pod_links) and C(ipv6.accept_ra)
+      checks read after the change, for every
       kernel area whichever O(areas) were fixed (same shape as M(podnet.doctor.node_info)).
   returned: always
   type: list
@@ -119,16 +151,20 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
-from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import node_argument_spec, validated_owned_files
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import (
+    node_argument_spec, validated_cidr, validated_owned_files)
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_checks, prereq_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
+    interface_sysctl, link_sysctl_checks, port_ranges, prereq_checks, prereq_fix)
 
 
 def build_module():
     spec = node_argument_spec()
     spec.update(
-        areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter", "ports"],
+        areas=dict(type="list", elements="str", choices=["ip_forward", "bridge_netfilter", "ports", "rp_filter", "ipv6_ra"],
                    default=["ip_forward", "bridge_netfilter"]),
+        cni=dict(type="str", default="flannel"),
+        node_networks=dict(type="list", elements="str", default=[]),
         on_override=dict(type="str", choices=list(prereq_fix.OVERRIDE_POLICIES), default="outrank"),
     )
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -138,6 +174,7 @@ def main():
     module = build_module()
     try:
         validated_owned_files(module.params)
+        module.params["node_networks"] = [validated_cidr(n, "podnet_node_networks") for n in module.params["node_networks"]]
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     fix_lock.run_locked(module, fix)
@@ -147,11 +184,21 @@ def fix(module):
     params = module.params
     root = params["root"]
     result = dict(changed=False, unresolved=[], backups=[], runtime={}, modprobe=None)
+
+    def run(argv):
+        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+
+    links = link_sysctl_checks.gather_links(run, params["node_networks"])
+    if links["errors"] and "ipv6" in params["ip_families"]:
+        module.fail_json(msg="podnet.doctor.kernel_prereqs cannot tell which interfaces take their IPv6 default route "
+                             "from router advertisements (%s), so it writes no IPv6 forwarding that could delete "
+                             "them (nothing was changed)" % "; ".join(links["errors"]), **result)
     try:
         plan = prereq_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
                                    params["modules_file"], params["on_override"],
-                                   options={"nodeport_range": params["nodeport_range"]})
-    except (IOError, OSError) as exc:
+                                   options={"nodeport_range": params["nodeport_range"], "cni": params["cni"]},
+                                   links=links)
+    except (IOError, OSError, interface_sysctl.UnreadableSysctl) as exc:
         module.fail_json(msg="podnet.doctor.kernel_prereqs could not read the node state: %s" % exc, **result)
     result.update(changed=prereq_fix.plan_changes(plan), unresolved=plan["unresolved"],
                   runtime=plan["runtime"], modprobe=plan["modprobe"])
@@ -186,6 +233,9 @@ def fix(module):
     facts = prereq_checks.gather_facts(root, params["ip_families"])
     result["checks"] = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
     result["checks"] += port_ranges.checks(root, params["nodeport_range"], params["sysctl_file"], {})
+    after = link_sysctl_checks.gather_links(run, params["node_networks"])
+    result["checks"] += link_sysctl_checks.evaluate(root, params["cni"], params["ip_families"], after["addresses"],
+                                                    after["routes"], params["node_networks"])[0]
     # shown by Ansible on every run, with no extra task per host in the roles
     for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
         module.warn(text)

@@ -225,7 +225,8 @@ def test_glob_at_boot_and_on_new_links_then_the_fix(rpra_fleet):
     both = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))
     assert both["ipv6.accept_ra"]["status"] == "pass", both["ipv6.accept_ra"]  # podman's network sends no RAs
 
-    # the fault: systemd's own 50-default.conf line, as Ubuntu and Fedora ship it
+    # the fault: a glob with no '-net.ipv4.conf.all.rp_filter' exclusion (a hardening baseline; systemd's own
+    # 50-default.conf excludes `all`, and Ubuntu's all=2 comes from procps's 10-network-security.conf)
     node_sh(node, "printf 'net.ipv4.conf.*.rp_filter = 2\\n' > %s" % HARDENING)
     lab_fleet.reboot(node)
     assert [proc_rp_filter(node, k) for k in ("all", "default", "eth0")] == ["2", "2", "2"]
@@ -274,6 +275,9 @@ def test_ra_default_route_on_a_lab_node_forwarding_fix_and_reboot(rpra_fleet):
     podman network); the verdicts are node_info's, over SSH."""
     host, router = rpra_fleet.node(1), rpra_fleet.node(2)
     node_sh(host, "rm -f %s; sysctl -q -w net.ipv6.conf.all.forwarding=0 net.ipv6.conf.eth0.accept_ra=1" % DROP_IN)
+    # a real router forwards: without it node2's neighbour advertisements lack the Router flag and node1 deletes
+    # the route via node2 when it resolves it again (ndisc_recv_na -> rt6_clean_tohost), seconds after learning it
+    node_exec(router, ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
     try:
         assert node_advertise(router, host, True)
         before = verdicts(rpra_fleet, "flannel", ("ipv4", "ipv6"))["ipv6.accept_ra"]

@@ -26,11 +26,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import fnmatch
-
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl, wanted_sysctl
 
 CHECK_ID = "ipv6.accept_ra"
 WANTED = "2"
@@ -61,19 +58,29 @@ def ra_interfaces(addresses, routes):
     return found
 
 
-def _first_gateway(route):
+def is_ipv6_default(route):
+    """An IPv6 default route, with a gateway or not (``default dev he-ipv6``: tunnel, ppp, WireGuard).
+    ``family`` is tagged by host_networks.gather_routes; an untagged route counts when its gateway is IPv6."""
+    if route.get("dst") != "default":
+        return False
+    if route.get("family"):
+        return route["family"] == "inet6"
     hops = route.get("nexthops") or [route]
-    return hops[0].get("gateway") or ""
+    return any(":" in (hop.get("gateway") or "") for hop in hops)
 
 
-def _uplink_candidates(addresses):
-    """Interfaces that could face a router: IPv6 on, not loopback, not a CNI's."""
-    return [link["ifname"] for link in addresses if link.get("ifname") not in (None, "lo")
-            and not any(fnmatch.fnmatchcase(link["ifname"], p) for p in host_networks.CNI_INTERFACES)
-            and any(info.get("family") == "inet6" for info in link.get("addr_info", []))]
+def _ignoring_ras(root, uplinks, addresses):
+    """The uplinks (IPv6 on) that ignore RAs now: accept_ra 1 with forwarding 1. Only the uplinks: a bridge,
+    veth or overlay device with forwarding on is not where a router advertises the node's route."""
+    with_ipv6 = set(link.get("ifname") for link in addresses
+                    if any(info.get("family") == "inet6" for info in link.get("addr_info", [])))
+    return [name for name in uplinks if name in with_ipv6 and (
+        interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "accept_ra")),
+        interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding"))) == ("1", "1")]
 
 
-def gather(root, addresses, routes, loaded):
+def gather(root, addresses, routes, loaded, uplinks=()):
+    """``uplinks``: the interfaces facing the node network (link_sysctl_checks.uplink)."""
     facts = {"interfaces": [], "errors": []}
     try:
         facts["all_forwarding"] = {
@@ -86,14 +93,33 @@ def gather(root, addresses, routes, loaded):
                 "name": name, "reason": reason, "key": interface_sysctl.dotted(accept),
                 "accept_ra": interface_sysctl.runtime(root, accept),
                 "forwarding": interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding")),
-                "boot": interface_sysctl.boot(accept, root, loaded, KERNEL_ACCEPT_RA)})
-        facts["ipv6_default_route"] = any(r.get("dst") == "default" and ":" in _first_gateway(r) for r in routes)
-        facts["ignoring_ras"] = [name for name in _uplink_candidates(addresses) if (
-            interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "accept_ra")),
-            interface_sysctl.runtime(root, interface_sysctl.conf_path("ipv6", name, "forwarding"))) == ("1", "1")]
+                "boot": interface_sysctl.boot(accept, root, loaded, KERNEL_ACCEPT_RA,
+                                              interface_sysctl.conf_path("ipv6", "default", "accept_ra"))})
+        facts["ipv6_default_route"] = any(is_ipv6_default(r) for r in routes)
+        facts["ignoring_ras"] = _ignoring_ras(root, [u for u in uplinks if u], addresses)
     except interface_sysctl.UnreadableSysctl as exc:
         facts["errors"].append(str(exc))
     return facts
+
+
+def fix_interfaces(facts):
+    """The interfaces the fix writes accept_ra = 2 for: those the check finds depending on RAs (but not
+    those at 0, whose route a userspace RA client installs) and, with no IPv6 default route, the uplinks
+    ignoring RAs."""
+    names = [i["name"] for i in facts["interfaces"] if i["accept_ra"] not in (None, "0")]
+    if not facts["interfaces"] and not facts.get("ipv6_default_route"):
+        names += facts.get("ignoring_ras") or []
+    return names
+
+
+def wanted_settings(root, addresses, routes, loaded, uplinks=()):
+    """What the kernel fixer's ``ipv6_ra`` area (and the guard before any IPv6 forwarding write) sets:
+    ``accept_ra = 2`` on every interface of :func:`fix_interfaces`. UnreadableSysctl propagates."""
+    facts = gather(root, addresses, routes, loaded, uplinks)
+    if facts["errors"]:
+        raise interface_sysctl.UnreadableSysctl("; ".join(facts["errors"]))
+    return [wanted_sysctl.exactly(interface_sysctl.dotted(interface_sysctl.conf_path("ipv6", name, "accept_ra")),
+                                  WANTED, kernel_default=KERNEL_ACCEPT_RA) for name in fix_interfaces(facts)]
 
 
 def evaluate(facts, ip_families):
@@ -134,8 +160,17 @@ def evaluate(facts, ip_families):
             mine.append("%s=%s now (forwarding=%s)" % (iface["key"], iface["accept_ra"], iface["forwarding"]))
         for tool, after in (("systemd", "at boot (systemd-sysctl)"), ("procps", "after sysctl --system")):
             resolved = iface["boot"][tool]
+            later = resolved.get("created_later")
             if resolved["error"]:
                 errors.append("%s %s: %s" % (iface["key"], after, resolved["error"]))
+            elif later and (later["value"] == WANTED) != (resolved["value"] == WANTED):
+                errors.append("%s %s: no line names %s, so it gets %s if it exists before systemd-sysctl runs "
+                              "(the kernel's start value) and %s if udev brings it up later; which one happens at "
+                              "boot is a race no file records (write %s = 2 to decide it)" % (
+                                  iface["key"], after, iface["name"], resolved["value"], later["text"], iface["key"]))
+            elif later:
+                mine.append("%s=%s or %s (before or after systemd-sysctl runs) %s" % (
+                    iface["key"], resolved["value"], later["text"], after))
             elif resolved["value"] != WANTED:
                 mine.append("%s=%s %s" % (iface["key"], resolved["text"], after))
         if mine:

@@ -61,11 +61,31 @@ def interfaces(root, family="ipv4"):
     return sorted(n for n in names if n not in ("all", "default"))
 
 
-def boot(path, root, loaded, kernel_default):
+def boot(path, root, loaded, kernel_default, default_path=None):
     """Both tools' value for ``path`` (:func:`sysctl_boot.effective_boot_value`): ``systemd`` (boot, and
-    what udev's systemd-sysctl run gives a link created later) and ``procps`` (``sysctl --system``)."""
+    what udev's systemd-sysctl run gives a link created later) and ``procps`` (``sysctl --system``).
+
+    With ``default_path`` (``conf/default``) and no line naming the interface (no key, no glob): at boot the
+    interface keeps the kernel's start value when it exists before systemd-sysctl runs, and starts from
+    ``conf/default`` as the files set it when udev brings it up later, a race no file records. Where the two
+    differ, ``created_later`` holds the second (the caller decides whether the difference matters).
+    ``sysctl --system`` creates no interface: with no line naming it, an existing one keeps its value now."""
     resolved = sysctl_boot.effective_boot_value(path, root, kernel_default=kernel_default, loaded=loaded)
-    return dict((tool, _brief(resolved[tool])) for tool in sysctl_boot.TOOLS)
+    found = dict((tool, _brief(resolved[tool])) for tool in sysctl_boot.TOOLS)
+    if default_path is None:
+        return found
+    start = sysctl_boot.effective_boot_value(default_path, root, kernel_default=kernel_default, loaded=loaded)
+    systemd = found["systemd"]
+    if systemd["source"] is None and not systemd["error"] and not start["systemd"]["error"] \
+            and start["systemd"]["value"] != systemd["value"]:
+        later = _brief(start["systemd"])
+        later["text"] = "%s (from %s=%s)" % (later["value"], dotted(default_path), later["text"])
+        systemd["created_later"] = later
+    procps = found["procps"]
+    now = runtime(root, path)
+    if procps["source"] is None and not procps["error"] and now is not None:
+        procps.update(value=now, text="%s (unchanged: no line names it)" % now)
+    return found
 
 
 def _brief(resolved):

@@ -42,7 +42,7 @@ import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
-    kmod_state, port_ranges, prereq_checks, sysctl_boot, wanted_sysctl)
+    accept_ra, interface_sysctl, kmod_state, port_ranges, prereq_checks, rp_filter, sysctl_boot, wanted_sysctl)
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
 MARKER = "# Managed by podnet.doctor"
@@ -54,7 +54,9 @@ EDITABLE_PREFIXES = ("/etc/",)
 # The order of the keys areas write in our drop-in, so runs for different areas agree on its body;
 # keys not named here follow, in the order they came.
 KEY_ORDER = (prereq_checks.forwarding_keys(("ipv4", "ipv6")) + prereq_checks.bridge_keys(("ipv4", "ipv6"))
-             + [port_ranges.RESERVED_KEY])
+             + [port_ranges.RESERVED_KEY] + ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.lxc*.rp_filter",
+                                             "net.ipv4.conf.cilium_*.rp_filter"])
+IPV6_FORWARDING = list(prereq_checks.forwarding_keys(("ipv6",)))
 
 
 def _forwarding_settings(context):
@@ -71,20 +73,38 @@ def _ports_settings(context):
     return [port_ranges.wanted_reserved(context["root"], nodeports, context["loaded"], context["owned"])]
 
 
+def _rp_filter_settings(context):
+    return rp_filter.wanted_settings(context["root"], context["options"].get("cni"))
+
+
+def _ipv6_ra_settings(context):
+    links = context.get("links") or {}
+    return accept_ra.wanted_settings(context["root"], links.get("addresses", []), links.get("routes", []),
+                                     context["loaded"], links.get("uplinks", ()))
+
+
 # area -> settings(context): what each area wants in the drop-in (see the module docstring).
 AREA_SETTINGS = {
     "ip_forward": _forwarding_settings,
     "bridge_netfilter": _bridge_settings,
     "ports": _ports_settings,
+    "rp_filter": _rp_filter_settings,
+    "ipv6_ra": _ipv6_ra_settings,
 }
 # held key -> the area function that re-plans it when the run does not fix that area.
 HELD_REFRESH = {port_ranges.RESERVED_KEY: _ports_settings}
 
 
+def _is_accept_ra(path):
+    return path.startswith("net/ipv6/conf/") and path.endswith("/accept_ra")
+
+
 def _ordered(settings):
+    """KEY_ORDER, with every accept_ra first: at boot and at runtime they are written before IPv6
+    forwarding, which purges the RA default routes of interfaces whose accept_ra is not 2."""
     rank = dict((sysctl_boot.key_to_path(k), i) for i, k in enumerate(KEY_ORDER))
     indexed = list(enumerate(settings))
-    indexed.sort(key=lambda pair: (rank.get(pair[1].path, len(rank)), pair[0]))
+    indexed.sort(key=lambda pair: (-1 if _is_accept_ra(pair[1].path) else rank.get(pair[1].path, len(rank)), pair[0]))
     return [setting for _index, setting in indexed]
 
 
@@ -104,8 +124,8 @@ def held_entries(root, owned):
     entries = collections.OrderedDict()
     for path in owned:
         for assignment in sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]:
-            if assignment.is_exclusion or assignment.is_glob or not assignment.path:
-                continue
+            if assignment.is_exclusion or not assignment.path:
+                continue  # a glob is kept (the rp_filter area writes net.ipv4.conf.lxc*.rp_filter)
             first = [n for n in sysctl_boot.kernel_names(assignment.path) if n in entries]
             entries[first[0] if first else assignment.path] = assignment.value
     return [(sysctl_boot.key_to_dotted(path), value) for path, value in entries.items()]
@@ -154,9 +174,16 @@ def sysctl_file_body(settings):
         for path in sysctl_boot.kernel_names(setting.path):
             # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
             # module from failing systemd-sysctl (modules-load.d loads it first).
-            prefix = "-" if path.startswith("net/bridge/") else ""
+            # likewise a line naming one interface (accept_ra of eth0): absent at boot is no failure
+            prefix = "-" if path.startswith("net/bridge/") or _names_one_interface(path) else ""
             lines.append("%s%s = %s" % (prefix, sysctl_boot.key_to_dotted(path), setting.value))
     return "\n".join(lines) + "\n"
+
+
+def _names_one_interface(path):
+    parts = path.split("/")
+    return len(parts) == 5 and parts[2] == "conf" and parts[3] not in ("all", "default") \
+        and not sysctl_boot.GLOB_CHARS.search(parts[3])
 
 
 def modules_file_body(module):
@@ -164,8 +191,9 @@ def modules_file_body(module):
 
 
 def settings_by_path(settings):
-    """Every /proc/sys name of each setting's variable -> the setting."""
-    return dict((p, s) for s in settings for p in sysctl_boot.kernel_names(s.path))
+    """Every /proc/sys name of each setting's variable -> the setting; a glob setting stands for its probes
+    (the links it reaches), and its own pattern."""
+    return dict((p, s) for s in settings for probe in set(s.probes + (s.path,)) for p in sysctl_boot.kernel_names(probe))
 
 
 def _overrides(assignment, by_path):
@@ -246,16 +274,22 @@ def _comment_out(root, path, settings):
 
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
              sysctl_file=prereq_checks.DEFAULT_SYSCTL_FILE, modules_file=prereq_checks.DEFAULT_MODULES_FILE,
-             on_override="outrank", module="br_netfilter", options=None):
-    """``options``: the areas' parameters (``nodeport_range``); see the module docstring."""
+             on_override="outrank", module="br_netfilter", options=None, links=None):
+    """``options``: the areas' parameters (``nodeport_range``, ``cni``); ``links``: the node's ``addresses``
+    (``ip -j address``), ``routes`` (host_networks.gather_routes) and ``uplinks``, for accept_ra; see the
+    module docstring."""
     owned = owned_files(root)
     loaded = sysctl_boot.load_boot_assignments(root)
     context = {"root": root, "ip_families": ip_families, "options": options or {}, "loaded": loaded,
-               "owned": owned}
+               "owned": owned, "links": links or {}}
     # The drop-in holds ``settings`` (this run's areas and what it held before); this run
     # resolves overrides and sets runtime values for its own areas' settings only.
     area = area_settings(areas, context)
-    settings = _ordered(area + held_settings(root, owned, area, context))
+    held = held_settings(root, owned, area, context)
+    guard = ipv6_forwarding_guard(areas, area + held, context)
+    area = _ordered(area + guard)
+    held = [s for s in held if s.path not in set(g.path for g in guard)]
+    settings = _ordered(area + held)
     keys = [s.key for s in settings]
     plan = {"keys": keys, "files": [], "remove": [], "modprobe": None, "runtime": {}, "runtime_values": {},
             "unresolved": [], "blockers": [], "outranks": []}
@@ -291,11 +325,33 @@ def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("i
         plan_overrides(plan, root, area, loaded, owned, on_override)
 
     for setting in area:
-        now = prereq_checks.runtime_value(root, setting.key)
-        if not setting.accepts(now):
-            plan["runtime"][setting.key] = now
-            plan["runtime_values"][setting.key] = setting.value
+        # a glob is written link by link (sysctl -w takes no glob): the existing links it reaches
+        for key in (runtime_keys(root, setting) if setting.is_glob else [setting.key]):
+            now = prereq_checks.runtime_value(root, key)
+            if not setting.accepts(now):
+                plan["runtime"][key] = now
+                plan["runtime_values"][key] = setting.value
     return plan
+
+
+def runtime_keys(root, setting):
+    """The dotted keys of the existing links a glob ``setting`` reaches (net/<family>/conf/<glob>/<name>)."""
+    parts = setting.path.split("/")
+    return [interface_sysctl.dotted(interface_sysctl.conf_path(parts[1], name, parts[4]))
+            for name in interface_sysctl.interfaces(root, parts[1])
+            if sysctl_boot.glob_matches(setting.path, interface_sysctl.conf_path(parts[1], name, parts[4]))]
+
+
+def ipv6_forwarding_guard(areas, settings, context):
+    """accept_ra = 2 settings the run must add before an IPv6 forwarding write (empty when the run writes
+    none, or ``ipv6_ra`` is among its areas already): writing net.ipv6.conf.all.forwarding = 1 purges at once
+    the default routes learned from router advertisements on every interface whose accept_ra is not 2
+    (net/ipv6/addrconf.c addrconf_fixup_forwarding -> rt6_purge_dflt_routers), and at boot the route never
+    comes back. So the kernel fixer writes them whichever areas the user chose."""
+    if "ipv6_ra" in areas or not any(s.key in IPV6_FORWARDING for s in settings):
+        return []
+    taken = set(s.path for s in settings)
+    return [s for s in _ipv6_ra_settings(context) if s.path not in taken]
 
 
 def plan_overrides(plan, root, settings, loaded, owned, on_override):
@@ -305,22 +361,24 @@ def plan_overrides(plan, root, settings, loaded, owned, on_override):
     settings = _as_settings(settings)
     if on_override == "comment":
         for setting in settings:
-            for tool in sysctl_boot.TOOLS:
-                foreign = [a for a in loaded[tool] if a.file not in owned]
-                winner = sysctl_boot.resolve(foreign, setting.path, setting.kernel_default, tool, setting.store)
-                if not setting.accepts(winner["value"]) and (winner["file"] or "").startswith(EDITABLE_PREFIXES):
-                    plan_comment(plan, root, winner["file"], settings)
+            for path in setting.probes:
+                for tool in sysctl_boot.TOOLS:
+                    foreign = [a for a in loaded[tool] if a.file not in owned]
+                    winner = sysctl_boot.resolve(foreign, path, setting.kernel_default, tool, setting.store)
+                    if not setting.accepts(winner["value"]) and (winner["file"] or "").startswith(EDITABLE_PREFIXES):
+                        plan_comment(plan, root, winner["file"], settings)
     overlay = dict((e["path"], None) for e in plan["remove"])
     overlay.update((e["path"], e["after"]) for e in plan["files"] if "/sysctl.d/" in e["path"] or
                    e["path"] == "/" + sysctl_boot.SYSCTL_CONF)
     after = sysctl_boot.load_boot_assignments(root, overlay)
-    for setting in settings:
-        resolved = sysctl_boot.effective_boot_value(setting.key, root, setting.kernel_default, loaded=after,
+    for setting, path in ((s, p) for s in settings for p in s.probes):
+        key = sysctl_boot.key_to_dotted(path)
+        resolved = sysctl_boot.effective_boot_value(key, root, setting.kernel_default, loaded=after,
                                                     store=setting.store)
         for tool, label in (("systemd", "systemd-sysctl at boot"), ("procps", "sysctl --system")):
             if setting.accepts(resolved[tool]["value"]):
                 continue
-            text = "%s=%s still wins for %s" % (setting.key, sysctl_boot.describe_source(resolved[tool]), label)
+            text = "%s=%s still wins for %s" % (key, sysctl_boot.describe_source(resolved[tool]), label)
             if resolved[tool]["file"] == "/" + sysctl_boot.SYSCTL_CONF and tool == "procps":
                 text += " (it reads /etc/sysctl.conf last)"
                 if on_override != "comment":

@@ -8,10 +8,13 @@ The kernel filters with the larger of ``conf/all/rp_filter`` and the interface's
 when the route back to the source leaves by another interface), 2 loose (drop only when no route back
 exists). So ``all = 1`` makes every interface strict whatever its own value says.
 
-Where the values come from: the kernel starts at 0; systemd's ``sysctl.d/50-default.conf`` sets
-``net.ipv4.conf.*.rp_filter = 2`` (loose since systemd 240; Ubuntu, Fedora, Arch ship it; Debian 12's
-systemd 252 package ships no 50-default.conf, so Debian stays at 0); hardening baselines write 1. The glob
-matches ``all`` and ``default`` at boot and, through udev's ``systemd-sysctl --prefix`` run
+Where the values come from: the kernel starts at 0; systemd's ``sysctl.d/50-default.conf`` (Ubuntu, Fedora,
+Arch ship it; Debian 12's systemd 252 package ships none, so Debian stays at 0) has
+``net.ipv4.conf.default.rp_filter = 2``, ``net.ipv4.conf.*.rp_filter = 2`` and then
+``-net.ipv4.conf.all.rp_filter``, which keeps the glob off ``all`` (it stays 0; systemd 240 until the glob
+came wrote ``all = 2`` itself). On Ubuntu ``all`` is 2 through procps's ``/etc/sysctl.d/10-network-security.conf``
+(``net.ipv4.conf.all.rp_filter=2``): Calico's "loose" exit there comes from that file. Hardening baselines
+write 1. The glob matches ``default`` and every link at boot and, through udev's ``systemd-sysctl --prefix`` run
 (99-systemd.rules), every link created later: a value the CNI set on its new link is overwritten
 (cilium#10645).
 
@@ -40,7 +43,7 @@ __metaclass__ = type
 import fnmatch
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import interface_sysctl, wanted_sysctl
 
 CHECK_ID = "rp_filter.pod_links"
 KERNEL_DEFAULT = "0"  # ipv4_devconf in net/ipv4/devinet.c leaves rp_filter at 0
@@ -135,6 +138,11 @@ def evaluate(facts, ip_families):
     if all_now not in needs["all"]:
         findings.append("%s=%s now" % (facts["all"]["key"], all_now))
     more, bad = _tool_findings(facts["all"]["key"], facts["all"]["boot"], needs["all"])
+    if more and cni == "cilium":
+        # cilium-agent writes all.rp_filter = 0 at each start (pkg/datapath/linux sysctl settings): the boot
+        # value holds from boot until the agent runs, and on the node whenever it does not
+        more = [f + " (the Cilium agent writes 0 at every start; until it runs, and where it does not, this value "
+                "filters)" for f in more]
     findings += more
     errors += bad
     for link in facts["links"]:
@@ -184,3 +192,21 @@ def fix_text(facts, needs):
     if cni == "calico":
         text += " (or set FELIX_IGNORELOOSERPF=true, which lets workloads spoof their source address)"
     return text
+
+
+def wanted_settings(root, cni):
+    """What the kernel fixer's ``rp_filter`` area writes for ``cni`` (``wanted_sysctl.WantedSysctl``): ``all``
+    (Calico: any of 0/1 passes, 0 is written), and for Cilium one glob per link pattern, whose probes are the
+    existing matching links and the names its future links get. None for a CNI with no requirement."""
+    needs = RP_FILTER_NEEDS.get(cni)
+    if needs is None:
+        return []
+    wanted = [wanted_sysctl.one_of("net.ipv4.conf.all.rp_filter", needs["all_fix"], needs["all"], KERNEL_DEFAULT)]
+    existing = interface_sysctl.interfaces(root, "ipv4")
+    for pattern in needs["links"]:
+        names = [n for n in existing if fnmatch.fnmatchcase(n, pattern)]
+        names += [n for n in needs["future_links"] if fnmatch.fnmatchcase(n, pattern) and n not in names]
+        wanted.append(wanted_sysctl.exactly(
+            "net.ipv4.conf.%s.rp_filter" % pattern, needs["link_values"][0], kernel_default=KERNEL_DEFAULT,
+            probes=[interface_sysctl.conf_path("ipv4", n, "rp_filter") for n in names]))
+    return wanted

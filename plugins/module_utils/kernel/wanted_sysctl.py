@@ -28,11 +28,14 @@ def integer_store(path, text, previous=None):
 class WantedSysctl(object):
     """``key`` (dotted), the ``value`` to write, ``acceptable(stored) -> bool``, ``need`` (what the
     cluster needs, in words: "it at 1"), ``kernel_default`` (the value with no file setting it)
-    and ``store`` (see the module docstring)."""
+    and ``store`` (see the module docstring). A ``key`` may be a glob (``net.ipv4.conf.lxc*.rp_filter``):
+    the drop-in carries it as written so it reaches links created later, and ``probes`` names the
+    concrete /proc/sys paths it stands for (existing links and names links will get), which the
+    outranking and the boot resolution test one by one; the runtime write goes to the existing ones."""
 
-    __slots__ = ("key", "value", "acceptable", "need", "kernel_default", "store")
+    __slots__ = ("key", "value", "acceptable", "need", "kernel_default", "store", "probes")
 
-    def __init__(self, key, value, acceptable, need, kernel_default=None, store=integer_store):
+    def __init__(self, key, value, acceptable, need, kernel_default=None, store=integer_store, probes=None):
         self.key = key
         self.value = value
         self.acceptable = acceptable
@@ -40,6 +43,11 @@ class WantedSysctl(object):
         path = sysctl_boot.key_to_path(key)
         self.kernel_default = sysctl_boot.KERNEL_DEFAULTS.get(path, "0") if kernel_default is None else kernel_default
         self.store = store
+        self.probes = tuple(probes) if probes else (path,)
+
+    @property
+    def is_glob(self):
+        return bool(sysctl_boot.GLOB_CHARS.search(self.path))
 
     @property
     def path(self):
@@ -60,9 +68,16 @@ class WantedSysctl(object):
         return "WantedSysctl(%s = %s)" % (self.key, self.value)
 
 
-def exactly(key, value="1"):
+def exactly(key, value="1", probes=None, kernel_default=None):
     """An integer sysctl that must be ``value`` (forwarding, bridge netfilter: 1)."""
-    return WantedSysctl(key, value, lambda stored: stored == value, "it at %s" % value)
+    return WantedSysctl(key, value, lambda stored: stored == value, "it at %s" % value, probes=probes,
+                        kernel_default=kernel_default)
+
+
+def one_of(key, value, acceptable, kernel_default=None):
+    """An integer sysctl that may be any of ``acceptable``; ``value`` is written (Calico's rp_filter: 0 or 1)."""
+    return WantedSysctl(key, value, lambda stored: stored in acceptable, "it in {%s}" % ", ".join(acceptable),
+                        kernel_default=kernel_default)
 
 
 def held(key, value, store=integer_store):

@@ -35,11 +35,15 @@ def _relevant(network):
 
 
 def gather_routes(run):
+    """Every route of both families, each tagged ``family`` (inet/inet6): ``ip -j route`` prints
+    ``"dst": "default"`` for both, and a default route with no gateway (``default dev ppp0``) says nothing else."""
     routes = []
-    for family in ("-4", "-6"):
-        rc, out, err = run(["ip", family, "-j", "route", "show", "table", "all"])
+    for flag, family in (("-4", "inet"), ("-6", "inet6")):
+        rc, out, err = run(["ip", flag, "-j", "route", "show", "table", "all"])
         if rc == 0 and out.strip():
-            routes.extend(json.loads(out))
+            for route in json.loads(out):
+                route.setdefault("family", family)
+                routes.append(route)
     return routes
 
 

@@ -6,7 +6,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks
 from ansible_collections.podnet.doctor.plugins.modules import kernel_prereqs
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import loadable_br_netfilter, make_tree
 
@@ -36,7 +36,8 @@ def test_a_one_area_fix_returns_a_fresh_read_of_both_kernel_areas(tmp_path, monk
     result = run_module({"root": root, "areas": ["bridge_netfilter"]}, monkeypatch, capsys)
     assert not result.get("failed"), result
     checks = dict((c["id"], c) for c in result["checks"])
-    assert sorted(checks) == sorted(prereq_checks.CHECK_IDS + (port_ranges.CHECK_ID,))  # every kernel area
+    # every kernel area, rp_filter.pod_links and ipv6.accept_ra included
+    assert sorted(checks) == sorted(prereq_checks.CHECK_IDS + (port_ranges.CHECK_ID,) + link_sysctl_checks.CHECK_IDS)
     assert checks["ip_forward.boot"]["status"] == "pass", checks["ip_forward.boot"]
     assert checks["bridge_nf_call.runtime"]["status"] == "pass"
     body = open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read()
@@ -52,3 +53,21 @@ def test_the_fresh_read_shows_what_a_one_area_fix_did_not_touch(tmp_path, monkey
     checks = dict((c["id"], c["status"]) for c in result["checks"])
     assert checks["ip_forward.runtime"] == "fail"  # not this run's area: reported, not changed
     assert checks["bridge_nf_call.runtime"] == "pass"
+
+
+def test_ipv6_forwarding_is_not_written_blind_when_ip_cannot_be_read(tmp_path, monkeypatch, capsys):
+    """Without `ip` the fixer cannot tell which interfaces take their IPv6 default route from RAs, and
+    forwarding would delete those routes: it fails with nothing changed."""
+    files = dict(FIXED)
+    files["proc/sys/net/ipv6/conf/all/forwarding"] = "0\n"
+    root = make_tree(tmp_path, files)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: (1, "", "ip: not found"))
+    capsys.readouterr()
+    with patch_module_args({"root": root, "areas": ["ip_forward"], "ip_families": ["ipv4", "ipv6"]}):
+        with pytest.raises(SystemExit):
+            kernel_prereqs.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"] and "router advertisements" in result["msg"] and "nothing was changed" in result["msg"]
+    assert open(os.path.join(root, "proc/sys/net/ipv6/conf/all/forwarding")).read() == "0\n"
+    assert open(os.path.join(root, "etc/sysctl.d/99-zzz-podnet-doctor.conf")).read() == FIXED[
+        "etc/sysctl.d/99-zzz-podnet-doctor.conf"]

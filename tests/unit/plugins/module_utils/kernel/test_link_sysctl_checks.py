@@ -17,8 +17,14 @@ DEBIAN = {
     "proc/sys/net/ipv6/conf/eth0/accept_ra": "1\n",
     "proc/sys/net/ipv6/conf/eth0/forwarding": "0\n",
 }
+# systemd's sysctl.d/50-default.conf as shipped (systemd/systemd sysctl.d/50-default.conf): the glob, then an
+# exclusion that keeps `all` at the kernel's 0
 SYSTEMD_DEFAULT = {"usr/lib/sysctl.d/50-default.conf": "# systemd\nnet.ipv4.conf.default.rp_filter = 2\n"
-                                                       "net.ipv4.conf.*.rp_filter = 2\n"}
+                                                       "net.ipv4.conf.*.rp_filter = 2\n-net.ipv4.conf.all.rp_filter\n"}
+# what gives Ubuntu `all = 2`: procps's /etc/sysctl.d/10-network-security.conf
+UBUNTU_PROCPS = {"etc/sysctl.d/10-network-security.conf": "net.ipv4.conf.default.rp_filter=2\nnet.ipv4.conf.all.rp_filter=2\n"}
+# a glob with no exclusion (a hardening baseline, or systemd 240's `all = 2`): reaches `all`
+GLOB_ALL = {"etc/sysctl.d/60-hardening.conf": "net.ipv4.conf.*.rp_filter = 2\n"}
 CILIUM_OVERRIDE = {"etc/sysctl.d/99-zzz-override_cilium.conf":
                    "-net.ipv4.conf.lxc*.rp_filter = 0\n-net.ipv4.conf.cilium_*.rp_filter = 0\n"
                    "net.ipv4.conf.all.rp_filter = 0\n"}
@@ -56,18 +62,30 @@ def test_ipv6_only_skips_rp_filter(tmp_path):
     assert run(tmp_path, families=("ipv6",))[0]["rp_filter.pod_links"]["status"] == "skip"
 
 
-def test_calico_systemd_glob_reaches_all(tmp_path):
+def test_calico_ubuntu_procps_file_sets_all_loose(tmp_path):
     change = dict(SYSTEMD_DEFAULT)
+    change.update(UBUNTU_PROCPS)
     change["proc/sys/net/ipv4/conf/all/rp_filter"] = "2\n"
     result = run(tmp_path, change)[0]["rp_filter.pod_links"]
     assert result["status"] == "fail"
-    assert "/usr/lib/sysctl.d/50-default.conf line 3" in result["observed"]
+    assert "/etc/sysctl.d/10-network-security.conf line 2" in result["observed"]
     assert "net.ipv4.conf.all.rp_filter = 0" in result["fix"] and "sysctl -w net.ipv4.conf.all.rp_filter=0" in result["fix"]
 
 
-def test_calico_glob_at_boot_only_fails_too(tmp_path):
-    result = run(tmp_path, SYSTEMD_DEFAULT)[0]["rp_filter.pod_links"]
+def test_systemd_default_alone_keeps_calico_passing(tmp_path):
+    # the exclusion line keeps `all` at 0; felix reads only conf/all
+    assert run(tmp_path, dict(SYSTEMD_DEFAULT))[0]["rp_filter.pod_links"]["status"] == "pass"
+
+
+def test_calico_glob_without_exclusion_at_boot_only_fails_too(tmp_path):
+    result = run(tmp_path, GLOB_ALL)[0]["rp_filter.pod_links"]
     assert result["status"] == "fail" and "at boot" in result["observed"] and "now" not in result["observed"]
+
+
+def test_cilium_boot_value_of_all_says_the_agent_resets_it(tmp_path):
+    result = run(tmp_path, GLOB_ALL, cni="cilium")[0]["rp_filter.pod_links"]
+    assert result["status"] == "fail"
+    assert "net.ipv4.conf.all.rp_filter=2" in result["observed"] and "Cilium agent writes 0 at every start" in result["observed"]
 
 
 def test_calico_strict_is_fine(tmp_path):
@@ -155,7 +173,9 @@ def test_accept_ra_no_ra_route_passes(tmp_path):
     assert result["status"] == "pass"
 
 
-V6_ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet6", "local": "fe80::5", "prefixlen": 64, "scope": "link"}]},
+# eth0 holds the node address (10.0.0.0/24, the node network run() passes): the uplink
+V6_ADDRESSES = [{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.5", "prefixlen": 24},
+                                                 {"family": "inet6", "local": "fe80::5", "prefixlen": 64, "scope": "link"}]},
                 {"ifname": "cni0", "addr_info": [{"family": "inet6", "local": "fe80::6", "prefixlen": 64, "scope": "link"}]}]
 
 
