@@ -25,13 +25,14 @@ NODEPORTS = (30000, 32767)
 # clients talk to LISTENERS listener ports (PER_LISTENER connections each, kept open so each holds
 # its own source port), plus UDP_SOCKETS connected UDP sockets (a random port each), over IPv4 to
 # the node's address and over IPv6 to ::1. Then a NodePort-style listener tries to bind the lowest
-# NodePort an IPv4 client got. Prints JSON.
+# NodePort an IPv4 TCP client got. Prints JSON.
 CLIENTS = r"""
 import errno, json, socket, sys
 low, high = int(sys.argv[2]), int(sys.argv[3])
 listeners, per_listener, udp_sockets = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 keep = []
 
+tcp = []
 def source_ports(family, address):
     ports, servers = [], []
     for index in range(listeners):
@@ -41,6 +42,8 @@ def source_ports(family, address):
         for _ in range(per_listener):
             client = socket.socket(family); client.connect((address, 9100 + index)); keep.append(client)
             ports.append(client.getsockname()[1]); keep.append(server.accept()[0])
+            if family == socket.AF_INET:
+                tcp.append(client.getsockname()[1])
     for index in range(udp_sockets):
         client = socket.socket(family, socket.SOCK_DGRAM); client.connect((address, 20000 + index))
         keep.append(client); ports.append(client.getsockname()[1])
@@ -50,11 +53,13 @@ def source_ports(family, address):
 ports = source_ports(socket.AF_INET, sys.argv[1])
 ports6 = source_ports(socket.AF_INET6, "::1")  # IPv6 draws from the same (ipv4) range
 inside = sorted(p for p in ports if low <= p <= high)
+# a TCP listener collides with a TCP client's port (a UDP socket's port does not block it)
+tcp_inside = sorted(p for p in tcp if low <= p <= high)
 bind = None
-if inside:
+if tcp_inside:
     nodeport = socket.socket(); nodeport.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        nodeport.bind(("0.0.0.0", inside[0])); nodeport.listen(1); bind = "ok"
+        nodeport.bind(("0.0.0.0", tcp_inside[0])); nodeport.listen(1); bind = "ok"
     except OSError as exc:
         bind = errno.errorcode.get(exc.errno, str(exc.errno)) + ": " + exc.strerror
 print(json.dumps({"count": len(ports), "inside": inside, "min": min(ports), "max": max(ports),
