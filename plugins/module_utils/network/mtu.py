@@ -8,7 +8,7 @@ uplink's MTU, or it is dropped (DF set, or a receiving link smaller than the sen
 TCP handshakes work, TLS, large responses and image pulls hang. What is read, all cheap:
 
 * the uplink: the interface holding the node address (in a node network), its MTU from the
-  ``ip -j addr`` list node_info already has (the kernel's IFLA_MTU, what /sys/class/net/IF/mtu shows);
+  ``ip -d -j addr`` list node_info already has (the kernel's IFLA_MTU, what /sys/class/net/IF/mtu shows);
 * the overlay devices of the chosen CNI/mode that exist (``flannel.1``, ``vxlan.calico``, ``tunl0``...)
   and their MTU; a device whose ``ip -d`` record names its underlay (``vxlan ... dev eth1`` or ``local``: flannel
   ``--iface``, Calico ``IP_AUTODETECTION_METHOD=interface=``) is judged against that link, and so is the configured
