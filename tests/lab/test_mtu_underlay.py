@@ -9,14 +9,13 @@ the pod links at 8950. The kernel is the oracle: DF packets of 8950 bytes pod to
 same node fails against eth0 - the wrong fail this fixes. mtu.path cannot measure that path (it probes the
 inventory addresses over eth0) and says so from each sender, instead of "not even 576 bytes"."""
 import json
-import os
 
 import pytest
 
-from conftest import ansible_playbook
 from podnet_lab import fleet as lab_fleet, pods
 from podnet_lab.mtu_paths import SUBNET_ENV
 from podnet_lab.podman import node_exec, node_sh, run
+from test_mtu import mtu_checks
 
 from ansible_collections.podnet.doctor.plugins.module_utils.network import mtu
 
@@ -61,17 +60,6 @@ def df_loss(node, destination, payload, netns=None):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def host_checks(fleet, report_dir, playbook):
-    _rc, out = ansible_playbook(fleet.inventory_path, playbook, "-e", "podnet_report_dir=%s" % report_dir)
-    found = {}
-    for host in ("node1", "node2"):
-        path = os.path.join(str(report_dir), "hosts", "%s.json" % host)
-        assert os.path.exists(path), out
-        with open(path) as handle:
-            found[host] = dict((c["id"], c) for c in json.load(handle)["checks"] if c["id"].startswith("mtu."))
-    return found, out
-
-
 def test_vxlan_bound_to_a_jumbo_link_is_judged_against_that_link(jumbo_fleet, tmp_path):
     fleet = jumbo_fleet
     pods.ensure(fleet)
@@ -99,7 +87,7 @@ def test_vxlan_bound_to_a_jumbo_link_is_judged_against_that_link(jumbo_fleet, tm
     old = mtu.evaluate_overlay_mtu(mtu.gather_mtu(plain, "/nonexistent", "flannel", "vxlan", [str(fleet.subnet)]))
     assert old["status"] == "fail" and "exceeds uplink eth0 MTU 1500" in old["observed"], old
 
-    found, out = host_checks(fleet, tmp_path / "compliance", "podnet.doctor.compliance")
+    found, out = mtu_checks(fleet, tmp_path / "compliance", "podnet.doctor.compliance")
     for host in ("node1", "node2"):
         check = found[host]["mtu.overlay"]
         assert check["status"] == "pass", out
@@ -108,7 +96,7 @@ def test_vxlan_bound_to_a_jumbo_link_is_judged_against_that_link(jumbo_fleet, tm
         assert check["expected"].startswith("overlay MTU <= %d (underlay eth1 MTU 9000" % OVERLAY)
 
     # the probe leaves by eth0 (the inventory addresses): each sender says the overlay's path is not measured
-    found, out = host_checks(fleet, tmp_path / "probe", "podnet.doctor.probe")
+    found, out = mtu_checks(fleet, tmp_path / "probe", "podnet.doctor.probe")
     for host, peer in (("node1", 2), ("node2", 1)):
         check = found[host]["mtu.path"]
         assert check["status"] == "skip", out
