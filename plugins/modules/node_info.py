@@ -148,6 +148,7 @@ facts:
           C(overhead), C(largest_overlay_mtu), the overlay C(devices) (with their C(underlay)) and C(configured) MTUs with
           their source, C(cni_files) (the CNI files skipped or ignored), C(errors).
         - The fleet step of M(podnet.doctor.cidr_check) compares the uplinks of every host from it.
+      type: dict
     netmgr:
       description:
         - What C(netmgr.cni_links) was judged from - NetworkManager (enabled, running, the CNI links it would

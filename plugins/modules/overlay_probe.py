@@ -25,7 +25,8 @@ description:
   - C(mtu.path) - C(send) also sends don't-fragment datagrams (C(IP_PMTUDISC_PROBE)) on the overlay's UDP port (or its
     bare IP protocol) at the size this node's overlay needs on the path (its overlay MTU plus the encapsulation's
     overhead, from the devices and CNI configuration C(mtu.overlay) reads; its uplink's MTU when nothing is configured)
-    and smaller sizes (9000, 8950, every 500 bytes from 8500 to 2000, common MTUs from 1500) down to 576; C(collect) reports, per sender, the largest that arrived against the size
+    and smaller sizes (9000, 8950, every 500 bytes from 8500 to 2000, common MTUs from 1500) down to 576; C(collect)
+    reports, per sender, the largest that arrived against the size
     needed.
   - IPv4 node networks only. Needs root (raw sockets).
 author: podnet.doctor developers (@podnet)
@@ -115,7 +116,8 @@ needed:
   returned: mode send
   type: dict
 received:
-  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port); C(size) and C(needed) for C(mtu.path)'s, C(no_size) (the sender's reason) when it sent none.
+  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port); C(size) and C(needed) for C(mtu.path)'s,
+    C(no_size) (the sender's reason) when it sent none.
   returned: mode collect
   type: list
   elements: dict

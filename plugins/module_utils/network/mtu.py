@@ -331,8 +331,8 @@ def _evaluate_overlay_mtu(facts, peer_uplinks, peer_underlays):
         limit_source = "underlay %s MTU %d (%s of %s; not uplink %s)" % (
             underlay["interface"], underlay["mtu"], underlay["source"], underlay["device"], uplink["interface"])
         if smaller_peers:
-            limit_source = "%s (this node's %s)" % (", ".join("peer %s %s MTU %d" % (h, underlay["interface"], m)
-                                                               for m, h in smaller_peers), limit_source)
+            peers_text = ", ".join("peer %s %s MTU %d" % (h, underlay["interface"], m) for m, h in smaller_peers)
+            limit_source = "%s (this node's %s)" % (peers_text, limit_source)
     largest = limit - overhead
     expected = "overlay MTU <= %d (%s - %d for %s)" % (largest, limit_source, overhead, label)
     too_large, fits, devices_too_large = [], [], []
