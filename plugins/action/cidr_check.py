@@ -87,7 +87,10 @@ class ActionModule(ActionBase):
                 result["per_host"] = cidr.fleet_checks(cluster, networks, reserved, missing)
                 if args.get("mtu_checks"):
                     # mtu.overlay again, with every peer's uplink: replaces the node's own (merged_checks)
-                    for host, checks in mtu.fleet_overlay_checks(fleet_mtu_facts(hostvars, result["per_host"], facts_var)).items():
+                    # the play's hosts without facts, and --limit, are named as not compared
+                    fleet_mtu = fleet_mtu_facts(hostvars, result["per_host"], facts_var)
+                    for host, checks in mtu.fleet_overlay_checks(fleet_mtu, list(result["per_host"]),
+                                                                 task_vars.get("ansible_limit")).items():
                         result["per_host"][host].extend(checks)
             else:
                 result["checks"] = apply_ignore([dict(c) for c in args.get("results") or []],

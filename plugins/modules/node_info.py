@@ -22,8 +22,9 @@ description:
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
     C(overlay.forward), C(overlay.boot), C(mtu.overlay), C(netmgr.cni_links) and C(ports.nodeport_reserved).
   - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
-    its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of C(/etc/cni/net.d) files)
-    with the uplink's MTU (the link holding the node address) minus the encapsulation's overhead.
+    its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of the C(/etc/cni/net.d) file
+    the container runtime uses - the first that loads in byte order) with the uplink's MTU (the link holding the node
+    address; for a VXLAN bound to another link, C(ip -d) shows which, that link's) minus the encapsulation's overhead.
   - C(overlay.boot) judges the firewalls the next boot loads (units enabled in /etc/systemd/system, masks
     included) - firewalld's permanent zones, C(/etc/nftables.conf) and its includes, files restored by
     C(iptables-restore) units (netfilter-persistent's C(/etc/iptables/rules.v4)), ufw's rule files. The
@@ -144,7 +145,8 @@ facts:
     mtu:
       description:
         - What C(mtu.overlay) was judged from - C(uplink) (C(interface), C(mtu), C(address)), C(encapsulation),
-          C(overhead), C(largest_overlay_mtu), the overlay C(devices) and C(configured) MTUs with their source, C(errors).
+          C(overhead), C(largest_overlay_mtu), the overlay C(devices) (with their C(underlay)) and C(configured) MTUs with
+          their source, C(cni_files) (the CNI files skipped or ignored), C(errors).
         - The fleet step of M(podnet.doctor.cidr_check) compares the uplinks of every host from it.
       type: dict
     netmgr:

@@ -25,7 +25,8 @@ description:
   - C(mtu.path) - C(send) also sends don't-fragment datagrams (C(IP_PMTUDISC_PROBE)) on the overlay's UDP port (or its
     bare IP protocol) at the size this node's overlay needs on the path (its overlay MTU plus the encapsulation's
     overhead, from the devices and CNI configuration C(mtu.overlay) reads; its uplink's MTU when nothing is configured)
-    and the usual smaller sizes down to 576; C(collect) reports, per sender, the largest that arrived against the size
+    and smaller sizes (9000, 8950, every 500 bytes from 8500 to 2000, common MTUs from 1500) down to 576; C(collect)
+    reports, per sender, the largest that arrived against the size
     needed.
   - IPv4 node networks only. Needs root (raw sockets).
 author: podnet.doctor developers (@podnet)
@@ -102,7 +103,10 @@ sent:
   type: list
   elements: dict
 sent_sizes:
-  description: Each C(mtu.path) datagram (C(send)) - C(to), C(size), C(sent) (false - larger than this node's own link).
+  description:
+    - Each C(mtu.path) datagram (C(send)) - C(to), C(size), C(sent) (false - larger than this node's own link).
+    - When no size could be probed (no uplink, or the overlay bound to another link) one entry per target with
+      C(size) null and C(why); the receivers get that reason in a small datagram instead.
   returned: mode send
   type: list
   elements: dict
@@ -112,7 +116,8 @@ needed:
   returned: mode send
   type: dict
 received:
-  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port); C(size) and C(needed) for C(mtu.path)'s.
+  description: Each probe that arrived (C(collect)) - C(from), C(proto), C(port); C(size) and C(needed) for C(mtu.path)'s,
+    C(no_size) (the sender's reason) when it sent none.
   returned: mode collect
   type: list
   elements: dict
@@ -155,9 +160,10 @@ def build_module():
 
 
 def node_addresses(module):
-    rc, out, err = module.run_command(["ip", "-j", "addr", "show"], environ_update={"LC_ALL": "C"})
+    # -d: a VXLAN's underlay (linkinfo), so the sender sizes its probes from the devices bound to the probed link
+    rc, out, err = module.run_command(["ip", "-d", "-j", "addr", "show"], environ_update={"LC_ALL": "C"})
     if rc != 0:
-        module.fail_json(msg="ip -j addr show failed (rc=%d): %s" % (rc, err.strip()))
+        module.fail_json(msg="ip -d -j addr show failed (rc=%d): %s" % (rc, err.strip()))
     return json.loads(out or "[]")
 
 
@@ -179,10 +185,13 @@ def send(module, ports, run_id, sport, own, targets, addresses):
         params = module.params
         needed, why = probe_mtu.sender_needed_size(addresses, params["root"], params["cni"], params["cni_mode"], own)
         try:
-            sizes = probe_mtu.send_size_probes(entry, run_id, sport, own, targets, needed) if needed else []
+            if needed:
+                sizes = probe_mtu.send_size_probes(entry, run_id, sport, own, targets, needed)
+            else:  # the receivers are told why, or they would read "not even 576 bytes arrived"
+                sizes = probe_mtu.send_no_size(entry, run_id, sport, own, targets, why)
         except (IOError, OSError) as exc:
-            module.fail_json(msg="cannot send the mtu.path probes of %d bytes: %s (the probe needs root: 'become: true')"
-                             % (needed, exc.strerror or exc), sent=sent)
+            module.fail_json(msg="cannot send the mtu.path probes of %s bytes: %s (the probe needs root: 'become: true')"
+                             % (needed or "no", exc.strerror or exc), sent=sent)
         needed = {"size": needed, "why": why}
     module.exit_json(changed=False, sent=sent, source=own, sent_sizes=sizes, needed=needed)
 

@@ -30,12 +30,14 @@ def gather_firewall(run, root="/", which=None):
     """Every ruleset and firewall state, read-only."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}}
-    addr = _tool(run, ["ip", "-j", "addr", "show"])
+    # -d: the link details (linkinfo), which mtu.overlay needs for a VXLAN's underlay (``vxlan ... dev X`` is not in
+    # the plain record); the same single call, the firewall checks read only ifname/flags/addr_info from it
+    addr = _tool(run, ["ip", "-d", "-j", "addr", "show"])
     try:
         facts["addresses"] = json.loads(addr["out"]) if addr["rc"] == 0 and addr["out"].strip() else []
     except ValueError as exc:
         facts["addresses"] = []
-        facts["errors"].append("ip -j addr show printed something that is not JSON (%s)" % exc)
+        facts["errors"].append("ip -d -j addr show printed something that is not JSON (%s)" % exc)
     facts["protocols"] = read_protocols(root)
     for key, argv in (("nft", ["nft", "-j", "-p", "list", "ruleset"]),
                       ("iptables_legacy", ["iptables-legacy-save"]),

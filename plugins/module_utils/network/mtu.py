@@ -8,12 +8,14 @@ uplink's MTU, or it is dropped (DF set, or a receiving link smaller than the sen
 TCP handshakes work, TLS, large responses and image pulls hang. What is read, all cheap:
 
 * the uplink: the interface holding the node address (in a node network), its MTU from the
-  ``ip -j addr`` list node_info already has (the kernel's IFLA_MTU, what /sys/class/net/IF/mtu shows);
+  ``ip -d -j addr`` list node_info already has (the kernel's IFLA_MTU, what /sys/class/net/IF/mtu shows);
 * the overlay devices of the chosen CNI/mode that exist (``flannel.1``, ``vxlan.calico``, ``tunl0``...)
-  and their MTU; a device whose ``ip`` record names its own underlay is judged against that link;
+  and their MTU; a device whose ``ip -d`` record names its underlay (``vxlan ... dev eth1`` or ``local``: flannel
+  ``--iface``, Calico ``IP_AUTODETECTION_METHOD=interface=``) is judged against that link, and so is the configured
+  MTU then (the CNI derives it from that link);
 * the MTU the CNI is configured with: ``FLANNEL_MTU`` in ``/run/flannel/subnet.env`` (flannel) and
-  every ``mtu`` key, nested plugins included, of ``/etc/cni/net.d/*.conf``, ``*.conflist``, ``*.json``
-  (the suffixes libcni's ConfFiles reads).
+  every ``mtu`` key, nested plugins (Multus delegates) included, of the ONE file of ``/etc/cni/net.d`` the
+  container runtime uses (:func:`runtime_cni_file`); the others are named as ignored.
 
 Encapsulation overhead (bytes the underlay packet adds to the overlay MTU; IPv6 underlay: the outer
 header is 40 bytes, not 20, so +20). Sources: Calico "Configure MTU" (VXLAN 50, IP-in-IP 20,
@@ -111,18 +113,42 @@ def find_uplink(addresses, node_networks, default_route_dev=None):
     return None
 
 
+def _holder_of(addresses, address, but):
+    """The interface (not ``but``) holding ``address``, or None."""
+    for link in addresses:
+        if link.get("ifname") != but and any(a.get("local") == address for a in link.get("addr_info") or []):
+            return link.get("ifname")
+    return None
+
+
+def device_underlay(link, addresses):
+    """(underlay interface, how it was told) of an overlay device; (None, None) when its record does not say.
+
+    ``ip -d -j addr`` shows a VXLAN's IFLA_VXLAN_LINK (``vxlan ... dev X``: flannel's and Calico's VtepDevIndex)
+    as ``linkinfo.info_data.link`` and its source address as ``local``/``local6``; plain ``ip -j addr`` shows
+    neither (checked on the kernel), only ``link`` (IFLA_LINK) for devices with a lower link."""
+    info = (link.get("linkinfo") or {}).get("info_data") or {}
+    if info.get("link"):
+        return info["link"], "dev %s" % info["link"]
+    local = info.get("local") or info.get("local6")
+    holder = _holder_of(addresses, local, link.get("ifname")) if local else None
+    if holder:
+        return holder, "local %s on %s" % (local, holder)
+    if link.get("link"):
+        return link["link"], "link %s" % link["link"]
+    return None, None
+
+
 def overlay_devices(addresses, patterns):
-    """[{name, mtu, underlay}] of the existing links matching the mode's device names."""
+    """[{name, mtu, underlay, underlay_mtu}] of the existing links matching the mode's device names."""
     mtus = _link_mtus(addresses)
     found = []
     for link in addresses:
         name = link.get("ifname") or ""
         if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
             continue
-        # ``ip -d`` puts a VXLAN's underlay in linkinfo; plain ``ip`` shows it as ``link`` only for
-        # devices with a lower link (IFLA_LINK); otherwise it is the uplink
-        underlay = (link.get("linkinfo", {}).get("info_data", {}) or {}).get("link") or link.get("link")
-        found.append({"name": name, "mtu": link.get("mtu"), "underlay": underlay,
+        underlay, told_by = device_underlay(link, addresses)
+        found.append({"name": name, "mtu": link.get("mtu"), "underlay": underlay, "underlay_source": told_by,
                       "underlay_mtu": mtus.get(underlay) if underlay else None})
     return found
 
@@ -143,9 +169,62 @@ def _mtu_keys(value, path):
     return found
 
 
-def configured_mtus(root, cni):
-    """([{source, mtu}], [errors]) from flannel's subnet.env and the CNI config files."""
+def _loadable(name, parsed):
+    """Why the runtime skips a parsed CNI file (libcni: a .conflist needs a non-empty ``plugins`` list, a .conf or
+    .json a ``type``), or None when it loads."""
+    if not isinstance(parsed, dict):
+        return "not a JSON object"
+    if name.endswith(".conflist"):
+        return None if isinstance(parsed.get("plugins"), list) and parsed["plugins"] else "no plugins"
+    return None if parsed.get("type") else "no type"
+
+
+def runtime_cni_file(root):
+    """((path, parsed) of the CNI file the runtime uses or None, [notes on the files it does not use], [errors]).
+
+    containerd (go-cni loadFromConfDir, max_conf_num 1) and CRI-O (ocicni loadNetworks: the default network is the
+    first that loads, unless cni_default_network names one) take the files of /etc/cni/net.d ending in .conf,
+    .conflist or .json (libcni ConfFiles, directories left out) in byte order (sort.Strings) and use the FIRST; the
+    later files are never read. A file that does not load (bad JSON, no type/plugins) is skipped by CRI-O, while
+    containerd stops at it (no pod network at all): the next loadable one is what the node would use. Multus and
+    other meta-plugins name their delegates inside that first file."""
+    directory = host_path(root, CNI_CONF_DIR)
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(CNI_CONF_SUFFIXES))
+    except OSError:
+        names = []
+    names = [n for n in names if not os.path.isdir(os.path.join(directory, n))]
+    notes, skipped = [], []
+    for index, name in enumerate(names):
+        path = os.path.join(CNI_CONF_DIR, name)
+        text = read_text(root, path)
+        if text is None:  # cannot tell whether it loads, so not which file is used
+            return None, notes, ["%s cannot be read (run with become: true)" % path]
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            skipped.append("%s is not valid JSON (%s)" % (path, exc))
+            continue
+        why = _loadable(name, parsed)
+        if why:
+            skipped.append("%s has %s" % (path, why))
+            continue
+        if skipped:
+            notes.append("skipped: %s (CRI-O skips what does not load; containerd stops there: no pod network)"
+                         % "; ".join(skipped))
+        if names[index + 1:]:
+            notes.append("the runtime uses %s, the first in lexical order; ignored: %s" % (name, ", ".join(names[index + 1:])))
+        return (path, parsed), notes, []
+    if skipped:
+        return None, notes, ["no file of %s loads: %s" % (CNI_CONF_DIR, "; ".join(skipped))]
+    return None, notes, []
+
+
+def configured_mtus(root, cni, configured_notes=None):
+    """([{source, mtu}], [errors]) from flannel's subnet.env and the CNI config file the runtime uses
+    (:func:`runtime_cni_file`); ``configured_notes`` (a list) receives what was left out and why."""
     configured, errors = [], []
+    configured_notes = [] if configured_notes is None else configured_notes
     if cni == "flannel":
         text = read_text(root, FLANNEL_SUBNET_ENV)
         if text is None and os.path.lexists(host_path(root, FLANNEL_SUBNET_ENV)):
@@ -158,24 +237,10 @@ def configured_mtus(root, cni):
                     configured.append({"source": source, "mtu": int(value.strip())})
                 else:
                     errors.append("%s: FLANNEL_MTU=%r is not a number" % (source, value.strip()))
-    directory = host_path(root, CNI_CONF_DIR)
-    try:
-        names = sorted(n for n in os.listdir(directory) if n.endswith(CNI_CONF_SUFFIXES))
-    except OSError:
-        names = []
-    for name in names:
-        path = os.path.join(CNI_CONF_DIR, name)
-        if os.path.isdir(host_path(root, path)):
-            continue
-        text = read_text(root, path)
-        if text is None:
-            errors.append("%s cannot be read (run with become: true)" % path)
-            continue
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            errors.append("%s is not valid JSON (%s)" % (path, exc))
-            continue
+    used, notes, file_errors = runtime_cni_file(root)
+    errors.extend(file_errors)
+    if used:
+        path, parsed = used
         for key, value in _mtu_keys(parsed, ""):
             if value == 0 and not isinstance(value, bool):
                 continue  # unset: the plugin picks its own (Calico's veth_mtu "0": /var/lib/calico/mtu, auto-detected)
@@ -183,6 +248,7 @@ def configured_mtus(root, cni):
                 configured.append({"source": "%s key %s" % (path, key), "mtu": value})
             else:
                 errors.append("%s key %s: %r is not a number" % (path, key, value))
+    configured_notes[:] = notes
     return configured, errors
 
 
@@ -197,10 +263,12 @@ def gather_mtu(addresses, root, cni, mode, node_networks, routes=()):
         return facts
     facts["encapsulation"] = entry[0]
     facts["devices"] = overlay_devices(addresses, entry[1])
-    facts["configured"], facts["errors"] = configured_mtus(root, cni)
+    facts["cni_files"] = []
+    facts["configured"], facts["errors"] = configured_mtus(root, cni, facts["cni_files"])
     if uplink:
         facts["overhead"] = overhead_for(entry[0], uplink["ipv6"])
-        facts["largest_overlay_mtu"] = uplink["mtu"] - facts["overhead"]
+        underlay = overlay_underlay(facts)
+        facts["largest_overlay_mtu"] = (underlay or uplink)["mtu"] - facts["overhead"]
     return facts
 
 
@@ -208,9 +276,34 @@ def _encapsulation_label(facts):
     return "%s over IPv%s" % (facts["encapsulation"], 6 if facts["uplink"]["ipv6"] else 4)
 
 
-def evaluate_overlay_mtu(facts, peer_uplinks=None):
+def overlay_underlay(facts):
+    """{interface, mtu, source, device} of the link the overlay devices are bound to when it is not the uplink
+    (all of them on the same one), else None: then the uplink carries the overlay."""
+    uplink = facts.get("uplink") or {}
+    bound = set((d.get("underlay"), d.get("underlay_mtu")) for d in facts.get("devices", []))
+    if len(bound) != 1:
+        return None
+    interface, link_mtu = bound.pop()
+    if not interface or not link_mtu or interface == uplink.get("interface"):
+        return None
+    device = facts["devices"][0]
+    return {"interface": interface, "mtu": link_mtu, "source": device.get("underlay_source"), "device": device["name"]}
+
+
+def evaluate_overlay_mtu(facts, peer_uplinks=None, peer_underlays=None, not_compared=None):
     """The check ``mtu.overlay`` from :func:`gather_mtu`'s facts; ``peer_uplinks`` ({host: mtu}, the
-    fleet step) adds the peers whose uplink is smaller than what this host's overlay sends."""
+    fleet step) adds the peers whose uplink is smaller than what this host's overlay sends, ``peer_underlays``
+    ({host: mtu}) the same for an overlay bound to another link; ``not_compared`` names the peers left out."""
+    check = _evaluate_overlay_mtu(facts, peer_uplinks, peer_underlays)
+    notes = list(facts.get("cni_files") or [])
+    if not_compared:
+        notes.append("not compared: %s" % ", ".join(not_compared))
+    if notes and check["status"] in ("pass", "fail"):
+        check["observed"] += "; " + "; ".join(notes)
+    return check
+
+
+def _evaluate_overlay_mtu(facts, peer_uplinks, peer_underlays):
     if facts.get("encapsulation") is None:
         return check_result(CHECK_ID, "skip", "the overhead of %s mode %s is not known to podnet.doctor (no data path "
                             "or not in the table)" % (facts.get("cni"), facts.get("mode")),
@@ -230,13 +323,23 @@ def evaluate_overlay_mtu(facts, peer_uplinks=None):
         limit = smaller_peers[0][0]
         limit_source = "%s (this node's %s: %d)" % (
             ", ".join("peer %s uplink MTU %d" % (h, m) for m, h in smaller_peers), uplink["interface"], uplink["mtu"])
+    underlay = overlay_underlay(facts)
+    if underlay:
+        # the overlay runs over another link (its devices say so): that link, and the peers' same link, bound it
+        smaller_peers = sorted((m, h) for h, m in (peer_underlays or {}).items() if m and m < underlay["mtu"])
+        limit = smaller_peers[0][0] if smaller_peers else underlay["mtu"]
+        limit_source = "underlay %s MTU %d (%s of %s; not uplink %s)" % (
+            underlay["interface"], underlay["mtu"], underlay["source"], underlay["device"], uplink["interface"])
+        if smaller_peers:
+            peers_text = ", ".join("peer %s %s MTU %d" % (h, underlay["interface"], m) for m, h in smaller_peers)
+            limit_source = "%s (this node's %s)" % (peers_text, limit_source)
     largest = limit - overhead
     expected = "overlay MTU <= %d (%s - %d for %s)" % (largest, limit_source, overhead, label)
     too_large, fits, devices_too_large = [], [], []
     for device in facts["devices"]:
         own_limit, text = limit, "device %s MTU %s" % (device["name"], device["mtu"])
-        if device.get("underlay") and device["underlay"] != uplink["interface"]:
-            own_limit = min(limit, device.get("underlay_mtu") or limit)
+        if device.get("underlay") and device["underlay"] not in (uplink["interface"], (underlay or {}).get("interface")):
+            own_limit = device.get("underlay_mtu") or limit
             text += " (underlay %s MTU %s)" % (device["underlay"], device.get("underlay_mtu"))
         if device["mtu"] is None or device["mtu"] + overhead > own_limit:
             too_large.append("%s (+ %d = %s)" % (text, overhead, device["mtu"] and device["mtu"] + overhead))
@@ -276,11 +379,25 @@ def evaluate_overlay_mtu(facts, peer_uplinks=None):
     return check_result(CHECK_ID, "pass", observed, expected, largest_overlay_mtu=largest)
 
 
-def fleet_overlay_checks(hosts_mtu):
-    """{host: [mtu.overlay]} from every host's ``facts.mtu``, each judged against the peers' uplinks."""
+def fleet_overlay_checks(hosts_mtu, hosts=None, limit=None):
+    """{host: [mtu.overlay]} from every host's ``facts.mtu``, each judged against the peers' uplinks (and, for an
+    overlay bound to another link, the peers' same link). ``hosts``: every host of the fleet; those without facts
+    (unreachable) or without a known uplink are named as not compared, and so are the hosts outside ``limit``
+    (the play's ``--limit``: they are not in the play, so not known here)."""
     uplinks = dict((host, (facts.get("uplink") or {}).get("mtu")) for host, facts in hosts_mtu.items())
+    underlays = dict((host, overlay_underlay(facts)) for host, facts in hosts_mtu.items())
+    missing = ["%s (no facts)" % h for h in sorted(set(hosts or ()) - set(hosts_mtu))]
+    if limit:
+        missing.append("any host outside --limit %s" % limit)
     per_host = {}
     for host, facts in hosts_mtu.items():
-        peers = dict((h, m) for h, m in uplinks.items() if h != host)
-        per_host[host] = [evaluate_overlay_mtu(facts, peers)]
+        peers = dict((h, m) for h, m in uplinks.items() if h != host and m)
+        own = underlays[host]
+        peer_underlays = dict((h, u["mtu"]) for h, u in underlays.items()
+                              if h != host and own and u and u["interface"] == own["interface"])
+        unknown = ["%s (no uplink found)" % h for h in sorted(uplinks) if h != host and not uplinks[h]]
+        if own:
+            unknown += ["%s (no %s bound overlay)" % (h, own["interface"]) for h in sorted(hosts_mtu)
+                        if h != host and h not in peer_underlays]
+        per_host[host] = [evaluate_overlay_mtu(facts, peers, peer_underlays, sorted(unknown) + missing)]
     return per_host

@@ -6,7 +6,7 @@
 The size a node's overlay needs on the path is its overlay MTU plus the encapsulation's overhead
 (the largest MTU of its overlay devices, else of its CNI configuration, from :mod:`mtu`), or its
 uplink's MTU when nothing is configured yet (what the CNIs derive theirs from). The sender sends that size
-and the usual smaller MTUs (1480, 1450, 1400... 576) with ``IP_MTU_DISCOVER = IP_PMTUDISC_PROBE``:
+and the smaller steps of :data:`SIZE_STEPS` below it with ``IP_MTU_DISCOVER = IP_PMTUDISC_PROBE``:
 the DF bit set and the route's cached path MTU ignored, so a learned smaller PMTU cannot make the
 kernel refuse the size, and a router on the path that cannot forward it drops it (a switch or a
 smaller link drops it silently). A size over the sender's own link is refused locally (EMSGSIZE):
@@ -16,6 +16,10 @@ The datagrams go to the overlay's own UDP port (or as its bare IP protocol, IPIP
 overlay's path and ACLs; each carries ``podnet.doctor probe <run> size <S> of <N>``, which the
 observer (raw sockets, like overlay.probe) records with the length that arrived. The receiver's
 check names each sender, the largest size that arrived, and the size it needed.
+
+A sender that cannot size its probes (no uplink found; an overlay bound to another link than the one the
+probe leaves by) sends instead ``podnet.doctor probe <run> nosize <why>`` on the same port, so the
+receiver says what happened rather than "not even 576 bytes arrived".
 """
 from __future__ import absolute_import, division, print_function
 
@@ -34,18 +38,27 @@ CHECK_ID = "mtu.path"
 IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
 IP_PMTUDISC_PROBE = 3
 IPV4_HEADER, UDP_HEADER = 20, 8
-# the sizes below the needed one, to find the largest that arrives (jumbo, common overlay and tunnel
-# MTUs, IPv6's minimum link MTU, IPv4's minimum datagram every host must accept)
-SIZE_STEPS = (9000, 8950, 1500, 1480, 1460, 1450, 1420, 1400, 1380, 1350, 1300, 1280, 1200, 1000, 576)
+# the sizes below the needed one, to find the largest that arrives in ONE send round (the receiver answers
+# nothing, so no binary search): jumbo 9000 and 8950 (its VXLAN overlay), then every 500 bytes down to 2000, so
+# a jumbo path is understated by less than 500 bytes (a 9001 fleet behind an 8500 path reports 8500, not 1500);
+# below 1500 the common overlay and tunnel MTUs, IPv6's minimum link MTU (1280) and IPv4's minimum datagram (576).
+# Only sizes below the needed one are sent: a 1500 fleet sends the same 13 as before, a 9001 one 29.
+JUMBO_STEPS = (9000, 8950) + tuple(range(8500, 1999, -500))
+SIZE_STEPS = JUMBO_STEPS + (1500, 1480, 1460, 1450, 1420, 1400, 1380, 1350, 1300, 1280, 1200, 1000, 576)
 SIZE_COPIES = 2
 SIZE_GAP = 0.005
 SIZE_MARK = re.compile(br" size (\d+) of (\d+) ")
+NO_SIZE_MARK = re.compile(br" nosize ([ -~]{1,300})")
 
 
 def needed_size(mtu_facts):
     """(bytes the overlay's encapsulated packets need on the path, where that comes from)."""
     uplink = mtu_facts.get("uplink") or {}
     overhead = mtu_facts.get("overhead")
+    elsewhere = mtu.overlay_underlay(mtu_facts) if uplink else None
+    if elsewhere:
+        return None, ("its overlay runs over %s (%s of %s), not %s, which the probe leaves by: that path is not measured"
+                      % (elsewhere["interface"], elsewhere["source"], elsewhere["device"], uplink["interface"]))
     # an existing device bounds what is encapsulated (a pod link set larger gets ICMP "fragmentation needed"
     # from the node itself); before the device exists, the configured MTU is what it will get
     mtus = [(d["mtu"], "device %s" % d["name"]) for d in mtu_facts.get("devices", []) if d.get("mtu")]
@@ -55,7 +68,7 @@ def needed_size(mtu_facts):
         return largest + overhead, "overlay MTU %d (%s) + %d" % (largest, source, overhead)
     if uplink.get("mtu"):
         return uplink["mtu"], "uplink %s MTU (no overlay MTU configured yet)" % uplink["interface"]
-    return None, "no uplink found"
+    return None, "it found no uplink (no interface holds its probe address)"
 
 
 def sizes_to_send(needed):
@@ -88,35 +101,61 @@ def observed_size(packet, run_id):
     return len(packet), int(found.group(2))
 
 
+def _send_datagrams(entry, own, sport, target, payloads, open_socket, sleep, df=True):
+    """Send ``payloads`` ([(bytes, copies)]) to ``target`` on the overlay's port from one socket; True, or False when
+    the kernel refuses the size here (EMSGSIZE: larger than this node's own link)."""
+    proto, number, port = entry
+    if proto == "udp":
+        sock = open_socket(socket.AF_INET, socket.SOCK_DGRAM)
+        source, destination = (own, sport), (target, port)
+    else:
+        sock = open_socket(socket.AF_INET, socket.SOCK_RAW, number)
+        source, destination = (own, 0), (target, 0)
+    try:
+        if proto == "udp":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if df:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+        sock.bind(source)
+        for data in payloads:
+            sock.sendto(data, destination)
+            sleep(SIZE_GAP)
+    except (IOError, OSError) as exc:
+        if exc.errno != errno.EMSGSIZE:
+            raise
+        return False
+    finally:
+        sock.close()
+    return True
+
+
 def send_size_probes(entry, run_id, sport, own, targets, needed, open_socket=socket.socket, sleep=time.sleep):
     """Send the size ladder to each target; [{to, size, sent}] (``sent`` False: refused here, EMSGSIZE)."""
-    proto, number, port = entry
+    headers = IPV4_HEADER + (UDP_HEADER if entry[0] == "udp" else 0)
     results = []
     for target in targets:
         for size in sizes_to_send(needed):
-            if proto == "udp":
-                sock = open_socket(socket.AF_INET, socket.SOCK_DGRAM)
-                headers, source, destination = IPV4_HEADER + UDP_HEADER, (own, sport), (target, port)
-            else:
-                sock = open_socket(socket.AF_INET, socket.SOCK_RAW, number)
-                headers, source, destination = IPV4_HEADER, (own, 0), (target, 0)
-            sent = True
-            try:
-                if proto == "udp":
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
-                sock.bind(source)
-                for _copy in range(SIZE_COPIES):
-                    sock.sendto(size_payload(run_id, size, needed, headers), destination)
-                    sleep(SIZE_GAP)
-            except (IOError, OSError) as exc:
-                if exc.errno != errno.EMSGSIZE:
-                    raise
-                sent = False  # larger than this node's own link
-            finally:
-                sock.close()
+            sent = _send_datagrams(entry, own, sport, target, [size_payload(run_id, size, needed, headers)] * SIZE_COPIES,
+                                   open_socket, sleep)
             results.append({"to": target, "size": size, "sent": sent})
     return results
+
+
+def send_no_size(entry, run_id, sport, own, targets, why, open_socket=socket.socket, sleep=time.sleep):
+    """Tell each target why no size probe comes (a small datagram, no DF, on the same port); [{to, size: None, why}]."""
+    text = probe.payload(run_id) + b" nosize " + why.encode("ascii", "replace")[:300]
+    for target in targets:
+        _send_datagrams(entry, own, sport, target, [text] * SIZE_COPIES, open_socket, sleep, df=False)
+    return [{"to": target, "size": None, "sent": False, "why": why} for target in targets]
+
+
+def observed_no_size(packet, run_id):
+    """Why the sender sent no size probe, when ``packet`` is its ``nosize`` datagram of this run; else None."""
+    head = bytes(packet[:600])
+    found = NO_SIZE_MARK.search(head)
+    if not found or probe.payload(run_id) not in head:
+        return None
+    return found.group(1).decode("ascii")
 
 
 def mtu_path_check(received, senders, entry, names=None, note=None):
@@ -128,23 +167,32 @@ def mtu_path_check(received, senders, entry, names=None, note=None):
                             "not encapsulated: the node network's MTU is the pods' MTU)", expected)
     if not senders:
         return check_result(CHECK_ID, "skip", note or "no peer probes this host", expected)
-    failing, errors, passing, blocked = [], [], [], []
+    failing, errors, passing, blocked, unmeasured = [], [], [], [], []
     for sender in senders:
         label = "%s (%s)" % (names[sender], sender) if names.get(sender) else sender
         from_sender = [r for r in received if r.get("from") == sender and r.get("proto") == entry[0] and r.get("port") == entry[2]]
         sizes = [r for r in from_sender if r.get("size")]
+        why = [r["no_size"] for r in from_sender if r.get("no_size")]
         if not from_sender:
             # the port itself is blocked: overlay.probe fails for it; no size can be measured behind it
             blocked.append(label)
+        elif not sizes and why and "not measured" in why[0]:
+            unmeasured.append("from %s no size probe: %s" % (label, why[0]))
+        elif not sizes and why:
+            errors.append("from %s no size probe was sent: %s" % (label, why[0]))
         elif not sizes:
-            errors.append("from %s the plain probe arrived but no DF datagram, not even %d bytes: the path MTU cannot "
-                          "be told" % (label, SIZE_STEPS[-1]))
+            errors.append("from %s the plain probe arrived but no DF datagram, not even %d bytes, and no word why: its "
+                          "send step failed or sent none (see its sent_sizes and needed), or the path drops DF "
+                          "datagrams: the path MTU cannot be told" % (label, SIZE_STEPS[-1]))
         else:
             needed = max(r["needed"] for r in sizes)
             largest = max(r["size"] for r in sizes)
             text = "from %s the largest DF datagram that arrived is %d bytes, %d needed" % (label, largest, needed)
             (failing if largest < needed else passing).append(text)
     port = probe.port_label(entry[0], entry[2])
+    if unmeasured and not (failing or errors or passing or blocked):
+        return check_result(CHECK_ID, "skip", "; ".join(unmeasured), expected)
+    passing.extend(unmeasured)
     if blocked:
         note = "nothing arrived from %s on %s (overlay.probe fails): its path MTU is measured once the port passes" % (
             ", ".join(blocked), port)

@@ -39,11 +39,15 @@ def observe(sockets, state_file, run_id, sport, ports, deadline, root):
             found = probe.parse_observation(bytearray(packet), run_id, sport, ports)
             # mtu.path's DF datagrams are probes too, one record per size that arrived
             size = probe_mtu.observed_size(bytearray(packet), run_id) if found else None
-            if found and found + (size,) not in seen:
-                seen.add(found + (size,))
+            # a sender that sends no size says why (nosize)
+            no_size = probe_mtu.observed_no_size(bytearray(packet), run_id) if found and not size else None
+            if found and found + (size, no_size) not in seen:
+                seen.add(found + (size, no_size))
                 record = {"from": found[0], "proto": found[1], "port": found[2]}
                 if size:
                     record.update(size=size[0], needed=size[1])
+                if no_size:
+                    record.update(no_size=no_size)
                 state["received"].append(record)
                 probe.write_state(state_file, state)
 

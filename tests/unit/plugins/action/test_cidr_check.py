@@ -58,4 +58,16 @@ def test_fleet_mode_judges_mtu_overlay_against_the_peers_only_when_asked():
     by_host = dict((h, dict((c["id"], c) for c in checks)) for h, checks in result["per_host"].items())
     assert by_host["node1"]["mtu.overlay"]["status"] == "fail" and "peer node2 uplink MTU 1400" in by_host["node1"]["mtu.overlay"]["observed"]
     assert by_host["node2"]["mtu.overlay"]["status"] == "pass"
+    assert by_host["node2"]["mtu.overlay"]["observed"].endswith("; not compared: node3 (no facts)")
     assert "mtu.overlay" not in by_host["node3"]  # unreachable: its node read is missing, the verdict says error
+
+
+def test_fleet_mode_names_the_hosts_outside_the_limit_as_not_compared():
+    """--limit node1,node2: the other nodes are not in the play, so their uplinks are unknown here (ansible_limit)."""
+    hostvars = {"node1": {"podnet_node_info": {"facts": {"host_networks": NODE1, "mtu": mtu_facts(1500, 1450)}}},
+                "node2": {"podnet_node_info": {"facts": {"host_networks": [], "mtu": mtu_facts(1500, 1450)}}}}
+    task_vars = {"ansible_play_hosts_all": ["node1", "node2"], "hostvars": hostvars, "ansible_limit": "node1,node2"}
+    result = run_action({"mode": "fleet", "pod_cidr": "10.244.0.0/16", "service_cidr": "10.96.0.0/12", "mtu_checks": True},
+                        task_vars)
+    check = [c for c in result["per_host"]["node1"] if c["id"] == "mtu.overlay"][0]
+    assert check["status"] == "pass" and check["observed"].endswith("; not compared: any host outside --limit node1,node2")

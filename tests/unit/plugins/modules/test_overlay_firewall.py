@@ -43,7 +43,7 @@ def test_a_failed_permanent_read_refuses_to_fix_naming_the_command_and_stderr(mo
     try:
         make_tree(root, {"proc/1/comm": "firewalld\n"})
         zones = fixture("firewalld.list-all")
-        outputs = {"ip -j addr show": (0, ADDRESSES, ""),
+        outputs = {"ip -d -j addr show": (0, ADDRESSES, ""),
                    "firewall-cmd --state": (0, "running\n", ""),
                    "firewall-cmd --get-default-zone": (0, "public\n", ""),
                    "firewall-cmd --get-active-zones": (0, "public\n  interfaces: eth0\n", ""),

@@ -70,14 +70,17 @@ def test_nested_mtu_in_conflist_too_large_for_ipip(tmp_path):
 
 
 def test_conf_json_and_deeper_nesting_and_other_suffixes_ignored(tmp_path):
-    files = {"etc/cni/net.d/05-bridge.conf": '{"type": "bridge", "mtu": 1400}',
-             "etc/cni/net.d/20-x.json": '{"plugins": [{"delegate": {"mtu": 1460}}]}',
-             "etc/cni/net.d/99-old.conflist.bak": "not json",
-             "etc/cni/net.d/sub.conf/ignored": "directory named like a conf"}
+    """Multus-style .json first (its delegates nested), a later .conf the runtime never reads, a backup suffix libcni's
+    ConfFiles leaves out, and a directory named like a conf that sorts first (ConfFiles skips directories)."""
+    files = {"etc/cni/net.d/00-dir.conf/ignored": "directory named like a conf",
+             "etc/cni/net.d/05-multus.json": '{"type": "multus", "delegates": [{"plugins": [{"delegate": {"mtu": 1460}}]}]}',
+             "etc/cni/net.d/20-bridge.conf": '{"type": "bridge", "mtu": 9000}',
+             "etc/cni/net.d/99-old.conflist.bak": "not json"}
     _facts, check = judge(tmp_path, files, addresses(1500))
     assert check["status"] == "fail"
-    assert "/etc/cni/net.d/20-x.json key plugins[0].delegate.mtu = 1460" in check["observed"]
-    assert "05-bridge.conf" not in check["observed"] and "99-old" not in check["observed"]  # fits; not a CNI suffix
+    assert "/etc/cni/net.d/05-multus.json key delegates[0].plugins[0].delegate.mtu = 1460" in check["observed"]
+    assert "9000" not in check["observed"] and "99-old" not in check["observed"] and "00-dir" not in check["observed"]
+    assert "the runtime uses 05-multus.json, the first in lexical order; ignored: 20-bridge.conf" in check["observed"]
 
 
 def test_invalid_json_is_error_naming_the_file(tmp_path):

@@ -18,7 +18,19 @@ PEER = "192.168.77.11"
 def test_sizes_start_at_the_needed_one_and_go_down():
     assert probe_mtu.sizes_to_send(1500) == [1500, 1480, 1460, 1450, 1420, 1400, 1380, 1350, 1300, 1280, 1200, 1000, 576]
     assert probe_mtu.sizes_to_send(1410)[:3] == [1410, 1400, 1380]
-    assert probe_mtu.sizes_to_send(9000)[:3] == [9000, 8950, 1500]
+    assert probe_mtu.sizes_to_send(9000)[:4] == [9000, 8950, 8500, 8000]
+
+
+def test_a_jumbo_fleet_behind_a_smaller_path_is_not_reported_as_1500():
+    """Review 2: a 9001 fleet (AWS) behind an ~8500 path reported 1500 (the ladder jumped 8950 -> 1500). One send round
+    cannot search, so the ladder is dense enough: every 500 bytes between 9000 and 2000."""
+    sizes = probe_mtu.sizes_to_send(9001)
+    assert sizes[:5] == [9001, 9000, 8950, 8500, 8000] and len(sizes) == 30
+    arrived = max(size for size in sizes if size <= 8550)  # what a path carrying 8550 lets through
+    assert arrived == 8500
+    steps = [s for s in sizes if s >= 1500]
+    assert max(a - b for a, b in zip(steps, steps[1:])) <= 500
+    assert len(probe_mtu.sizes_to_send(1500)) == 13  # a 1500 fleet sends what it sent before
 
 
 @pytest.mark.parametrize("ports,entry", [
@@ -40,7 +52,17 @@ def test_needed_size_is_the_largest_overlay_mtu_plus_overhead_or_the_uplink():
     assert size == 1500 and why == "overlay MTU 1450 (/run/flannel/subnet.env line 3) + 50"
     assert probe_mtu.needed_size(facts(1500))[0] == 1500
     assert probe_mtu.needed_size(facts(9000))[0] == 9000
-    assert probe_mtu.needed_size({"uplink": None}) == (None, "no uplink found")
+    assert probe_mtu.needed_size({"uplink": None}) == (None, "it found no uplink (no interface holds its probe address)")
+
+
+def test_an_overlay_bound_to_another_link_is_not_sized_on_the_probed_one():
+    """flannel --iface=eth1 (9000): its packets do not take eth0, which the probe leaves by; 9000 there would be a
+    wrong fail (EMSGSIZE on eth0 at 1500)."""
+    bound = facts(1500, [("flannel.1", 8950)])
+    bound["devices"][0].update(underlay="eth1", underlay_mtu=9000, underlay_source="dev eth1")
+    size, why = probe_mtu.needed_size(bound)
+    assert size is None and why.startswith("its overlay runs over eth1 (dev eth1 of flannel.1), not eth0") and \
+        "not measured" in why
 
 
 class Wire:
@@ -166,3 +188,41 @@ def test_sizes_on_another_port_do_not_count():
     got = [{"from": PEER, "proto": "ipip", "port": None, "size": 1500, "needed": 1500}]
     assert probe_mtu.mtu_path_check(got, [PEER], VXLAN)["status"] == "skip"
     assert probe_mtu.mtu_path_check(got, [PEER], IPIP)["status"] == "pass"
+
+
+def test_a_sender_without_a_size_says_why_on_the_overlay_port():
+    wire = Wire()
+    sent = probe_mtu.send_no_size(VXLAN, RUN, SPORT, OWN, ["192.168.77.13"], "it found no uplink", wire.socket, wire.sleep)
+    assert sent == [{"to": "192.168.77.13", "size": None, "sent": False, "why": "it found no uplink"}]
+    assert "udp df-probe" not in wire.log and "udp bind 192.168.77.12:47123" in wire.log
+    assert sum(1 for line in wire.log if line.startswith("udp send")) == probe_mtu.SIZE_COPIES
+    packet = ipv4(17, PEER, udp(SPORT, 8472, probe.payload(RUN) + b" nosize it found no uplink"))
+    assert probe_mtu.observed_no_size(packet, RUN) == "it found no uplink"
+    assert probe_mtu.observed_size(packet, RUN) is None
+    assert probe_mtu.observed_no_size(size_packet(1400, 1500), RUN) is None
+
+
+def test_the_observer_records_the_reason_once(tmp_path, sigterm, raw_socket):
+    observed, wire = raw_socket
+    why = ipv4(17, PEER, udp(SPORT, 8472, probe.payload(RUN) + b" nosize it found no uplink"))
+    for packet in (ipv4(17, PEER, udp(SPORT, 8472, probe.payload(RUN))), why, why):
+        wire.send(bytes(packet))
+    state = observe(tmp_path, [observed])
+    assert state["received"] == [{"from": PEER, "proto": "udp", "port": 8472},
+                                 {"from": PEER, "proto": "udp", "port": 8472, "no_size": "it found no uplink"}]
+
+
+def test_verdict_says_what_the_sender_did_instead_of_not_even_576_bytes():
+    """Review 2: a sender that found no uplink sent nothing, and the receiver said 'not even 576 bytes' arrived."""
+    plain = {"from": PEER, "proto": "udp", "port": 8472}
+    check = probe_mtu.mtu_path_check([plain, dict(plain, no_size="it found no uplink (no interface holds its probe "
+                                                  "address)")], [PEER], VXLAN, {PEER: "node1"})
+    assert check["status"] == "error"
+    assert check["observed"] == ("from node1 (192.168.77.11) no size probe was sent: it found no uplink (no interface "
+                                 "holds its probe address)")
+    elsewhere = "its overlay runs over eth1 (dev eth1 of flannel.1), not eth0, which the probe leaves by: that path " \
+                "is not measured"
+    check = probe_mtu.mtu_path_check([plain, dict(plain, no_size=elsewhere)], [PEER], VXLAN, {PEER: "node1"})
+    assert check["status"] == "skip" and check["observed"] == "from node1 (192.168.77.11) no size probe: " + elsewhere
+    check = probe_mtu.mtu_path_check([plain], [PEER], VXLAN, {PEER: "node1"})
+    assert check["status"] == "error" and "no word why: its send step failed or sent none" in check["observed"]
