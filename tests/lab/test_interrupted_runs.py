@@ -134,7 +134,7 @@ def test_sigkill_at_random_points_never_leaves_a_half_written_file(fleet):
         assert split(etc_files(node))[0] == after, "seed %d" % seed
         lab_fleet.reboot(node)
         checks = node_info(fleet.inventory_path, host)
-        failing = [c for c in checks.values() if c["status"] != "pass"]
+        failing = [c for c in checks.values() if c["status"] not in ("pass", "skip")]
         assert not failing, "seed %d: %s" % (seed, failing)
         assert probes.overlay_ping(fleet, 1, 2).loss == 0
     finally:
