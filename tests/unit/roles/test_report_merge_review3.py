@@ -4,7 +4,6 @@ stay `fail` in the reports)."""
 import os
 import re
 
-import pytest
 import yaml
 
 ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles")
@@ -15,8 +14,6 @@ def load(path):
         return yaml.safe_load(handle)
 
 
-@pytest.mark.xfail(strict=True, reason="review3: report.yml merges podnet_kernel_fixed and podnet_overlay_fixed "
-                   "but not podnet_netmgr_fixed: a netmgr fix stays `fail` in the reports")
 def test_report_merges_every_fixer_result_the_final_verdict_merges():
     verdict = [t for t in load("remediate/tasks/fix.yml") if "podnet.doctor.verdict" in t][0]
     merged_by_verdict = set()
