@@ -1,15 +1,10 @@
 """Review 3: kernel_prereqs argument validation (bad input: one clear error naming the variable, nothing written)."""
 import os
 
-import pytest
-
 from ansible_collections.podnet.doctor.tests.unit.fixture_tree import make_tree
 from ansible_collections.podnet.doctor.tests.unit.plugins.modules.test_kernel_prereqs import FIXED, run_module
 
 
-@pytest.mark.xfail(strict=True, reason="review3: kernel_prereqs takes any cni string: a typo (calcio) makes the "
-                   "rp_filter area write nothing, report changed=false and rp_filter.pod_links 'skip' (netmgr_fix "
-                   "and node_info refuse an unknown CNI naming podnet_cni)")
 def test_unknown_cni_is_refused_naming_the_variable(tmp_path, monkeypatch, capsys):
     files = dict(FIXED)
     files["proc/sys/net/ipv4/conf/all/rp_filter"] = "2\n"
