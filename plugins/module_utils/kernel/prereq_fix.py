@@ -143,9 +143,27 @@ def held_settings(root, owned, settings, context):
         refresh = HELD_REFRESH.get(key)
         found = [s for s in refresh(context) if s.path == path] if refresh else []
         store = found[0].store if found else wanted_sysctl.integer_store
-        kept += found or [wanted_sysctl.held(key, value, store)]
+        if not found:
+            found = [wanted_sysctl.held(key, value, store)]
+            if found[0].is_glob:
+                # as the area that wrote it: the links the glob stands for, so that a foreign line naming one of
+                # them (or a narrower glob) is still outranked by a run for another area
+                found[0].probes = tuple(_glob_probes(context["root"], path)) or found[0].probes
+        kept += found
         taken.update(sysctl_boot.kernel_names(path))
     return kept
+
+
+def _glob_probes(root, path):
+    """The concrete /proc/sys paths a held glob key ``net/<family>/conf/<glob>/<name>`` stands for: the existing
+    links it reaches and the names the CNIs' future links get (rp_filter.RP_FILTER_NEEDS)."""
+    parts = path.split("/")
+    if len(parts) != 5 or parts[2] != "conf":
+        return []
+    names = interface_sysctl.interfaces(root, parts[1])
+    names += [n for needs in rp_filter.RP_FILTER_NEEDS.values() for n in needs["future_links"] if n not in names]
+    return [interface_sysctl.conf_path(parts[1], n, parts[4]) for n in names
+            if sysctl_boot.glob_matches(path, interface_sysctl.conf_path(parts[1], n, parts[4]))]
 
 
 def owned_files(root, directories=OWNED_DIRS):

@@ -24,9 +24,6 @@ def drop_ins(root):
                   if (read(root, "etc/sysctl.d/" + n) or "").startswith(prereq_fix.MARKER))
 
 
-@pytest.mark.xfail(strict=True, reason="review3: a held glob (net.ipv4.conf.lxc*.rp_filter) is kept with no probes, "
-                   "so a ports-only run no longer outranks a later foreign lxc_* glob and renames the drop-in back "
-                   "before it: Cilium's links get rp_filter=1 at the next boot")
 def test_ports_only_run_keeps_the_rp_filter_glob_winning(tmp_path):
     root = tree(tmp_path, PORTS, {
         "proc/sys/net/ipv4/conf/lxc_health/rp_filter": "1\n",
