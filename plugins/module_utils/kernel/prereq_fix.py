@@ -91,8 +91,16 @@ AREA_SETTINGS = {
     "rp_filter": _rp_filter_settings,
     "ipv6_ra": _ipv6_ra_settings,
 }
-# held key -> the area function that re-plans it when the run does not fix that area.
-HELD_REFRESH = {port_ranges.RESERVED_KEY: _ports_settings}
+def _held_ports_settings(context, value):
+    """The held reserved ports, re-planned from the list the drop-in holds (not from this run's
+    nodeport_range: a run for another area must not change which NodePort range the ports run reserved)."""
+    runs = port_ranges.parse_reserved(value) or []
+    nodeports = runs[0] if runs else port_ranges.parse_nodeport_range(port_ranges.DEFAULT_NODEPORT_RANGE)
+    return [port_ranges.wanted_reserved(context["root"], nodeports, context["loaded"], context["owned"], runs)]
+
+
+# held key -> refresh(context, held value): re-plans it when the run does not fix that area.
+HELD_REFRESH = {port_ranges.RESERVED_KEY: _held_ports_settings}
 
 
 def _is_accept_ra(path):
@@ -141,7 +149,7 @@ def held_settings(root, owned, settings, context):
         if path in taken:
             continue
         refresh = HELD_REFRESH.get(key)
-        found = [s for s in refresh(context) if s.path == path] if refresh else []
+        found = [s for s in refresh(context, value) if s.path == path] if refresh else []
         store = found[0].store if found else wanted_sysctl.integer_store
         if not found:
             found = [wanted_sysctl.held(key, value, store)]

@@ -55,9 +55,6 @@ def test_calico_all_rp_filter_drop_in_name_converges_across_area_mixes(tmp_path)
                                                            links=links()))
 
 
-@pytest.mark.xfail(strict=True, reason="review3: HELD_REFRESH re-plans the held reserved ports with THIS run's "
-                   "nodeport_range: an ip_forward-only run (role ip_forward, its own default 30000-32767) rewrites "
-                   "the ports line a ports run wrote for 20000-22767")
 def test_ip_forward_only_run_does_not_change_the_held_ports_line(tmp_path):
     root = tree(tmp_path, PORTS, {"proc/sys/net/ipv4/ip_local_port_range": "15000\t60999\n",
                                   "proc/sys/net/ipv4/ip_forward": "0\n",
