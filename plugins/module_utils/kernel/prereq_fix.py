@@ -152,6 +152,11 @@ def held_settings(root, owned, settings, context):
         found = [s for s in refresh(context, value) if s.path == path] if refresh else []
         store = found[0].store if found else wanted_sysctl.integer_store
         if not found:
+            # the area that writes this key for this run's options (cni), when it writes this very value: its test
+            # of what is acceptable (Calico's all.rp_filter: 0 or 1), so a run for another area outranks the same
+            # foreign lines as that area's run does and the drop-in keeps one name
+            found = [s for s in _rp_filter_settings(context) if s.path == path and s.value == value][:1]
+        if not found:
             found = [wanted_sysctl.held(key, value, store)]
             if found[0].is_glob:
                 # as the area that wrote it: the links the glob stands for, so that a foreign line naming one of
