@@ -156,6 +156,9 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
     interface_sysctl, link_sysctl_checks, port_ranges, prereq_checks, prereq_fix)
+from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import CATALOG
+
+KNOWN_CNIS = sorted(CATALOG) + ["custom"]
 
 
 def build_module():
@@ -172,6 +175,8 @@ def build_module():
 
 def main():
     module = build_module()
+    if module.params["cni"] not in KNOWN_CNIS:
+        module.fail_json(msg="podnet_cni=%r is not known; use one of %s" % (module.params["cni"], ", ".join(KNOWN_CNIS)))
     try:
         validated_owned_files(module.params)
         module.params["node_networks"] = [validated_cidr(n, "podnet_node_networks") for n in module.params["node_networks"]]

@@ -239,11 +239,11 @@ def runtime_values(root):
     return tuple(values)
 
 
-def reserved_to_write(root, nodeports, loaded, owned=()):
-    """The ip_local_reserved_ports value that reserves ``nodeports`` and keeps every port the node
-    reserves now and every port its own files (``owned`` left out) reserve at boot: a write
-    replaces the list, and our drop-in is named to win at boot."""
-    runs = [tuple(nodeports)]
+def reserved_to_write(root, nodeports, loaded, owned=(), runs=None):
+    """The ip_local_reserved_ports value that reserves ``nodeports`` (or the (low, high) ``runs``) and keeps
+    every port the node reserves now and every port its own files (``owned`` left out) reserve at boot: a
+    write replaces the list, and our drop-in is named to win at boot."""
+    runs = [tuple(nodeports)] if runs is None else list(runs)
     now = runtime_values(root)[1]
     for value in [now] + [boot_values(loaded, tool, owned)[1]["value"] for tool in sysctl_boot.TOOLS]:
         found = parse_reserved(value) if value is not None else None
@@ -251,14 +251,16 @@ def reserved_to_write(root, nodeports, loaded, owned=()):
     return format_runs(merge(runs))
 
 
-def wanted_reserved(root, nodeports, loaded, owned=()):
+def wanted_reserved(root, nodeports, loaded, owned=(), runs=None):
     """The setting the kernel fixer writes for the ``ports`` area (see ``wanted_sysctl``): the
     NodePort range plus every port the node reserves now or at boot. A value is acceptable when it
     holds all of those, not merely the range: a foreign line that reserves the range but not the
     user's other ports would otherwise be left to win (or, commented out, uncover an earlier one),
-    and those ports would be lost at boot (found by tests/lab/test_differential_ports.py)."""
+    and those ports would be lost at boot (found by tests/lab/test_differential_ports.py). ``runs``: reserve
+    these instead of ``nodeports`` (the list our drop-in holds, re-planned by a run for another area, which
+    must not add its own NodePort range to the line a ports run wrote)."""
     low, high = nodeports
-    value = reserved_to_write(root, nodeports, loaded, owned)
+    value = reserved_to_write(root, nodeports, loaded, owned, runs)
     wanted = parse_reserved(value)
     return WantedSysctl(
         RESERVED_KEY, value,

@@ -91,8 +91,16 @@ AREA_SETTINGS = {
     "rp_filter": _rp_filter_settings,
     "ipv6_ra": _ipv6_ra_settings,
 }
-# held key -> the area function that re-plans it when the run does not fix that area.
-HELD_REFRESH = {port_ranges.RESERVED_KEY: _ports_settings}
+def _held_ports_settings(context, value):
+    """The held reserved ports, re-planned from the list the drop-in holds (not from this run's
+    nodeport_range: a run for another area must not change which NodePort range the ports run reserved)."""
+    runs = port_ranges.parse_reserved(value) or []
+    nodeports = runs[0] if runs else port_ranges.parse_nodeport_range(port_ranges.DEFAULT_NODEPORT_RANGE)
+    return [port_ranges.wanted_reserved(context["root"], nodeports, context["loaded"], context["owned"], runs)]
+
+
+# held key -> refresh(context, held value): re-plans it when the run does not fix that area.
+HELD_REFRESH = {port_ranges.RESERVED_KEY: _held_ports_settings}
 
 
 def _is_accept_ra(path):
@@ -141,11 +149,34 @@ def held_settings(root, owned, settings, context):
         if path in taken:
             continue
         refresh = HELD_REFRESH.get(key)
-        found = [s for s in refresh(context) if s.path == path] if refresh else []
+        found = [s for s in refresh(context, value) if s.path == path] if refresh else []
         store = found[0].store if found else wanted_sysctl.integer_store
-        kept += found or [wanted_sysctl.held(key, value, store)]
+        if not found:
+            # the area that writes this key for this run's options (cni), when it writes this very value: its test
+            # of what is acceptable (Calico's all.rp_filter: 0 or 1), so a run for another area outranks the same
+            # foreign lines as that area's run does and the drop-in keeps one name
+            found = [s for s in _rp_filter_settings(context) if s.path == path and s.value == value][:1]
+        if not found:
+            found = [wanted_sysctl.held(key, value, store)]
+            if found[0].is_glob:
+                # as the area that wrote it: the links the glob stands for, so that a foreign line naming one of
+                # them (or a narrower glob) is still outranked by a run for another area
+                found[0].probes = tuple(_glob_probes(context["root"], path)) or found[0].probes
+        kept += found
         taken.update(sysctl_boot.kernel_names(path))
     return kept
+
+
+def _glob_probes(root, path):
+    """The concrete /proc/sys paths a held glob key ``net/<family>/conf/<glob>/<name>`` stands for: the existing
+    links it reaches and the names the CNIs' future links get (rp_filter.RP_FILTER_NEEDS)."""
+    parts = path.split("/")
+    if len(parts) != 5 or parts[2] != "conf":
+        return []
+    names = interface_sysctl.interfaces(root, parts[1])
+    names += [n for needs in rp_filter.RP_FILTER_NEEDS.values() for n in needs["future_links"] if n not in names]
+    return [interface_sysctl.conf_path(parts[1], n, parts[4]) for n in names
+            if sysctl_boot.glob_matches(path, interface_sysctl.conf_path(parts[1], n, parts[4]))]
 
 
 def owned_files(root, directories=OWNED_DIRS):
