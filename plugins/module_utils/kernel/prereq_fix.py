@@ -45,7 +45,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
     accept_ra, interface_sysctl, kmod_state, port_ranges, prereq_checks, rp_filter, sysctl_boot, wanted_sysctl)
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
-MARKER = "# Managed by podnet.doctor"
+MARKER = wanted_sysctl.MARKER
 OWNED_DIRS = ("etc/sysctl.d", "run/sysctl.d")
 OVERRIDE_POLICIES = ("outrank", "comment")
 EDITABLE_PREFIXES = ("/etc/",)
@@ -188,7 +188,7 @@ def owned_files(root, directories=OWNED_DIRS):
             continue
         for name in sorted(os.listdir(directory)):
             path = "/%s/%s" % (rel, name)
-            if name.endswith(".conf") and (read_text(root, path) or "").startswith(MARKER):
+            if name.endswith(".conf") and wanted_sysctl.is_owned(root, path):
                 found.append(path)
     return found
 

@@ -18,6 +18,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
+
+# The first line of every sysctl.d drop-in the kernel fixer writes (prereq_fix): how a check tells our
+# drop-in (whatever name it was given to sort last) from a foreign file.
+MARKER = "# Managed by podnet.doctor"
+
+
+def is_owned(root, path):
+    """Is the file at node path ``path`` a drop-in the kernel fixer wrote (first line is the marker)?"""
+    return (read_text(root, path) or "").startswith(MARKER)
 
 
 def integer_store(path, text, previous=None):

@@ -79,9 +79,6 @@ def test_ip_forward_only_run_does_not_change_the_held_ports_line(tmp_path):
     assert after == line
 
 
-@pytest.mark.xfail(strict=True, reason="review3: our drop-in sorts last and replaces the whole reserved list at boot; a "
-                   "port the admin reserves in their own file AFTER the ports fix is dropped at the next boot, yet "
-                   "ports.nodeport_reserved passes (it only looks at NodePorts), so remediate never re-plans the line")
 def test_a_reservation_added_after_the_fix_is_not_silently_dropped_at_boot(tmp_path):
     from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, sysctl_boot
     root = tree(tmp_path, PORTS)
@@ -95,3 +92,68 @@ def test_a_reservation_added_after_the_fix_is_not_silently_dropped_at_boot(tmp_p
     kept = "40000" in (boot["systemd"]["value"] or "").split(",")
     verdict = port_ranges.evaluate(root)[0]["status"]
     assert kept or verdict != "pass", (boot["systemd"], verdict)
+
+
+def reserve_later(root, text="net.ipv4.ip_local_reserved_ports = 40000\n", now="30000-32767,40000\n"):
+    with open(os.path.join(root, "etc/sysctl.d/50-app.conf"), "w") as handle:
+        handle.write(text)
+    if now is not None:
+        with open(os.path.join(root, "proc/sys/net/ipv4/ip_local_reserved_ports"), "w") as handle:
+            handle.write(now)
+
+
+def test_a_dropped_reservation_names_its_file_and_a_second_ports_run_keeps_it_and_converges(tmp_path):
+    from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, sysctl_boot
+    root = tree(tmp_path, PORTS)
+    run(root, ["ports"])
+    reserve_later(root, now=None)  # in the file only: not applied yet
+    result = port_ranges.evaluate(root)[0]
+    assert result["status"] == "fail", result
+    assert ("at boot and after sysctl --system ports 40000 that /etc/sysctl.d/50-app.conf line 1 reserves are not "
+            "reserved: our drop-in /etc/sysctl.d/99-zzz-podnet-doctor.conf line 5 sets the whole list") in result["observed"]
+    assert "run it again for the ports area" in result["fix"] and "30000-32767,40000" in result["fix"]
+    run(root, ["ports"])  # what remediate does for the failing check
+    boot = sysctl_boot.effective_boot_value(port_ranges.RESERVED_KEY, root, "", store=port_ranges.reserved_store)
+    assert boot["systemd"]["value"] == boot["procps"]["value"] == "30000-32767,40000"
+    assert read(root, "proc/sys/net/ipv4/ip_local_reserved_ports").strip() == "30000-32767,40000"
+    assert port_ranges.evaluate(root)[0]["status"] == "pass"
+    assert not prereq_fix.plan_changes(prereq_fix.plan_fix(root, ["ports"], options={"nodeport_range": "30000-32767"},
+                                                           links=links()))
+
+
+def test_a_port_reserved_only_at_runtime_after_the_fix_is_named_as_lost_at_boot(tmp_path):
+    from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges
+    root = tree(tmp_path, PORTS)
+    run(root, ["ports"])
+    with open(os.path.join(root, "proc/sys/net/ipv4/ip_local_reserved_ports"), "w") as handle:
+        handle.write("30000-32767,40000-40002\n")  # sysctl -w, no file
+    result = port_ranges.evaluate(root)[0]
+    assert result["status"] == "fail" and "ports 40000-40002 reserved now are not reserved" in result["observed"]
+    run(root, ["ports"])
+    assert port_ranges.evaluate(root)[0]["status"] == "pass"
+
+
+@pytest.mark.parametrize("files,now", [
+    # no drop-in of ours: the admin's own later file replaces the list (their order, not our override)
+    ({"etc/sysctl.d/50-app.conf": "net.ipv4.ip_local_reserved_ports = 40000\n",
+      "etc/sysctl.d/60-k8s.conf": "net.ipv4.ip_local_reserved_ports = 30000-32767\n"}, "30000-32767\n"),
+    # no drop-in of ours: a port reserved only at runtime is nobody's file to keep
+    ({"etc/sysctl.d/60-k8s.conf": "net.ipv4.ip_local_reserved_ports = 30000-32767\n"}, "30000-32767,40000\n"),
+])
+def test_without_our_drop_in_a_foreign_list_that_reserves_the_nodeports_passes(tmp_path, files, now):
+    from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges
+    layout = dict(PORTS, **files)
+    layout["proc/sys/net/ipv4/ip_local_reserved_ports"] = now
+    result = port_ranges.evaluate(tree(tmp_path, layout))[0]
+    assert result["status"] == "pass", result
+
+
+def test_a_foreign_file_after_our_drop_in_decides_the_list_and_is_not_blamed_on_it(tmp_path):
+    from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges
+    root = tree(tmp_path, PORTS)
+    run(root, ["ports"])
+    with open(os.path.join(root, "etc/sysctl.d/zz-late.conf"), "w") as handle:
+        handle.write("net.ipv4.ip_local_reserved_ports = 30000-32767\n")
+    reserve_later(root, now=None)
+    result = port_ranges.evaluate(root)[0]
+    assert result["status"] == "pass" and "our drop-in" not in result["observed"], result
