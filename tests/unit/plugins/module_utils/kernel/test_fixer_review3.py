@@ -109,7 +109,8 @@ def test_a_dropped_reservation_names_its_file_and_a_second_ports_run_keeps_it_an
     result = port_ranges.evaluate(root)[0]
     assert result["status"] == "fail", result
     assert ("at boot and after sysctl --system ports 40000 that /etc/sysctl.d/50-app.conf line 1 reserves are not "
-            "reserved: our drop-in /etc/sysctl.d/99-zzz-podnet-doctor.conf line 5 sets the whole list") in result["observed"]
+            "reserved: our drop-in /etc/sysctl.d/99-zzz-podnet-doctor.conf line 5 sets the whole list without them (a "
+            "write replaces it), and overrides that line") in result["observed"]
     assert "run it again for the ports area" in result["fix"] and "30000-32767,40000" in result["fix"]
     run(root, ["ports"])  # what remediate does for the failing check
     boot = sysctl_boot.effective_boot_value(port_ranges.RESERVED_KEY, root, "", store=port_ranges.reserved_store)
@@ -127,7 +128,8 @@ def test_a_port_reserved_only_at_runtime_after_the_fix_is_named_as_lost_at_boot(
     with open(os.path.join(root, "proc/sys/net/ipv4/ip_local_reserved_ports"), "w") as handle:
         handle.write("30000-32767,40000-40002\n")  # sysctl -w, no file
     result = port_ranges.evaluate(root)[0]
-    assert result["status"] == "fail" and "ports 40000-40002 reserved now are not reserved" in result["observed"]
+    assert result["status"] == "fail" and "ports 40000-40002 reserved now are not reserved: our drop-in" in result["observed"]
+    assert "overrides" not in result["observed"]  # no file of the admin's asked for them
     run(root, ["ports"])
     assert port_ranges.evaluate(root)[0]["status"] == "pass"
 
