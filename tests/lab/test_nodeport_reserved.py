@@ -159,3 +159,46 @@ def test_nodeport_range_reserved_now_and_after_reboot(ports_fleet):
         remove_file(node, WIDE)
         remove_file(node, APP)
         forget_podnet_doctor(node)
+
+
+LATER = "/etc/sysctl.d/70-app-reserved-later.conf"
+
+
+def test_a_reservation_added_after_the_fix_is_kept_at_boot_after_a_second_run(ports_fleet):
+    """Our drop-in sorts last and sets the whole list: a port the admin reserves in their own file after the fix
+    is gone after the next boot (the kernel shows it); the check names it, a second remediate writes the union,
+    and the port stays reserved across a reboot."""
+    fleet, node = ports_fleet, ports_fleet.node(1)
+    inventory = fleet.inventory_path
+    node_exec(node, ["sh", "-c", 'cat > "$0"', WIDE],
+              input="# lab fault: a tuning guide's wider ephemeral range\nnet.ipv4.ip_local_port_range = 32000 60999\n")
+    try:
+        lab_fleet.reboot(node)
+        rc, out = ansible_playbook(inventory, "podnet.doctor.remediate")
+        assert rc == 0 and recap_changed(out) >= 1, out
+        assert proc_ports(node) == "32000\t60999\n30000-32767\n"
+
+        # later: the admin reserves a port of their own, in their own file; the next boot loses it
+        node_exec(node, ["sh", "-c", 'cat > "$0"', LATER],
+                  input="# an application added later listens on 40001\nnet.ipv4.ip_local_reserved_ports = 40001\n")
+        lab_fleet.reboot(node)
+        assert proc_ports(node) == "32000\t60999\n30000-32767\n"  # the symptom: 40001 is not reserved
+        result = node_info(inventory, "node1")["ports.nodeport_reserved"]
+        print("after the admin's file and a reboot:", json.dumps(result))
+        assert result["status"] == "fail", result
+        assert ("ports 40001 that %s line 2 reserves are not reserved: our drop-in /etc/sysctl.d/99-zzz-podnet-doctor.conf"
+                % LATER) in result["observed"], result
+
+        rc, out = ansible_playbook(inventory, "podnet.doctor.remediate")
+        assert rc == 0 and recap_changed(out) >= 1, out
+        assert proc_ports(node) == "32000\t60999\n30000-32767,40001\n"
+        rc, out = ansible_playbook(inventory, "podnet.doctor.remediate")
+        assert rc == 0 and recap_changed(out) == 0, out
+        lab_fleet.reboot(node)
+        assert proc_ports(node) == "32000\t60999\n30000-32767,40001\n"
+        result = node_info(inventory, "node1")["ports.nodeport_reserved"]
+        assert result["status"] == "pass", result
+    finally:
+        remove_file(node, WIDE)
+        remove_file(node, LATER)
+        forget_podnet_doctor(node)

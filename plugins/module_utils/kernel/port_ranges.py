@@ -41,7 +41,7 @@ import re
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Undecided
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel.wanted_sysctl import WantedSysctl
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.wanted_sysctl import WantedSysctl, is_owned
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 CHECK_ID = "ports.nodeport_reserved"
@@ -303,6 +303,43 @@ def _boot_state(loaded, tool, nodeports):
     return exposed, text, None
 
 
+def owned_reserving_files(root, loaded, tool):
+    """The files of our drop-ins (first line is the marker) that set ip_local_reserved_ports for ``tool``."""
+    path = sysctl_boot.key_to_path(RESERVED_KEY)
+    files = sorted(set(a.file for a in loaded[tool] if a.file and a.path == path))
+    return [f for f in files if is_owned(root, f)]
+
+
+def dropped_by_our_drop_in(root, loaded, tool, reserved_now):
+    """What our drop-in, when it decides the list ``tool`` leaves at boot, leaves out of it although the file
+    that would decide it without our drop-ins reserves it (a reservation the admin added after our fix: our
+    drop-in sorts last and a write replaces the list), or the runtime reserves it (``reserved_now``, runs).
+    A text naming those ports, where they were asked for and our line; None when nothing is dropped, or the
+    list at boot is not ours to decide (no drop-in of ours, or a foreign file sorts after it)."""
+    owned = owned_reserving_files(root, loaded, tool)
+    if not owned:
+        return None
+    boot = boot_values(loaded, tool, ())[1]
+    if boot["error"] or boot["file"] not in owned:
+        return None
+    without = boot_values(loaded, tool, owned)[1]
+    kept = parse_reserved(boot["value"]) or []
+    parts, named, tail = [], [], ""
+    if not without["error"] and without["source"]:
+        named = parse_reserved(without["value"]) or []
+        gone = merge(r for low, high in named for r in uncovered(kept, low, high))
+        if gone:
+            parts.append("ports %s that %s line %d reserves" % (format_runs(gone), without["source"], without["line"]))
+            tail = ", and overrides that line"
+    gone = merge(r for low, high in (reserved_now or []) for r in uncovered(kept + named, low, high))
+    if gone:
+        parts.append("ports %s reserved now" % format_runs(gone))
+    if not parts:
+        return None
+    return "%s are not reserved: our drop-in %s line %d sets the whole list without them (a write replaces it)%s" % (
+        " and ".join(parts), boot["source"], boot["line"], tail)
+
+
 def evaluate(root="/", nodeports=(30000, 32767), sysctl_file=None, loaded=None):
     """(the ``ports.nodeport_reserved`` result, facts)."""
     low, high = nodeports
@@ -345,13 +382,16 @@ def evaluate(root="/", nodeports=(30000, 32767), sysctl_file=None, loaded=None):
         observed.append("%s: %s" % (labels[tool], text))
         if exposed:
             findings.append("%s NodePorts %s are not reserved" % (labels[tool], _span(exposed)))
+    dropped = _dropped_findings(root, loaded, labels, reserved_now)
+    findings += dropped
     fix = None
     if findings or errors:
-        owned = [sysctl_file] if sysctl_file else ()
+        owned = sorted(set(f for tool in sysctl_boot.TOOLS for f in owned_reserving_files(root, loaded, tool)))
         fix = ("write %s with %s = %s (the NodePort range plus every port the node reserves now or at boot: a write "
-               "replaces the list), and sysctl -w it; podnet.doctor.remediate does this" % (
-                   sysctl_file or "a sysctl.d drop-in that sorts last", RESERVED_KEY,
-                   reserved_to_write(root, nodeports, loaded, owned)))
+               "replaces the list), and sysctl -w it; podnet.doctor.remediate does this%s" % (
+                   (owned or [sysctl_file or "a sysctl.d drop-in that sorts last"])[-1], RESERVED_KEY,
+                   reserved_to_write(root, nodeports, loaded, owned or ([sysctl_file] if sysctl_file else ())),
+                   " (run it again for the ports area: its drop-in holds the list it wrote then)" if dropped else ""))
     if findings:
         text = "; ".join(findings + observed)
         if errors:
@@ -361,6 +401,15 @@ def evaluate(root="/", nodeports=(30000, 32767), sysctl_file=None, loaded=None):
         return check_result(CHECK_ID, "error", "cannot tell: " + "; ".join(errors + observed), expected,
                             findings=errors), facts
     return check_result(CHECK_ID, "pass", "; ".join(observed), expected), facts
+
+
+def _dropped_findings(root, loaded, labels, reserved_now):
+    """``dropped_by_our_drop_in`` for both tools, as findings (one when both say the same)."""
+    now = parse_reserved(reserved_now) if reserved_now is not None else None
+    texts = dict((tool, dropped_by_our_drop_in(root, loaded, tool, now)) for tool in sysctl_boot.TOOLS)
+    if texts["systemd"] == texts["procps"]:
+        return ["at boot and after sysctl --system %s" % texts["systemd"]] if texts["systemd"] else []
+    return ["%s %s" % (labels[tool], texts[tool]) for tool in sysctl_boot.TOOLS if texts[tool]]
 
 
 def checks(root, nodeport_range, sysctl_file, facts, loaded=None):

@@ -32,6 +32,13 @@ How an area plugs in (the API for new kernel areas):
   (``HELD_REFRESH``: the reserved ports are recomputed, so ports a user reserved since are not
   dropped at boot); any other held entry is kept as written (``wanted_sysctl.held``). Only this
   run's areas get runtime writes and override handling.
+* A held entry keeps the test of the area that wrote it, not of this run's options: a setting whose test
+  depends on a run option (``written_for``: the rp_filter area's ``cni``; Calico accepts all.rp_filter 0 or
+  1, Cilium only 0) is written below a comment ``# written by area rp_filter for podnet_cni=calico, which
+  needs ...``, and a later run for any area re-derives the held line's test from that area and option value.
+  Runs for different areas (the ip_forward role's own default cni is flannel, remediate passes the cluster's)
+  then outrank the same foreign lines and keep one drop-in name. A held line without the comment (a drop-in of
+  an earlier release) takes this run's cni's test when that cni writes the same value, as before.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -39,13 +46,14 @@ __metaclass__ = type
 
 import collections
 import os
+import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
     accept_ra, interface_sysctl, kmod_state, port_ranges, prereq_checks, rp_filter, sysctl_boot, wanted_sysctl)
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
-MARKER = "# Managed by podnet.doctor"
+MARKER = wanted_sysctl.MARKER
 OWNED_DIRS = ("etc/sysctl.d", "run/sysctl.d")
 OVERRIDE_POLICIES = ("outrank", "comment")
 EDITABLE_PREFIXES = ("/etc/",)
@@ -74,7 +82,13 @@ def _ports_settings(context):
 
 
 def _rp_filter_settings(context):
-    return rp_filter.wanted_settings(context["root"], context["options"].get("cni"))
+    cni = context["options"].get("cni")
+    wanted = rp_filter.wanted_settings(context["root"], cni)
+    for setting in wanted:
+        # what is acceptable depends on the CNI (Calico's all.rp_filter: 0 or 1, Cilium's: 0): recorded in the
+        # drop-in, so a run for another area (whose cni may be another) judges the held line as this run did
+        setting.written_for = ("rp_filter", "cni", cni)
+    return wanted
 
 
 def _ipv6_ra_settings(context):
@@ -125,18 +139,33 @@ def area_settings(areas, context):
     return _ordered(found)
 
 
+# The comment our drop-in writes above a line whose test depends on a run option (WantedSysctl.written_for).
+WRITTEN_FOR = re.compile(r"^# written by area (\w+) for podnet_(\w+)=(\S*), which needs ")
+
+
+def written_for_comment(setting):
+    area, option, value = setting.written_for
+    return "# written by area %s for podnet_%s=%s, which needs %s:" % (area, option, value, setting.need)
+
+
 def held_entries(root, owned):
-    """(key, value) per variable our drop-ins (``owned``) set, in file order: the value of its last
-    plain assignment, under the first name it was written with (the drop-in writes a variable's
-    names together, ours first: net.ipv4.ip_forward, then net.ipv4.conf.all.forwarding)."""
+    """(key, value, written_for) per variable our drop-ins (``owned``) set, in file order: the value of
+    its last plain assignment, under the first name it was written with (the drop-in writes a variable's
+    names together, ours first: net.ipv4.ip_forward, then net.ipv4.conf.all.forwarding), and the
+    (area, option, value) the comment above that line records (None: no such comment)."""
     entries = collections.OrderedDict()
     for path in owned:
-        for assignment in sysctl_boot.parse_sysctl_text(read_text(root, path) or "", path)[0]:
+        text = read_text(root, path) or ""
+        lines = text.splitlines()
+        for assignment in sysctl_boot.parse_sysctl_text(text, path)[0]:
             if assignment.is_exclusion or not assignment.path:
                 continue  # a glob is kept (the rp_filter area writes net.ipv4.conf.lxc*.rp_filter)
             first = [n for n in sysctl_boot.kernel_names(assignment.path) if n in entries]
-            entries[first[0] if first else assignment.path] = assignment.value
-    return [(sysctl_boot.key_to_dotted(path), value) for path, value in entries.items()]
+            above = WRITTEN_FOR.match(lines[assignment.line - 2]) if assignment.line >= 2 else None
+            written_for = above.groups() if above else None
+            key = first[0] if first else assignment.path
+            entries[key] = (assignment.value, written_for or (entries[key][1] if key in entries else None))
+    return [(sysctl_boot.key_to_dotted(path), value, written_for) for path, (value, written_for) in entries.items()]
 
 
 def held_settings(root, owned, settings, context):
@@ -144,18 +173,21 @@ def held_settings(root, owned, settings, context):
     ``HELD_REFRESH`` where its area knows how, else kept as written."""
     taken = set(p for s in settings for p in sysctl_boot.kernel_names(s.path))
     kept = []
-    for key, value in held_entries(root, owned):
+    for key, value, written_for in held_entries(root, owned):
         path = sysctl_boot.key_to_path(key)
         if path in taken:
             continue
         refresh = HELD_REFRESH.get(key)
         found = [s for s in refresh(context, value) if s.path == path] if refresh else []
         store = found[0].store if found else wanted_sysctl.integer_store
+        if not found and written_for:
+            found = _as_written_for(context, written_for, path, value)
         if not found:
-            # the area that writes this key for this run's options (cni), when it writes this very value: its test
-            # of what is acceptable (Calico's all.rp_filter: 0 or 1), so a run for another area outranks the same
-            # foreign lines as that area's run does and the drop-in keeps one name
+            # a line with no record (a drop-in of an earlier release): the area that writes this key for this run's
+            # options (cni), when it writes this very value, gives its test, unrecorded
             found = [s for s in _rp_filter_settings(context) if s.path == path and s.value == value][:1]
+            for setting in found:
+                setting.written_for = None
         if not found:
             found = [wanted_sysctl.held(key, value, store)]
             if found[0].is_glob:
@@ -165,6 +197,18 @@ def held_settings(root, owned, settings, context):
         kept += found
         taken.update(sysctl_boot.kernel_names(path))
     return kept
+
+
+def _as_written_for(context, written_for, path, value):
+    """The setting the area recorded above a held line writes for the option value it recorded (the rp_filter
+    area for podnet_cni=calico), when it still writes this very value: that area's test of what is acceptable
+    and its probes, whatever this run's options are; [] otherwise."""
+    area, option, option_value = written_for
+    if area not in AREA_SETTINGS:
+        return []
+    options = dict(context["options"])
+    options[option] = option_value
+    return [s for s in AREA_SETTINGS[area](dict(context, options=options)) if s.path == path and s.value == value][:1]
 
 
 def _glob_probes(root, path):
@@ -188,7 +232,7 @@ def owned_files(root, directories=OWNED_DIRS):
             continue
         for name in sorted(os.listdir(directory)):
             path = "/%s/%s" % (rel, name)
-            if name.endswith(".conf") and (read_text(root, path) or "").startswith(MARKER):
+            if name.endswith(".conf") and wanted_sysctl.is_owned(root, path):
                 found.append(path)
     return found
 
@@ -202,6 +246,8 @@ def sysctl_file_body(settings):
     for setting in settings:
         if not isinstance(setting, wanted_sysctl.WantedSysctl):
             setting = wanted_sysctl.exactly(setting)
+        if setting.written_for:
+            lines.append(written_for_comment(setting))
         for path in sysctl_boot.kernel_names(setting.path):
             # net.bridge.* exist only once br_netfilter is loaded: '-' keeps a missing
             # module from failing systemd-sysctl (modules-load.d loads it first).

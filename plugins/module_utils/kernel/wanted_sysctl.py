@@ -18,6 +18,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
+
+# The first line of every sysctl.d drop-in the kernel fixer writes (prereq_fix): how a check tells our
+# drop-in (whatever name it was given to sort last) from a foreign file.
+MARKER = "# Managed by podnet.doctor"
+
+
+def is_owned(root, path):
+    """Is the file at node path ``path`` a drop-in the kernel fixer wrote (first line is the marker)?"""
+    return (read_text(root, path) or "").startswith(MARKER)
 
 
 def integer_store(path, text, previous=None):
@@ -31,9 +41,11 @@ class WantedSysctl(object):
     and ``store`` (see the module docstring). A ``key`` may be a glob (``net.ipv4.conf.lxc*.rp_filter``):
     the drop-in carries it as written so it reaches links created later, and ``probes`` names the
     concrete /proc/sys paths it stands for (existing links and names links will get), which the
-    outranking and the boot resolution test one by one; the runtime write goes to the existing ones."""
+    outranking and the boot resolution test one by one; the runtime write goes to the existing ones.
+    ``written_for``: (area, option, value) when the test depends on a run option that runs for other areas may
+    not share (the rp_filter area's ``cni``); the drop-in records it above the line (see prereq_fix)."""
 
-    __slots__ = ("key", "value", "acceptable", "need", "kernel_default", "store", "probes")
+    __slots__ = ("key", "value", "acceptable", "need", "kernel_default", "store", "probes", "written_for")
 
     def __init__(self, key, value, acceptable, need, kernel_default=None, store=integer_store, probes=None):
         self.key = key
@@ -44,6 +56,7 @@ class WantedSysctl(object):
         self.kernel_default = sysctl_boot.KERNEL_DEFAULTS.get(path, "0") if kernel_default is None else kernel_default
         self.store = store
         self.probes = tuple(probes) if probes else (path,)
+        self.written_for = None
 
     @property
     def is_glob(self):
