@@ -302,23 +302,104 @@ def udev_mac_rewrites(root, links):
     return found
 
 
+# ---------------------------------------------------------------- links the node configures by name --
+
+NM_CONNECTION_DIRS = ("etc/NetworkManager/system-connections", "run/NetworkManager/system-connections",
+                      "usr/lib/NetworkManager/system-connections")
+GLOB_CHARS = "*?[]!-^\\"
+
+
+def _literal_cni_name(word, globs):
+    return word and not any(c in word for c in "*?[") and any(fnmatch.fnmatchcase(word, g) for g in globs)
+
+
+def kept_links(root, parsed_networks, globs, uplinks=()):
+    """[(name, why)] of the links a CNI glob matches that the node's own configuration names: a
+    foreign .network's [Match] Name= word, a NetworkManager connection's interface-name=, or a link
+    holding the node address (``uplinks``). The owned files leave them out: an Unmanaged=yes that
+    sorts first would take the admin's own link (an EVPN vxlan100 uplink) at the next boot."""
+    kept = {}
+    for name in uplinks:
+        if any(fnmatch.fnmatchcase(name, g) for g in globs):
+            kept.setdefault(name, "%s holds the node address" % name)
+    for path, text, match in parsed_networks:
+        if text.startswith(MARKER):
+            continue
+        for value in match.get("Name", []):
+            for word in value.split():
+                if _literal_cni_name(word, globs):
+                    kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
+    for path in manager_config.config_files(root, NM_CONNECTION_DIRS, ".nmconnection"):
+        for section, key, _op, value, number in manager_config.parse_ini(manager_config.read_config(root, path) or ""):
+            if section == "connection" and key == "interface-name" and _literal_cni_name(value, globs):
+                kept.setdefault(value, "%s line %d interface-name=%s" % (path, number, value))
+    return sorted(kept.items())
+
+
+def _glob_without(prefix, suffixes):
+    """fnmatch globs for ``prefix`` followed by anything but one of ``suffixes`` (the exact complement,
+    by bracket expressions, which systemd's fnmatch and Python's read alike)."""
+    rest = [s for s in suffixes if s]
+    globs = [prefix] if len(rest) == len(suffixes) else []
+    firsts = sorted(set(s[0] for s in rest))
+    globs.append(prefix + ("[!%s]*" % "".join(firsts) if firsts else "?*"))
+    for char in firsts:
+        globs += _glob_without(prefix + char, [s[1:] for s in rest if s[0] == char])
+    return globs
+
+
+def globs_without(globs, names):
+    """``globs`` narrowed so that none matches one of ``names``: a ``prefix*`` glob becomes its exact
+    complement, a literal entry that is one of them is dropped, any other glob that matches one (or a
+    name with glob characters) is dropped whole (its CNI links then stay unprotected, and the check says so)."""
+    narrowed = []
+    for glob_ in globs:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, glob_)]
+        if not hits:
+            narrowed.append(glob_)
+            continue
+        prefix = glob_[:-1]
+        if glob_.endswith("*") and not any(c in prefix for c in "*?[") and \
+                not any(c in n for n in hits for c in GLOB_CHARS):
+            narrowed += _glob_without(prefix, [n[len(prefix):] for n in hits])
+    return narrowed
+
+
 # ---------------------------------------------------------------- gather and judge ------------------
 
-def gather(root, cni, enabled_units):
+def _owned_files(root, paths):
+    return [p for p in paths if (read_text(root, p) or "").startswith(MARKER)]
+
+
+def gather(root, cni, enabled_units, uplinks=()):
     """Every fact the check needs. ``enabled_units(root)``: the units systemd starts at boot, masks
-    honoured (gather_boot's reader); the processes are read once from /proc."""
+    honoured (gather_boot's reader); the processes are read once from /proc; ``uplinks``: the links
+    holding the node address (never taken, whatever their name)."""
     existing = existing_links(root)
-    links = sample_links(cni, existing)
+    globs = cni_link_globs(cni)
+    facts = {"cni_link_globs": globs, "errors": [], "kept_links": []}
+    try:
+        parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
+                                             manager_config.NETWORK_MATCH_KEYS)
+        facts["kept_links"] = kept_links(root, parsed, globs, uplinks)
+    except ConfigUnreadable as exc:
+        parsed = []
+        facts["errors"].append("link configuration: %s" % exc)
+    kept = [name for name, _why in facts["kept_links"]]
+    facts["network_globs"] = globs_without(globs, kept)
+    links = [link for link in sample_links(cni, existing) if link[0] not in kept]
     enabled = set(enabled_units(root))
     running = service_state.service_pids(root)
-    facts = {"cni_link_globs": cni_link_globs(cni), "errors": []}
     nm_enabled = "NetworkManager.service" in enabled
-    nm_running = "NetworkManager.service" in running
-    facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_running,
+    nm_pid = running.get("NetworkManager.service")
+    facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_pid is not None, "unread": [],
                                "cloud_setup": [u for u in ("nm-cloud-setup.service", "nm-cloud-setup.timer") if u in enabled]}
-    if nm_enabled or nm_running:
+    if nm_enabled or nm_pid:
         try:
             facts["networkmanager"]["manages"] = nm_managed_links(root, links)
+            if nm_pid:
+                facts["networkmanager"]["unread"] = service_state.not_reread(
+                    root, nm_pid, "NetworkManager.service", _owned_files(root, nm_config_files(root)))
         except ConfigUnreadable as exc:
             facts["errors"].append("NetworkManager: %s" % exc)
     nd_enabled = "systemd-networkd.service" in enabled
@@ -327,13 +408,15 @@ def gather(root, cni, enabled_units):
     if nd_enabled or nd_pid:
         try:
             settings, ignored = networkd_settings(root)
-            parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"), manager_config.NETWORK_MATCH_KEYS)
             facts["networkd"].update(
                 settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
                 ignored=ignored,
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
                 configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
+                # our .network files the running networkd has not read (networkctl reload re-reads them)
+                unread_networks=service_state.not_reread(root, nd_pid, "systemd-networkd.service",
+                                                         [p for p, t, _m in parsed if t.startswith(MARKER)]) if nd_pid else [],
                 # the files that turn the settings off, written after the running networkd read its configuration
                 unread=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1] and not v[0]])
                 if nd_pid else [])
@@ -369,6 +452,10 @@ def findings(facts):
         present.append("NetworkManager (%s)" % ("running" if nm["running"] else "enabled"))
         if nm.get("manages"):
             problems.append("NetworkManager would manage %s (%s)" % (_names(nm["manages"]), nm["manages"][0][1]))
+        if nm.get("unread"):
+            problems.append("the running NetworkManager has not read %s: written after it started, and no reload since "
+                            "was recorded (%s); until it re-reads it, it keeps managing the links it did"
+                            % (", ".join(nm["unread"]), service_state.reload_marker("NetworkManager.service")))
     if nm["cloud_setup"]:
         present.append("nm-cloud-setup")
         problems.append("nm-cloud-setup is enabled (%s): it adds routing tables and policy rules of its own"
@@ -390,6 +477,10 @@ def findings(facts):
                 "ManageForeignRoutingPolicyRules=no) and has not read it: it still removes routes and rules it did not "
                 "create when it reconfigures %s (networkctl reload does not re-read networkd.conf; remediate does not "
                 "restart networkd)" % (", ".join(unread), _names(nd["configures"])))
+        if nd.get("unread_networks"):
+            problems.append("the running systemd-networkd has not read %s: written after it started, and no reload "
+                            "since was recorded (%s)" % (", ".join(nd["unread_networks"]),
+                                                         service_state.reload_marker("systemd-networkd.service")))
         if nd.get("cni_links"):
             problems.append("systemd-networkd would configure CNI links: %s" % "; ".join(
                 "%s by %s" % pair for pair in nd["cni_links"]))
@@ -407,16 +498,25 @@ def findings(facts):
     return problems, present
 
 
+def kept_text(facts):
+    """The links left out of the owned files, each with what names it; "" when none."""
+    if not facts.get("kept_links"):
+        return ""
+    return ("left to the node's own configuration (never taken by podnet.doctor's files): %s"
+            % "; ".join("%s (%s)" % pair for pair in facts["kept_links"]))
+
+
 def evaluate(facts, fix_text):
     """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts."""
     problems, present = findings(facts)
+    notes_kept = [kept_text(facts)] if kept_text(facts) else []
     expected = ("no network manager takes over the CNI links (%s), their routes or rules"
                 % " ".join(facts["cni_link_globs"]))
     if facts["errors"]:
         return check_result(CHECK_ID, "error", "; ".join(facts["errors"] + problems), expected,
                             "make the file readable to root and run again")
     if problems:
-        return check_result(CHECK_ID, "fail", "; ".join(problems), expected, fix_text)
+        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected, fix_text)
     if not present:
         return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
     notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
@@ -431,4 +531,4 @@ def evaluate(facts, fix_text):
                      "next start, before it configures one" % ", ".join(nd["unread"]))
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
-    return check_result(CHECK_ID, "pass", "; ".join(notes), expected)
+    return check_result(CHECK_ID, "pass", "; ".join(notes + notes_kept), expected)
