@@ -204,7 +204,8 @@ def main():
     checks += link_checks
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
-    checks += netmgr_fix.checks(params["root"], params["cni"], facts)
+    checks += netmgr_fix.checks(params["root"], params["cni"], facts,
+                                link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks))
     checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
