@@ -61,6 +61,8 @@ SAMPLE_LINKS = (
     ("wireguard.cali", "wireguard"), ("vethwe-bridge", "veth"), ("datapath", "openvswitch"),
 )
 
+CNI_DEVICE_NAMES = frozenset(name for name, _kind in SAMPLE_LINKS)
+
 NM_CONF_DIRS = ("usr/lib/NetworkManager/conf.d", "run/NetworkManager/conf.d")
 NM_MAIN = "etc/NetworkManager/NetworkManager.conf"
 NM_ETC_CONF_DIR = "etc/NetworkManager/conf.d"
@@ -306,11 +308,15 @@ def udev_mac_rewrites(root, links):
 
 NM_CONNECTION_DIRS = ("etc/NetworkManager/system-connections", "run/NetworkManager/system-connections",
                       "usr/lib/NetworkManager/system-connections")
-GLOB_CHARS = "*?[]!-^\\"
+# a kept name with one of these is not spelt out in a bracket expression: its glob is dropped whole
+GLOB_CHARS = "*?[]\\"
 
 
 def _literal_cni_name(word, globs):
-    return word and not any(c in word for c in "*?[") and any(fnmatch.fnmatchcase(word, g) for g in globs)
+    """A literal link name a CNI glob matches that is no CNI's own device name (a file naming cni0 or
+    flannel.1 configures the CNI's link: that is the fault the check reports, not a link to keep)."""
+    return word and not any(c in word for c in "*?[") and any(fnmatch.fnmatchcase(word, g) for g in globs) \
+        and word not in CNI_DEVICE_NAMES
 
 
 def kept_links(root, parsed_networks, globs, uplinks=()):
@@ -341,7 +347,7 @@ def _glob_without(prefix, suffixes):
     by bracket expressions, which systemd's fnmatch and Python's read alike)."""
     rest = [s for s in suffixes if s]
     globs = [prefix] if len(rest) == len(suffixes) else []
-    firsts = sorted(set(s[0] for s in rest))
+    firsts = sorted(set(s[0] for s in rest), key=lambda c: (c == "-", c))  # '-' last: no range (a '!' or '^' after '!' is plain)
     globs.append(prefix + ("[!%s]*" % "".join(firsts) if firsts else "?*"))
     for char in firsts:
         globs += _glob_without(prefix + char, [s[1:] for s in rest if s[0] == char])
