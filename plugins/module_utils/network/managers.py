@@ -105,13 +105,13 @@ def split_specs(value):
     return [s.strip() for s in re.split(r"[;,]", value) if s.strip()]
 
 
-def nm_unmanaged_specs(root):
+def nm_unmanaged_specs(root, without_ours=False):
     """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the
     ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
     specs, devices = [], []
     for path in nm_config_files(root):
         text = manager_config.read_config(root, path)
-        if text is None:
+        if text is None or (without_ours and text.startswith(MARKER)):
             continue
         section_match = {}
         for section, key, op, value, number in manager_config.parse_ini(text):
@@ -184,10 +184,10 @@ def nm_udev_unmanages_veth(root):
     return False
 
 
-def nm_managed_links(root, links):
+def nm_managed_links(root, links, without_ours=False):
     """[(name, why)] of the CNI links NetworkManager would manage (lab, NetworkManager 1.42: a CNI
     bridge with an address becomes "connected (externally)"; a veth is left alone by its udev rule)."""
-    specs, devices = nm_unmanaged_specs(root)
+    specs, devices = nm_unmanaged_specs(root, without_ours)
     spec_list = [s for s, _f, _n in specs]
     veth_unmanaged = nm_udev_unmanages_veth(root)
     managed = []
@@ -290,9 +290,10 @@ def systemd_version(root):
     return None
 
 
-def udev_mac_rewrites(root, links):
+def udev_mac_rewrites(root, links, without_ours=False):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+    parsed = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+              if not (without_ours and p[1].startswith(MARKER))]
     found = []
     for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
         policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
@@ -377,6 +378,21 @@ def _owned_files(root, paths):
     return [p for p in paths if (read_text(root, p) or "").startswith(MARKER)]
 
 
+def owned_files_taking(root, parsed_networks, kept):
+    """[(name, file)] of the kept links one of our own files takes (an earlier run's broad globs)."""
+    taken = []
+    for path in _owned_files(root, nm_config_files(root)):
+        specs = [s for section, key, _op, value, _n in manager_config.parse_ini(read_text(root, path) or "")
+                 if section == "keyfile" and key == "unmanaged-devices" for s in split_specs(value)]
+        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None)]
+    owned_links = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+                   if p[1].startswith(MARKER)]
+    for parsed, keys in (([p for p in parsed_networks if p[1].startswith(MARKER)], ("Name",)), (owned_links, ("OriginalName",))):
+        for path, _text, match in parsed:
+            taken += [(name, path) for name in kept if manager_config.match_fits(match, name, None, keys)]
+    return taken
+
+
 def gather(root, cni, enabled_units, uplinks=()):
     """Every fact the check needs. ``enabled_units(root)``: the units systemd starts at boot, masks
     honoured (gather_boot's reader); the processes are read once from /proc; ``uplinks``: the links
@@ -394,6 +410,11 @@ def gather(root, cni, enabled_units, uplinks=()):
     kept = [name for name, _why in facts["kept_links"]]
     facts["network_globs"] = globs_without(globs, kept)
     links = [link for link in sample_links(cni, existing) if link[0] not in kept]
+    facts["judged_links"] = links
+    try:
+        facts["owned_taking"] = owned_files_taking(root, parsed, kept)
+    except ConfigUnreadable as exc:
+        facts["errors"].append("link configuration: %s" % exc)
     enabled = set(enabled_units(root))
     running = service_state.service_pids(root)
     nm_enabled = "NetworkManager.service" in enabled
@@ -453,6 +474,9 @@ def _names(pairs):
 def findings(facts):
     """(problems, present): what fails, one string each, and the managers found."""
     problems, present = [], []
+    why = dict(facts.get("kept_links", []))
+    problems += ["podnet.doctor's own %s takes %s (%s), which the node configures itself" % (path, name, why.get(name))
+                 for name, path in facts.get("owned_taking", [])]
     nm = facts["networkmanager"]
     if nm["enabled"] or nm["running"]:
         present.append("NetworkManager (%s)" % ("running" if nm["running"] else "enabled"))

@@ -62,6 +62,10 @@ def _owned(root, path):
     return (read_text(root, path) or "").startswith(managers.MARKER)
 
 
+def _any_owned(root, paths):
+    return any(_owned(root, p) for p in paths)
+
+
 def name_before(first, stem, suffix):
     """A file name for ``stem`` that sorts before ``first`` (bytes), or None."""
     for prefix in EARLY_PREFIXES:
@@ -107,7 +111,11 @@ def plan_fix(root, facts):
         plan["reloads"].append("NetworkManager.service")  # an earlier run wrote it and its reload failed
     if facts["networkd"].get("unread_networks"):
         plan["reloads"].append("systemd-networkd.service")
-    if nm.get("manages"):
+    # with a file of ours in place the links it covers pass: it is re-planned (and so kept up to date, a
+    # kept link left out) from what the foreign files alone would do
+    links = facts.get("judged_links", [])
+    if nm.get("manages") or (("manages" in nm) and _any_owned(root, manager_config.conf_names(root, NM_DIR.lstrip("/")))
+                             and managers.nm_managed_links(root, links, without_ours=True)):
         setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
@@ -136,13 +144,21 @@ def plan_fix(root, facts):
     # systemd's globs without the kept links (their exact complement: no '!' entries, whose meaning
     # changed in systemd 246, net-condition.c net_condition_test_strv)
     network_globs = facts.get("network_globs", globs)
-    if nd.get("cni_links"):
-        _early_file(plan, root, [p for _n, p in nd["cni_links"]], ".network",
+    network_takers = [p for _n, p in nd.get("cni_links", [])]
+    if not network_takers and "cni_links" in nd and _any_owned(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network")):
+        foreign = [p for p in manager_config.parsed_files(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network"),
+                                                          manager_config.NETWORK_MATCH_KEYS) if not p[1].startswith(managers.MARKER)]
+        network_takers = [p for _n, p in managers.networkd_managed_links(foreign, links)]
+    if network_takers:
+        _early_file(plan, root, network_takers, ".network",
                     "[Match]\nName=%s\n\n[Link]\nUnmanaged=yes\n" % " ".join(network_globs),
                     "systemd-networkd.service" if nd["running"] else None)
     udev = facts["udev"]
-    if udev.get("mac_rewrites"):
-        _early_file(plan, root, [r[1] for r in udev["mac_rewrites"]], ".link",
+    link_takers = [r[1] for r in udev.get("mac_rewrites", [])]
+    if not link_takers and "mac_rewrites" in udev and _any_owned(root, managers.link_files(root)):
+        link_takers = [r[1] for r in managers.udev_mac_rewrites(root, links, without_ours=True)]
+    if link_takers:
+        _early_file(plan, root, link_takers, ".link",
                     "[Match]\nOriginalName=%s\n\n[Link]\nMACAddressPolicy=none\n" % " ".join(network_globs),
                     "systemd-udevd.service" if udev.get("running") else None)
     return plan
