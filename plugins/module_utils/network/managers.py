@@ -320,6 +320,27 @@ def _literal_cni_name(word, globs):
         and word not in CNI_DEVICE_NAMES
 
 
+def nm_connection_files(root):
+    """NetworkManager's keyfile connections: under /etc any file but a hidden, backup (``~``), temporary
+    (``.XXXXXX``) or certificate one, elsewhere ``*.nmconnection`` only (nms-keyfile-plugin.c
+    _ignore_filename, nm-keyfile.c nm_keyfile_utils_ignore_filename)."""
+    files = []
+    for directory in NM_CONNECTION_DIRS:
+        try:
+            names = sorted(os.listdir(os.path.join(root, directory)))
+        except OSError:
+            continue
+        for name in names:
+            if directory.startswith("etc/"):
+                ignored = name.startswith(".") or name.endswith("~") or re.search(r"\.[A-Za-z0-9]{6}$", name) \
+                    or name.lower().endswith((".pem", ".der"))
+            else:
+                ignored = not name.endswith(".nmconnection") or name == ".nmconnection"
+            if not ignored and os.path.isfile(os.path.join(root, directory, name)):
+                files.append("/%s/%s" % (directory, name))
+    return files
+
+
 def kept_links(root, parsed_networks, globs, uplinks=()):
     """[(name, why)] of the links a CNI glob matches that the node's own configuration names: a
     foreign .network's [Match] Name= word, a NetworkManager connection's interface-name=, or a link
@@ -336,7 +357,7 @@ def kept_links(root, parsed_networks, globs, uplinks=()):
             for word in value.split():
                 if _literal_cni_name(word, globs):
                     kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
-    for path in manager_config.config_files(root, NM_CONNECTION_DIRS, ".nmconnection"):
+    for path in nm_connection_files(root):
         for section, key, _op, value, number in manager_config.parse_ini(manager_config.read_config(root, path) or ""):
             if section == "connection" and key == "interface-name" and _literal_cni_name(value, globs):
                 kept.setdefault(value, "%s line %d interface-name=%s" % (path, number, value))

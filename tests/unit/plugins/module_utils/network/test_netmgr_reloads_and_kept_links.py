@@ -104,6 +104,11 @@ VXLAN100 = {"sys/class/net/vxlan100/uevent": "DEVTYPE=vxlan\nINTERFACE=vxlan100\
       "[connection]\nid=evpn\ntype=vxlan\ninterface-name=vxlan100\n"}, (),
      "/etc/NetworkManager/system-connections/evpn.nmconnection line 4 interface-name=vxlan100"),
     ({}, ("vxlan100", "eth0"), "vxlan100 holds the node address"),
+    # a keyfile without the extension counts under /etc (NetworkManager reads it there), not under /run
+    ({"etc/NetworkManager/system-connections/evpn": "[connection]\ninterface-name=vxlan100\n",
+      "run/NetworkManager/system-connections/other": "[connection]\ninterface-name=vxlan200\n",
+      "etc/NetworkManager/system-connections/evpn~": "[connection]\ninterface-name=vxlan300\n"}, (),
+     "/etc/NetworkManager/system-connections/evpn line 2 interface-name=vxlan100"),
 ])
 def test_a_link_the_node_configures_is_kept_everywhere(tmp_path, files, uplinks, why):
     tree = dict(NM_ON, **ND_ON)
