@@ -391,3 +391,30 @@ networkctl reload
         node_sh(node, "rm -f %s %s %s %s; ip link del vxlan100 2>/dev/null; true"
                 % (EVPN_NETDEV, EVPN_NETWORK, OVERLAY_NETWORK, UNMANAGED_FILE), check=False)
         fresh_node(node)
+
+
+def test_a_conf_file_networkmanager_has_not_read_fails_until_reloaded(fleet):
+    """Changes: a cni0 bridge, and our conf.d file written as the fixer writes it but without the reload
+    (what a run whose reload failed leaves): NetworkManager's device state is the oracle."""
+    node = fleet.node(1)
+    node_sh(node, "systemctl is-active NetworkManager")
+    try:
+        cni_bridge(node)
+        assert nm_state(node, "cni0") == "connected (externally)"
+        node_exec(node, ["tee", NM_FILE], input="%s\n[keyfile]\nunmanaged-devices+=%s\n" % (
+            netmgr_fix.HEADER, ";".join("interface-name:%s" % g for g in managers.cni_link_globs("flannel"))))
+        node_sh(node, "sleep 2")
+        assert nm_state(node, "cni0") == "connected (externally)", "NetworkManager read the file without a reload"
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "fail" and "the running NetworkManager has not read %s" % NM_FILE in check["observed"], check
+        assert "systemctl reload NetworkManager.service" in check["fix"], check
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0, out
+        assert nm_state(node, "cni0") == "unmanaged"
+        assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+    finally:
+        node_sh(node, "ip link del cni0 2>/dev/null; true", check=False)
+        fresh_node(node)
