@@ -28,8 +28,8 @@ description:
     while the running daemon started before our file changed and no reload since was recorded. udev needs no record,
     as udevd re-reads changed C(.link) files itself before it handles an event.
   - Links the node configures by name are never taken (RV(kept)) - a foreign C(.network) whose C([Match] Name=) names
-    one, a NetworkManager connection's C(interface-name=), or a link holding the node address (O(node_networks)):
-    the C(.network)/C(.link) globs leave them out (their exact complement), NetworkManager gets C(except:) entries.
+    one, a NetworkManager connection's C(interface-name=), or a link holding the node address (O(node_networks)).
+    The C(.network)/C(.link) globs leave them out (their exact complement), NetworkManager gets C(except:) entries.
   - nm-cloud-setup is left enabled (turning it off is the user's decision); the result names the commands.
   - Returns the C(netmgr.cni_links) check read after the change.
 author: podnet.doctor developers (@podnet)
