@@ -461,7 +461,10 @@ def gather(root, cni, enabled_units, uplinks=()):
                 ignored=ignored,
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
-                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
+                # a kept link as its own files configure it: an earlier run's file of ours must not hide it
+                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo" and l[0] not in kept])
+                + networkd_managed_links([p for p in parsed if not p[1].startswith(MARKER)],
+                                         [(l[0], None) for l in existing if l[0] in kept]),
                 # our .network files the running networkd has not read (networkctl reload re-reads them)
                 unread_networks=service_state.not_reread(root, nd_pid, "systemd-networkd.service",
                                                          [p for p, t, _m in parsed if t.startswith(MARKER)]) if nd_pid else [],
