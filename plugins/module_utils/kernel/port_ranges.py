@@ -329,14 +329,14 @@ def dropped_by_our_drop_in(root, loaded, tool, reserved_now):
         named = parse_reserved(without["value"]) or []
         gone = merge(r for low, high in named for r in uncovered(kept, low, high))
         if gone:
-            parts.append("ports %s that %s line %d reserves" % (format_runs(gone), without["source"], without["line"]))
+            parts.append("ports %s that %s line %s reserves" % (format_runs(gone), without["source"], without["line"]))
             tail = ", and overrides that line"
     gone = merge(r for low, high in (reserved_now or []) for r in uncovered(kept + named, low, high))
     if gone:
         parts.append("ports %s reserved now" % format_runs(gone))
     if not parts:
         return None
-    return "%s are not reserved: our drop-in %s line %d sets the whole list without them (a write replaces it)%s" % (
+    return "%s are not reserved: our drop-in %s line %s sets the whole list without them (a write replaces it)%s" % (
         " and ".join(parts), boot["source"], boot["line"], tail)
 
 

@@ -1,7 +1,10 @@
 """Review 3: seeded sequences of kernel fixer runs for random area mixes (ip_forward, ports, rp_filter, ipv6_ra; Calico
 or Cilium; IPv4 or dual stack), with the admin adding reservations and runtime rp_filter writes between runs: no run
 drops a key the drop-in held, a second identical run changes nothing, and a round of single-area runs converges."""
-import itertools, os, random
+import itertools
+import os
+import random
+
 import pytest
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import prereq_fix
 from ansible_collections.podnet.doctor.tests.unit.plugins.module_utils.kernel.test_link_sysctl_fix import (
@@ -20,6 +23,7 @@ def body(root):
         if t.startswith(prereq_fix.MARKER):
             out[n] = t
     return out
+
 
 # PODNET_MIX_SEEDS=2000 runs more seeds (default 60, as CI runs it)
 SEEDS = int(os.environ.get("PODNET_MIX_SEEDS", "60"))
