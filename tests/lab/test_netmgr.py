@@ -354,7 +354,7 @@ EVPN_ADDRESS = "10.77.0.1/24"
 def evpn_address(node):
     """Whether vxlan100 holds the address its own .network gives it, as the kernel shows (waits up to 10 s)."""
     return node_sh(node, "for i in $(seq 50); do ip -br addr show vxlan100 2>/dev/null | grep -q %s && exit 0; sleep 0.2; done; "
-                         "exit 1" % EVPN_ADDRESS.split("/")[0], check=False).returncode == 0
+                         "exit 1" % EVPN_ADDRESS.split("/", maxsplit=1)[0], check=False).returncode == 0
 
 
 def test_a_link_configured_by_name_keeps_its_configuration(fleet):

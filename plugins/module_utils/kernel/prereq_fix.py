@@ -105,6 +105,8 @@ AREA_SETTINGS = {
     "rp_filter": _rp_filter_settings,
     "ipv6_ra": _ipv6_ra_settings,
 }
+
+
 def _held_ports_settings(context, value):
     """The held reserved ports, re-planned from the list the drop-in holds (not from this run's
     nodeport_range: a run for another area must not change which NodePort range the ports run reserved)."""

@@ -13,8 +13,10 @@ from ansible_collections.podnet.doctor.tests.unit.plugins.module_utils.kernel.te
 
 AREAS = ["ip_forward", "ports", "rp_filter", "ipv6_ra"]
 
+
 def lk():
     return {"addresses": ADDRESSES, "routes": list(ROUTES), "uplinks": ["eth0"]}
+
 
 def body(root):
     out = {}
