@@ -193,15 +193,18 @@ def plan_changes(plan):
 
 
 def fix_text(plan):
-    """The check's ``fix``: the plan's files and commands, as the fixer would run them."""
+    """The check's ``fix``: the files the plan changes and its commands, as the fixer would run them
+    (a file of ours already as planned is re-planned, not rewritten: it is not named)."""
     parts = []
-    for entry in plan["files"]:
+    changed = changed_files(plan)
+    for entry in changed:
         parts.append("write %s: %s" % (entry["path"], " | ".join(entry["after"].splitlines()[1:])))
         if entry["reload"]:
             parts.append("then %s" % " ".join(RELOAD_COMMANDS[entry["reload"]]))
+    parts += ["remove %s (an earlier run's copy)" % path for path in plan["remove"]]
     parts += ["%s (it has not read our file)" % " ".join(RELOAD_COMMANDS[u]) for u in plan["reloads"]
-              if u not in [f["reload"] for f in plan["files"]]]
-    if plan["files"] or plan["reloads"]:
+              if u not in [f["reload"] for f in changed]]
+    if changed or plan["remove"] or plan["reloads"]:
         parts.append("(podnet.doctor.remediate does this)")
     return "; ".join(parts + plan["unresolved"] + plan["notes"])
 
