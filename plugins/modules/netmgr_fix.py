@@ -23,6 +23,13 @@ description:
     CNI globs, named to sort before a .network file that would configure a CNI link, then C(networkctl reload).
   - udev - a C(.link) file with C(MACAddressPolicy=none) for the CNI globs, named to sort before the .link
     file that rewrites their MAC (the first match wins), then C(udevadm control --reload).
+  - A reload that fails is redone by the next run. Each reload of NetworkManager or networkd that succeeded is
+    recorded under C(/run/podnet-doctor/reloaded/) (neither daemon leaves a trace of its reloads); the check fails
+    while the running daemon started before our file changed and no reload since was recorded. udev needs no record,
+    as udevd re-reads changed C(.link) files itself before it handles an event.
+  - Links the node configures by name are never taken (RV(kept)) - a foreign C(.network) whose C([Match] Name=) names
+    one, a NetworkManager connection's C(interface-name=), or a link holding the node address (O(node_networks)).
+    The C(.network)/C(.link) globs leave them out (their exact complement), NetworkManager gets C(except:) entries.
   - nm-cloud-setup is left enabled (turning it off is the user's decision); the result names the commands.
   - Returns the C(netmgr.cni_links) check read after the change.
 author: podnet.doctor developers (@podnet)
@@ -38,6 +45,13 @@ options:
     description: The CNI plugin (C(custom) - only the common CNI link names); its own device names are added to the link globs.
     type: str
     default: flannel
+  node_networks:
+    description:
+      - The networks that hold the node addresses (CIDRs); a link holding one is never taken, whatever its name.
+        Empty takes the devices of the default routes.
+    type: list
+    elements: str
+    default: []
   root:
     description:
       - Directory to treat as C(/). For tests over fixture trees; leave at C(/) on nodes.
@@ -69,6 +83,13 @@ reloaded:
   returned: always
   type: list
   elements: str
+kept:
+  description: The links a CNI glob matches that the node's own configuration names, left out of the owned files, each
+    with what names it.
+  returned: always
+  type: list
+  elements: list
+  sample: [[vxlan100, "/etc/systemd/network/10-uplink.network [Match] Name=vxlan100"]]
 unresolved:
   description: What this run leaves to the user (nm-cloud-setup), with the commands.
   returned: always
@@ -86,8 +107,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
+from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import validated_cidr
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import CATALOG
 
@@ -96,6 +119,7 @@ KNOWN_CNIS = sorted(CATALOG) + ["custom"]
 
 def build_module():
     return AnsibleModule(argument_spec=dict(cni=dict(type="str", default="flannel"),
+                                            node_networks=dict(type="list", elements="str", default=[]),
                                             root=dict(type="path", default="/")),
                          supports_check_mode=True)
 
@@ -104,19 +128,26 @@ def main():
     module = build_module()
     if module.params["cni"] not in KNOWN_CNIS:
         module.fail_json(msg="podnet_cni=%r is not known; use one of %s" % (module.params["cni"], ", ".join(KNOWN_CNIS)))
+    try:
+        module.params["node_networks"] = [validated_cidr(n, "podnet_node_networks") for n in module.params["node_networks"]]
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     fix_lock.run_locked(module, fix)
 
 
 def fix(module):
     root = module.params["root"]
-    result = dict(changed=False, files=[], removed=[], reloaded=[], unresolved=[])
-    facts = managers.gather(root, module.params["cni"], gather_boot.enabled_units)
-    if facts["errors"]:
+    result = dict(changed=False, files=[], removed=[], reloaded=[], unresolved=[], kept=[])
+    links = link_sysctl_checks.gather_links(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+                                            module.params["node_networks"])
+    facts = managers.gather(root, module.params["cni"], gather_boot.enabled_units, links["uplinks"])
+    if facts["errors"] or links["errors"]:
+        # without the links we cannot tell which one holds the node address: writing could take it
         module.fail_json(msg="podnet.doctor.netmgr_fix could not read: %s (nothing was changed)"
-                         % "; ".join(facts["errors"]), **result)
+                         % "; ".join(facts["errors"] + links["errors"]), **result)
     plan = netmgr_fix.plan_fix(root, facts)
     result.update(changed=netmgr_fix.plan_changes(plan), files=[f["path"] for f in netmgr_fix.changed_files(plan)],
-                  removed=plan["remove"], unresolved=plan["unresolved"])
+                  removed=plan["remove"], unresolved=plan["unresolved"], kept=plan["kept"])
     if module._diff:
         result["diff"] = netmgr_fix.diff_entries(plan)
     if result["changed"] and not module.check_mode:
@@ -135,7 +166,7 @@ def fix(module):
     for text in plan["unresolved"]:
         module.warn(text)
     after = {}
-    result["checks"] = netmgr_fix.checks(root, module.params["cni"], after)
+    result["checks"] = netmgr_fix.checks(root, module.params["cni"], after, links["uplinks"])
     module.exit_json(**result)
 
 

@@ -154,7 +154,9 @@ facts:
         - What C(netmgr.cni_links) was judged from - NetworkManager (enabled, running, the CNI links it would
           manage, nm-cloud-setup units enabled), systemd-networkd (its ManageForeign* settings with file and line,
           the links it configures now and at boot, CNI links a .network file would configure) and udev (the .link
-          file and line that would rewrite a CNI link's MAC).
+          file and line that would rewrite a CNI link's MAC); the owned files each running daemon has not read
+          (C(unread), C(unread_networks)), and C(kept_links) - links a CNI glob matches that the node configures by
+          name (its uplink included), left out of the owned files.
       type: dict
 """
 
@@ -204,7 +206,8 @@ def main():
     checks += link_checks
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
-    checks += netmgr_fix.checks(params["root"], params["cni"], facts)
+    checks += netmgr_fix.checks(params["root"], params["cni"], facts,
+                                link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks))
     checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]

@@ -12,6 +12,7 @@ systemd-udevd, NetworkManager and systemd-networkd all enabled and started at bo
 with those packages. Each test says what it changes on top of that, and ends with a reboot so the
 next one meets the node as booted. Debian's NetworkManager.conf leaves the node reachable: eth0 has
 an address already and no profile, so NetworkManager only shows it "connected (externally)"."""
+import fnmatch
 import os
 import re
 
@@ -339,4 +340,81 @@ def test_networkmanager_takes_the_cni_bridge_until_fixed(fleet, tmp_path):
     finally:
         node_sh(node, "ip link del cni0 2>/dev/null; rm -f /etc/NetworkManager/conf.d/*.conf /run/NetworkManager/conf.d/*.conf "
                       "/usr/lib/NetworkManager/conf.d/*.conf; true", check=False)
+        fresh_node(node)
+
+
+EVPN_NETDEV = "/etc/systemd/network/10-pnnm-evpn.netdev"
+EVPN_NETWORK = "/etc/systemd/network/10-pnnm-evpn.network"
+# a foreign .network that catches CNI links by glob: the reason the owned Unmanaged=yes file is written
+OVERLAY_NETWORK = "/etc/systemd/network/90-pnnm-overlay.network"
+UNMANAGED_FILE = "/etc/systemd/network/00-podnet-doctor-cni.network"
+EVPN_ADDRESS = "10.77.0.1/24"
+
+
+def evpn_address(node):
+    """Whether vxlan100 holds the address its own .network gives it, as the kernel shows (waits up to 10 s)."""
+    return node_sh(node, "for i in $(seq 50); do ip -br addr show vxlan100 2>/dev/null | grep -q %s && exit 0; sleep 0.2; done; "
+                         "exit 1" % EVPN_ADDRESS.split("/", maxsplit=1)[0], check=False).returncode == 0
+
+
+def test_a_link_configured_by_name_keeps_its_configuration(fleet):
+    """Changes: an admin's VXLAN link vxlan100 (a .netdev and a .network naming it, as an EVPN uplink
+    would be) and a foreign .network catching cni*/vxlan*; before the fix, the owned Unmanaged=yes file
+    as the fixer wrote it before (every vxlan*), to show the symptom: no address after a reboot."""
+    node = fleet.node(1)
+    try:
+        node_sh(node, """
+printf '[NetDev]\\nName=vxlan100\\nKind=vxlan\\n\\n[VXLAN]\\nVNI=100\\nIndependent=yes\\n' > %s
+printf '[Match]\\nName=vxlan100\\n\\n[Network]\\nAddress=%s\\nConfigureWithoutCarrier=yes\\nLinkLocalAddressing=no\\n' > %s
+printf '[Match]\\nName=cni* vxlan*\\n\\n[Network]\\nLinkLocalAddressing=no\\n' > %s
+networkctl reload
+""" % (EVPN_NETDEV, EVPN_ADDRESS, EVPN_NETWORK, OVERLAY_NETWORK))
+        assert evpn_address(node), "networkd did not configure vxlan100"
+        globs = managers.cni_link_globs("flannel")
+        node_sh(node, "printf '%s\\n[Match]\\nName=%s\\n\\n[Link]\\nUnmanaged=yes\\n' > %s"
+                % (netmgr_fix.HEADER, " ".join(globs), UNMANAGED_FILE))
+        lab_fleet.reboot(node)
+        assert not evpn_address(node), "vxlan100 kept its address under Name=vxlan*: the symptom did not show"
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert "vxlan100 (%s [Match] Name=vxlan100)" % EVPN_NETWORK in check["observed"], check
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        names = re.search(r"^Name=(.*)$", node_exec(node, ["cat", UNMANAGED_FILE]).stdout, re.M).group(1).split()
+        assert not any(fnmatch.fnmatchcase("vxlan100", g) for g in names), (names, out)
+        assert any(fnmatch.fnmatchcase("vxlan.calico", g) for g in names), names
+        lab_fleet.reboot(node)
+        assert evpn_address(node), "vxlan100 lost its address after the fix"
+        assert "vxlan100" in node_exec(node, ["networkctl", "list", "vxlan100"]).stdout
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "pass" and "vxlan100" in check["observed"], check
+    finally:
+        node_sh(node, "rm -f %s %s %s %s; ip link del vxlan100 2>/dev/null; true"
+                % (EVPN_NETDEV, EVPN_NETWORK, OVERLAY_NETWORK, UNMANAGED_FILE), check=False)
+        fresh_node(node)
+
+
+def test_a_conf_file_networkmanager_has_not_read_fails_until_reloaded(fleet):
+    """Changes: a cni0 bridge, and our conf.d file written as the fixer writes it but without the reload
+    (what a run whose reload failed leaves): NetworkManager's device state is the oracle."""
+    node = fleet.node(1)
+    node_sh(node, "systemctl is-active NetworkManager")
+    try:
+        cni_bridge(node)
+        assert nm_state(node, "cni0") == "connected (externally)"
+        node_exec(node, ["tee", NM_FILE], input="%s\n[keyfile]\nunmanaged-devices+=%s\n" % (
+            netmgr_fix.HEADER, ";".join("interface-name:%s" % g for g in managers.cni_link_globs("flannel"))))
+        node_sh(node, "sleep 2")
+        assert nm_state(node, "cni0") == "connected (externally)", "NetworkManager read the file without a reload"
+        check = node_info(fleet.inventory_path, "node1")[CHECK]
+        assert check["status"] == "fail" and "the running NetworkManager has not read %s" % NM_FILE in check["observed"], check
+        assert "systemctl reload NetworkManager.service" in check["fix"], check
+
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0, out
+        assert nm_state(node, "cni0") == "unmanaged"
+        assert node_info(fleet.inventory_path, "node1")[CHECK]["status"] == "pass"
+        rc, out = ansible_playbook(fleet.inventory_path, *REMEDIATE)
+        assert rc == 0 and changed(out) == 0, out
+    finally:
+        node_sh(node, "ip link del cni0 2>/dev/null; true", check=False)
         fresh_node(node)

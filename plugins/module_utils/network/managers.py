@@ -61,6 +61,8 @@ SAMPLE_LINKS = (
     ("wireguard.cali", "wireguard"), ("vethwe-bridge", "veth"), ("datapath", "openvswitch"),
 )
 
+CNI_DEVICE_NAMES = frozenset(name for name, _kind in SAMPLE_LINKS)
+
 NM_CONF_DIRS = ("usr/lib/NetworkManager/conf.d", "run/NetworkManager/conf.d")
 NM_MAIN = "etc/NetworkManager/NetworkManager.conf"
 NM_ETC_CONF_DIR = "etc/NetworkManager/conf.d"
@@ -103,13 +105,13 @@ def split_specs(value):
     return [s.strip() for s in re.split(r"[;,]", value) if s.strip()]
 
 
-def nm_unmanaged_specs(root):
+def nm_unmanaged_specs(root, without_ours=False):
     """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the
     ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
     specs, devices = [], []
     for path in nm_config_files(root):
         text = manager_config.read_config(root, path)
-        if text is None:
+        if text is None or (without_ours and text.startswith(MARKER)):
             continue
         section_match = {}
         for section, key, op, value, number in manager_config.parse_ini(text):
@@ -182,10 +184,10 @@ def nm_udev_unmanages_veth(root):
     return False
 
 
-def nm_managed_links(root, links):
+def nm_managed_links(root, links, without_ours=False):
     """[(name, why)] of the CNI links NetworkManager would manage (lab, NetworkManager 1.42: a CNI
     bridge with an address becomes "connected (externally)"; a veth is left alone by its udev rule)."""
-    specs, devices = nm_unmanaged_specs(root)
+    specs, devices = nm_unmanaged_specs(root, without_ours)
     spec_list = [s for s, _f, _n in specs]
     veth_unmanaged = nm_udev_unmanages_veth(root)
     managed = []
@@ -288,9 +290,10 @@ def systemd_version(root):
     return None
 
 
-def udev_mac_rewrites(root, links):
+def udev_mac_rewrites(root, links, without_ours=False):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+    parsed = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+              if not (without_ours and p[1].startswith(MARKER))]
     found = []
     for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
         policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
@@ -302,23 +305,149 @@ def udev_mac_rewrites(root, links):
     return found
 
 
+# ---------------------------------------------------------------- links the node configures by name --
+
+NM_CONNECTION_DIRS = ("etc/NetworkManager/system-connections", "run/NetworkManager/system-connections",
+                      "usr/lib/NetworkManager/system-connections")
+# a kept name with one of these is not spelt out in a bracket expression: its glob is dropped whole
+GLOB_CHARS = "*?[]\\"
+
+
+def _literal_cni_name(word, globs):
+    """A literal link name a CNI glob matches that is no CNI's own device name (a file naming cni0 or
+    flannel.1 configures the CNI's link: that is the fault the check reports, not a link to keep)."""
+    return word and not any(c in word for c in "*?[") and any(fnmatch.fnmatchcase(word, g) for g in globs) \
+        and word not in CNI_DEVICE_NAMES
+
+
+def nm_connection_files(root):
+    """NetworkManager's keyfile connections: under /etc any file but a hidden, backup (``~``), temporary
+    (``.XXXXXX``) or certificate one, elsewhere ``*.nmconnection`` only (nms-keyfile-plugin.c
+    _ignore_filename, nm-keyfile.c nm_keyfile_utils_ignore_filename)."""
+    files = []
+    for directory in NM_CONNECTION_DIRS:
+        try:
+            names = sorted(os.listdir(os.path.join(root, directory)))
+        except OSError:
+            continue
+        for name in names:
+            if directory.startswith("etc/"):
+                ignored = name.startswith(".") or name.endswith("~") or re.search(r"\.[A-Za-z0-9]{6}$", name) \
+                    or name.lower().endswith((".pem", ".der"))
+            else:
+                ignored = not name.endswith(".nmconnection") or name == ".nmconnection"
+            if not ignored and os.path.isfile(os.path.join(root, directory, name)):
+                files.append("/%s/%s" % (directory, name))
+    return files
+
+
+def kept_links(root, parsed_networks, globs, uplinks=()):
+    """[(name, why)] of the links a CNI glob matches that the node's own configuration names: a
+    foreign .network's [Match] Name= word, a NetworkManager connection's interface-name=, or a link
+    holding the node address (``uplinks``). The owned files leave them out: an Unmanaged=yes that
+    sorts first would take the admin's own link (an EVPN vxlan100 uplink) at the next boot."""
+    kept = {}
+    for name in uplinks:
+        if any(fnmatch.fnmatchcase(name, g) for g in globs):
+            kept.setdefault(name, "%s holds the node address" % name)
+    for path, text, match in parsed_networks:
+        if text.startswith(MARKER):
+            continue
+        for value in match.get("Name", []):
+            for word in value.split():
+                if _literal_cni_name(word, globs):
+                    kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
+    for path in nm_connection_files(root):
+        for section, key, _op, value, number in manager_config.parse_ini(manager_config.read_config(root, path) or ""):
+            if section == "connection" and key == "interface-name" and _literal_cni_name(value, globs):
+                kept.setdefault(value, "%s line %d interface-name=%s" % (path, number, value))
+    return sorted(kept.items())
+
+
+def _glob_without(prefix, suffixes):
+    """fnmatch globs for ``prefix`` followed by anything but one of ``suffixes`` (the exact complement,
+    by bracket expressions, which systemd's fnmatch and Python's read alike)."""
+    rest = [s for s in suffixes if s]
+    globs = [prefix] if len(rest) == len(suffixes) else []
+    firsts = sorted(set(s[0] for s in rest), key=lambda c: (c == "-", c))  # '-' last: no range (a '!' or '^' after '!' is plain)
+    globs.append(prefix + ("[!%s]*" % "".join(firsts) if firsts else "?*"))
+    for char in firsts:
+        globs += _glob_without(prefix + char, [s[1:] for s in rest if s[0] == char])
+    return globs
+
+
+def globs_without(globs, names):
+    """``globs`` narrowed so that none matches one of ``names``: a ``prefix*`` glob becomes its exact
+    complement, a literal entry that is one of them is dropped, any other glob that matches one (or a
+    name with glob characters) is dropped whole (its CNI links then stay unprotected, and the check says so)."""
+    narrowed = []
+    for glob_ in globs:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, glob_)]
+        if not hits:
+            narrowed.append(glob_)
+            continue
+        prefix = glob_[:-1]
+        if glob_.endswith("*") and not any(c in prefix for c in "*?[") and \
+                not any(c in n for n in hits for c in GLOB_CHARS):
+            narrowed += _glob_without(prefix, [n[len(prefix):] for n in hits])
+    return narrowed
+
+
 # ---------------------------------------------------------------- gather and judge ------------------
 
-def gather(root, cni, enabled_units):
+def _owned_files(root, paths):
+    return [p for p in paths if (read_text(root, p) or "").startswith(MARKER)]
+
+
+def owned_files_taking(root, parsed_networks, kept):
+    """[(name, file)] of the kept links one of our own files takes (an earlier run's broad globs)."""
+    taken = []
+    for path in _owned_files(root, nm_config_files(root)):
+        specs = [s for section, key, _op, value, _n in manager_config.parse_ini(read_text(root, path) or "")
+                 if section == "keyfile" and key == "unmanaged-devices" for s in split_specs(value)]
+        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None)]
+    owned_links = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+                   if p[1].startswith(MARKER)]
+    for parsed, keys in (([p for p in parsed_networks if p[1].startswith(MARKER)], ("Name",)), (owned_links, ("OriginalName",))):
+        for path, _text, match in parsed:
+            taken += [(name, path) for name in kept if manager_config.match_fits(match, name, None, keys)]
+    return taken
+
+
+def gather(root, cni, enabled_units, uplinks=()):
     """Every fact the check needs. ``enabled_units(root)``: the units systemd starts at boot, masks
-    honoured (gather_boot's reader); the processes are read once from /proc."""
+    honoured (gather_boot's reader); the processes are read once from /proc; ``uplinks``: the links
+    holding the node address (never taken, whatever their name)."""
     existing = existing_links(root)
-    links = sample_links(cni, existing)
+    globs = cni_link_globs(cni)
+    facts = {"cni_link_globs": globs, "errors": [], "kept_links": []}
+    try:
+        parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
+                                             manager_config.NETWORK_MATCH_KEYS)
+        facts["kept_links"] = kept_links(root, parsed, globs, uplinks)
+    except ConfigUnreadable as exc:
+        parsed = []
+        facts["errors"].append("link configuration: %s" % exc)
+    kept = [name for name, _why in facts["kept_links"]]
+    facts["network_globs"] = globs_without(globs, kept)
+    links = [link for link in sample_links(cni, existing) if link[0] not in kept]
+    facts["judged_links"] = links
+    try:
+        facts["owned_taking"] = owned_files_taking(root, parsed, kept)
+    except ConfigUnreadable as exc:
+        facts["errors"].append("link configuration: %s" % exc)
     enabled = set(enabled_units(root))
     running = service_state.service_pids(root)
-    facts = {"cni_link_globs": cni_link_globs(cni), "errors": []}
     nm_enabled = "NetworkManager.service" in enabled
-    nm_running = "NetworkManager.service" in running
-    facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_running,
+    nm_pid = running.get("NetworkManager.service")
+    facts["networkmanager"] = {"enabled": nm_enabled, "running": nm_pid is not None, "unread": [],
                                "cloud_setup": [u for u in ("nm-cloud-setup.service", "nm-cloud-setup.timer") if u in enabled]}
-    if nm_enabled or nm_running:
+    if nm_enabled or nm_pid:
         try:
             facts["networkmanager"]["manages"] = nm_managed_links(root, links)
+            if nm_pid:
+                facts["networkmanager"]["unread"] = service_state.not_reread(
+                    root, nm_pid, "NetworkManager.service", _owned_files(root, nm_config_files(root)))
         except ConfigUnreadable as exc:
             facts["errors"].append("NetworkManager: %s" % exc)
     nd_enabled = "systemd-networkd.service" in enabled
@@ -327,13 +456,18 @@ def gather(root, cni, enabled_units):
     if nd_enabled or nd_pid:
         try:
             settings, ignored = networkd_settings(root)
-            parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"), manager_config.NETWORK_MATCH_KEYS)
             facts["networkd"].update(
                 settings=dict((k, {"value": v[0], "file": v[1], "line": v[2]}) for k, v in settings.items()),
                 ignored=ignored,
                 cni_links=networkd_managed_links(parsed, links),
                 configures=networkd_state_links(root) if nd_pid else [],
-                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo"]),
+                # a kept link as its own files configure it: an earlier run's file of ours must not hide it
+                configures_at_boot=networkd_managed_links(parsed, [(l[0], None) for l in existing if l[0] != "lo" and l[0] not in kept])
+                + networkd_managed_links([p for p in parsed if not p[1].startswith(MARKER)],
+                                         [(l[0], None) for l in existing if l[0] in kept]),
+                # our .network files the running networkd has not read (networkctl reload re-reads them)
+                unread_networks=service_state.not_reread(root, nd_pid, "systemd-networkd.service",
+                                                         [p for p, t, _m in parsed if t.startswith(MARKER)]) if nd_pid else [],
                 # the files that turn the settings off, written after the running networkd read its configuration
                 unread=service_state.newer_than_process(root, nd_pid, [v[1] for v in settings.values() if v[1] and not v[0]])
                 if nd_pid else [])
@@ -364,11 +498,18 @@ def _names(pairs):
 def findings(facts):
     """(problems, present): what fails, one string each, and the managers found."""
     problems, present = [], []
+    why = dict(facts.get("kept_links", []))
+    problems += ["podnet.doctor's own %s takes %s (%s), which the node configures itself" % (path, name, why.get(name))
+                 for name, path in facts.get("owned_taking", [])]
     nm = facts["networkmanager"]
     if nm["enabled"] or nm["running"]:
         present.append("NetworkManager (%s)" % ("running" if nm["running"] else "enabled"))
         if nm.get("manages"):
             problems.append("NetworkManager would manage %s (%s)" % (_names(nm["manages"]), nm["manages"][0][1]))
+        if nm.get("unread"):
+            problems.append("the running NetworkManager has not read %s: written after it started, and no reload since "
+                            "was recorded (%s); until it re-reads it, it keeps managing the links it did"
+                            % (", ".join(nm["unread"]), service_state.reload_marker("NetworkManager.service")))
     if nm["cloud_setup"]:
         present.append("nm-cloud-setup")
         problems.append("nm-cloud-setup is enabled (%s): it adds routing tables and policy rules of its own"
@@ -390,6 +531,10 @@ def findings(facts):
                 "ManageForeignRoutingPolicyRules=no) and has not read it: it still removes routes and rules it did not "
                 "create when it reconfigures %s (networkctl reload does not re-read networkd.conf; remediate does not "
                 "restart networkd)" % (", ".join(unread), _names(nd["configures"])))
+        if nd.get("unread_networks"):
+            problems.append("the running systemd-networkd has not read %s: written after it started, and no reload "
+                            "since was recorded (%s)" % (", ".join(nd["unread_networks"]),
+                                                         service_state.reload_marker("systemd-networkd.service")))
         if nd.get("cni_links"):
             problems.append("systemd-networkd would configure CNI links: %s" % "; ".join(
                 "%s by %s" % pair for pair in nd["cni_links"]))
@@ -407,16 +552,25 @@ def findings(facts):
     return problems, present
 
 
+def kept_text(facts):
+    """The links left out of the owned files, each with what names it; "" when none."""
+    if not facts.get("kept_links"):
+        return ""
+    return ("left to the node's own configuration (never taken by podnet.doctor's files): %s"
+            % "; ".join("%s (%s)" % pair for pair in facts["kept_links"]))
+
+
 def evaluate(facts, fix_text):
     """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts."""
     problems, present = findings(facts)
+    notes_kept = [kept_text(facts)] if kept_text(facts) else []
     expected = ("no network manager takes over the CNI links (%s), their routes or rules"
                 % " ".join(facts["cni_link_globs"]))
     if facts["errors"]:
         return check_result(CHECK_ID, "error", "; ".join(facts["errors"] + problems), expected,
                             "make the file readable to root and run again")
     if problems:
-        return check_result(CHECK_ID, "fail", "; ".join(problems), expected, fix_text)
+        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected, fix_text)
     if not present:
         return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
     notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
@@ -431,4 +585,4 @@ def evaluate(facts, fix_text):
                      "next start, before it configures one" % ", ".join(nd["unread"]))
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
-    return check_result(CHECK_ID, "pass", "; ".join(notes), expected)
+    return check_result(CHECK_ID, "pass", "; ".join(notes + notes_kept), expected)

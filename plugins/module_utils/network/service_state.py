@@ -70,14 +70,54 @@ def running_commands(root):
     return found
 
 
-def newer_than_process(root, pid, paths):
-    """Those of ``paths`` changed after process ``pid`` started (it has not read them), from
-    /proc/<pid>/stat's start time (clock ticks since boot) and /proc/stat's btime; [] when unknown."""
+def process_start(root, pid):
+    """When process ``pid`` started (seconds since the epoch), from /proc/<pid>/stat's start time
+    (clock ticks since boot) and /proc/stat's btime; None when unknown."""
     try:
         btime = int(re.search(r"^btime (\d+)", read_text(root, "/proc/stat") or "", re.M).group(1))
         stat = read_text(root, "/proc/%s/stat" % pid) or ""
-        started = btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(os.sysconf("SC_CLK_TCK"))
+        return btime + int(stat.rsplit(")", 1)[1].split()[19]) / float(os.sysconf("SC_CLK_TCK"))
     except (AttributeError, IndexError, ValueError, OSError):
-        return []
+        return None
+
+
+def _changed_after(root, paths, since):
     return sorted(set(p for p in paths if os.path.exists(host_path(root, p))
-                      and os.path.getmtime(host_path(root, p)) > started))
+                      and os.path.getmtime(host_path(root, p)) > since))
+
+
+def newer_than_process(root, pid, paths):
+    """Those of ``paths`` changed after process ``pid`` started (it has not read them); [] when unknown."""
+    started = process_start(root, pid)
+    return [] if started is None else _changed_after(root, paths, started)
+
+
+# A reload re-reads the files but leaves no trace a reader can trust: NetworkManager's Reload
+# (nm-manager.c _reload_auth_cb -> nm-config.c nm_config_reload) writes no state file, and networkd's
+# (networkctl reload) neither. So the fixer records each reload it ran, after it succeeded, here (tmpfs:
+# gone at a reboot, when every daemon starts anew and reads everything).
+RELOAD_MARKER_DIR = "/run/podnet-doctor/reloaded"
+
+
+def reload_marker(unit):
+    return "%s/%s" % (RELOAD_MARKER_DIR, unit)
+
+
+def record_reload(root, unit):
+    """Note that ``unit`` re-read its files now (called after its reload command succeeded)."""
+    path = host_path(root, reload_marker(unit))
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path), 0o755)
+    with open(path, "w"):
+        pass
+    os.utime(path, None)
+
+
+def not_reread(root, pid, unit, paths):
+    """Those of ``paths`` the running ``unit`` (process ``pid``) has not read: changed after both its
+    start and the last reload podnet.doctor recorded. When the start time cannot be read, only a
+    recorded reload after the change proves it was read."""
+    marker = host_path(root, reload_marker(unit))
+    since = [t for t in (process_start(root, pid), os.path.getmtime(marker) if os.path.exists(marker) else None)
+             if t is not None]
+    return _changed_after(root, paths, max(since) if since else float("-inf"))

@@ -1,5 +1,6 @@
 """Review 3 (issue 14): the netmgr fixer on fixture trees - a reload that failed is not silently forgotten, and
-the owned Unmanaged=yes .network never takes a link the node's own configuration names (its uplink)."""
+the owned Unmanaged=yes .network never takes a link the node's own configuration names (its uplink). Both were
+strict xfail; fixed by the recorded reloads (service_state.record_reload) and the narrowed globs (managers.kept_links)."""
 import fnmatch
 import os
 
@@ -13,9 +14,6 @@ from tests.unit.plugins.module_utils.network.test_managers import ND_ON, NM_ON, 
 RELOAD_NM = ["systemctl", "reload", "NetworkManager.service"]
 
 
-@pytest.mark.xfail(strict=True, reason="review3: apply_fix writes the conf.d file, then the reload fails ('run it "
-                   "again'); the next run finds the file unchanged, reloads nothing, and netmgr.cni_links (judged from "
-                   "the files only) passes while the running NetworkManager still manages the CNI links")
 def test_a_failed_reload_is_done_by_the_next_run(tmp_path):
     root = make_tree(tmp_path, dict(NM_ON, **{"etc/NetworkManager/NetworkManager.conf": "[main]\nplugins=keyfile\n"}))
     processes(root, ["NetworkManager"])
@@ -31,9 +29,6 @@ def test_a_failed_reload_is_done_by_the_next_run(tmp_path):
     assert RELOAD_NM in calls or managers.evaluate(facts, "")["status"] != "pass"
 
 
-@pytest.mark.xfail(strict=True, reason="review3: the owned 00-podnet-doctor-cni.network matches Name=vxlan* (and "
-                   "cni*, kube-* ...) and sorts first, so a link the admin configures by its own name (an EVPN/VXLAN "
-                   "uplink vxlan100 holding the node address) becomes Unmanaged=yes: no address at the next boot")
 def test_unmanaged_network_never_takes_a_link_configured_by_name(tmp_path):
     root = make_tree(tmp_path, dict(ND_ON, **{
         "sys/class/net/vxlan100/uevent": "DEVTYPE=vxlan\nINTERFACE=vxlan100\n",
