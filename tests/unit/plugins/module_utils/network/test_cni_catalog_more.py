@@ -142,4 +142,3 @@ def test_every_podnet_cni_choice_is_the_catalog():
     assert choices
     for role, entry, listed in choices:
         assert sorted(listed) == sorted(list(cni_catalog.CATALOG) + ["custom"]), (role, entry)
-
