@@ -1,0 +1,100 @@
+"""Review 4 (issue 14): netmgr.cni_links read against how the managers really parse their files.
+
+- systemd: repeated ``Name=``/``OriginalName=``/``Type=``... lines of a [Match] section add to ONE list
+  (net-condition.c config_parse_match_ifnames/strv: strv_consume; an empty assignment resets); a
+  ``!`` at the start of a line negates each of its words; the list matches when no negated word
+  matches and, if it has positive words, one of them does (net_condition_test_strv).
+- NetworkManager (NetworkManager.conf(5) "Device List Format", nm-core-utils.c match_device_eval):
+  an untagged spec is a literal interface name (or a MAC); ``[device*] managed=`` (NM_UNMANAGED_USER_CONF)
+  overrides the udev rule's NM_UNMANAGED (nm-device.c _get_managed_by_flags); [device*] sections of
+  later files are looked up first, within a file top to bottom, the bare [device] last
+  (nm-config.c read_config, nm-config-data.c _match_section_infos_construct); ``except:`` anywhere in
+  the merged unmanaged-devices list beats every positive spec of it.
+"""
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from tests.unit.fixture_tree import make_tree
+from tests.unit.plugins.module_utils.network.test_managers import ND_ON, NM_ON, UDEV, enabled_units, judge
+
+NM_VETH_RULE = 'ENV{ID_NET_DRIVER}=="veth", ENV{INTERFACE}!="eth[0-9]*", ENV{NM_UNMANAGED}="1"\n'
+
+
+def nm_managed_names(tmp_path, files, links):
+    root = make_tree(tmp_path, dict(NM_ON, **files))
+    return [name for name, _why in managers.nm_managed_links(root, links)]
+
+
+@pytest.mark.xfail(strict=True, reason="repeated Name= lines are ANDed; systemd adds them to one list (any positive word)")
+def test_networkd_repeated_name_lines_add_to_one_list(tmp_path):
+    result, _facts, _root = judge(tmp_path, dict(ND_ON, **{
+        "etc/systemd/network/50-lan.network": "[Match]\nName=eth0\nName=cni*\n\n[Network]\nDHCP=yes\n"}))
+    assert result["status"] == "fail", result
+    assert "cni0 by /etc/systemd/network/50-lan.network" in result["observed"], result
+
+
+@pytest.mark.xfail(strict=True, reason="repeated OriginalName= lines are ANDed; udev adds them to one list")
+def test_udev_repeated_original_name_lines_add_to_one_list(tmp_path):
+    result, _facts, _root = judge(tmp_path, dict(UDEV, **{
+        "etc/systemd/network/10-mac.link": "[Match]\nOriginalName=eth*\nOriginalName=cali*\n\n[Link]\nMACAddressPolicy=persistent\n"}))
+    assert result["status"] == "fail", result
+    assert "cali0a1b2c3d4e5 by /etc/systemd/network/10-mac.link" in result["observed"], result
+
+
+@pytest.mark.xfail(strict=True, reason="an untagged device spec is taken for a MAC only; NM also matches it as a literal interface name")
+def test_nm_untagged_spec_is_an_interface_name(tmp_path):
+    files = {"etc/NetworkManager/conf.d/cni.conf": "[keyfile]\nunmanaged-devices=cni0;flannel.1\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == []
+
+
+def test_nm_untagged_spec_in_except_is_not_a_name(tmp_path):
+    # except: takes no untagged spec (match_device_eval allow_fuzzy is FALSE for it): the list is then
+    # "every device" (only except: entries, none matched), cni0 included
+    files = {"etc/NetworkManager/conf.d/cni.conf": "[keyfile]\nunmanaged-devices=except:cni0\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge")]) == []
+
+
+@pytest.mark.xfail(strict=True, reason="the udev veth rule is applied before [device] managed=1, which NM lets override it")
+def test_nm_device_managed_overrides_the_udev_veth_rule(tmp_path):
+    files = {"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE,
+             "etc/NetworkManager/conf.d/veth.conf": "[device-veth]\nmatch-device=type:veth\nmanaged=1\n"}
+    assert nm_managed_names(tmp_path, files, [("cali0a1b2c3d4e5", "veth")]) == ["cali0a1b2c3d4e5"]
+
+
+@pytest.mark.xfail(strict=True, reason="[device*] sections are taken first file first; NM looks up later files' sections first")
+def test_nm_device_section_of_a_later_file_wins(tmp_path):
+    files = {"etc/NetworkManager/conf.d/10-cni.conf": "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n",
+             "etc/NetworkManager/conf.d/90-all.conf": "[device-all]\nmatch-device=*\nmanaged=1\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge")]) == ["cni0"]
+
+
+@pytest.mark.xfail(strict=True, reason="the bare [device] section is taken in file order; NM always looks it up last")
+def test_nm_bare_device_section_is_looked_up_last(tmp_path):
+    files = {"etc/NetworkManager/conf.d/10-dev.conf": "[device]\nmanaged=1\n\n"
+                                                      "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == ["flannel.1"]
+
+
+def test_nm_device_sections_within_a_file_top_to_bottom(tmp_path):
+    files = {"etc/NetworkManager/conf.d/10-dev.conf": "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n\n"
+                                                      "[device-all]\nmatch-device=*\nmanaged=1\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == ["flannel.1"]
+
+
+@pytest.mark.xfail(strict=True, reason="the owned file's except: for a kept link re-manages a link the admin's own list unmanages")
+def test_nm_fix_keeps_the_admins_unmanaged_kept_link_unmanaged(tmp_path):
+    # vxlan100 is networkd's (its .network names it) and the admin told NetworkManager to leave it alone;
+    # NetworkManager would still manage cni0..., so the fixer writes its file
+    root = make_tree(tmp_path, dict(NM_ON, **{
+        "etc/NetworkManager/conf.d/10-evpn.conf": "[keyfile]\nunmanaged-devices=interface-name:vxlan100\n",
+        "etc/systemd/network/10-evpn.network": "[Match]\nName=vxlan100\n\n[Network]\nAddress=10.9.0.5/24\n",
+        "sys/class/net/vxlan100/uevent": "DEVTYPE=vxlan\nINTERFACE=vxlan100\n"}))
+    assert managers.nm_managed_links(root, [("vxlan100", "vxlan")]) == []
+    facts = managers.gather(root, "flannel", enabled_units)
+    plan = netmgr_fix.plan_fix(root, facts)
+    assert [f["path"] for f in plan["files"]] == ["/etc/NetworkManager/conf.d/podnet-doctor.conf"], plan
+    netmgr_fix.apply_fix(plan, root, run_command=lambda argv: (0, "", ""))
+    # NetworkManager's merged list after the fix still leaves the admin's vxlan100 alone
+    assert managers.nm_managed_links(root, [("vxlan100", "vxlan")]) == []
+    # and the CNI links are unmanaged
+    assert managers.nm_managed_links(root, [("cni0", "bridge"), ("vxlan.calico", "vxlan")]) == []
