@@ -109,11 +109,29 @@ def parse_bool(value):
     return None
 
 
-def _match_list(value):
-    words = value.split()
-    if words and words[0].startswith("!"):
-        return True, [words[0][1:]] + words[1:]
-    return False, words
+def match_words(values):
+    """The one list systemd builds from a [Match] key's lines (net-condition.c config_parse_match_ifnames
+    and config_parse_match_strv: each line's words are appended to it; a ``!`` opening a line negates
+    every word of that line, kept as a ``!`` prefix)."""
+    words = []
+    for value in values:
+        invert = value.startswith("!")
+        words += [("!" if invert else "") + word for word in (value[1:] if invert else value).split()]
+    return words
+
+
+def _words_fit(words, candidates):
+    """net_condition_test_strv: no negated word matches, and one positive word does if there is one."""
+    positive = hit = False
+    for word in words:
+        invert = word.startswith("!")
+        pattern = word[1:] if invert else word
+        positive = positive or not invert
+        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
+            if invert:
+                return False
+            hit = True
+    return hit if positive else True
 
 
 # [Match] keys each file type knows (systemd.link(5), systemd.network(5)); others are ignored with a warning
@@ -150,16 +168,12 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     if any(k in match for k in (HARDWARE_MATCH_KEYS if kind else WIRELESS_MATCH_KEYS)):
         return False
     for key in name_keys:
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(name, g) for g in globs) == invert:
-                return False
+        if key in match and not _words_fit(match_words(match[key]), (name,)):
+            return False
     for key, candidates in (() if kind is None else
                             (("Kind", (kind,)), ("Type", (KIND_TYPES.get(kind, kind), kind)), ("Driver", (kind,)))):
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(c, g) for c in candidates for g in globs) == invert:
-                return False
+        if key in match and not _words_fit(match_words(match[key]), candidates):
+            return False
     return True
 
 

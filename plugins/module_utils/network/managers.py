@@ -353,10 +353,9 @@ def kept_links(root, parsed_networks, globs, uplinks=()):
     for path, text, match in parsed_networks:
         if text.startswith(MARKER):
             continue
-        for value in match.get("Name", []):
-            for word in value.split():
-                if _literal_cni_name(word, globs):
-                    kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
+        for word in manager_config.match_words(match.get("Name", [])):  # a negated word ('!x') names no link it configures
+            if _literal_cni_name(word, globs):
+                kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
     for path in nm_connection_files(root):
         for section, key, _op, value, number in manager_config.parse_ini(manager_config.read_config(root, path) or ""):
             if section == "connection" and key == "interface-name" and _literal_cni_name(value, globs):

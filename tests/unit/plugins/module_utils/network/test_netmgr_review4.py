@@ -25,7 +25,6 @@ def nm_managed_names(tmp_path, files, links):
     return [name for name, _why in managers.nm_managed_links(root, links)]
 
 
-@pytest.mark.xfail(strict=True, reason="repeated Name= lines are ANDed; systemd adds them to one list (any positive word)")
 def test_networkd_repeated_name_lines_add_to_one_list(tmp_path):
     result, _facts, _root = judge(tmp_path, dict(ND_ON, **{
         "etc/systemd/network/50-lan.network": "[Match]\nName=eth0\nName=cni*\n\n[Network]\nDHCP=yes\n"}))
@@ -33,12 +32,20 @@ def test_networkd_repeated_name_lines_add_to_one_list(tmp_path):
     assert "cni0 by /etc/systemd/network/50-lan.network" in result["observed"], result
 
 
-@pytest.mark.xfail(strict=True, reason="repeated OriginalName= lines are ANDed; udev adds them to one list")
 def test_udev_repeated_original_name_lines_add_to_one_list(tmp_path):
     result, _facts, _root = judge(tmp_path, dict(UDEV, **{
         "etc/systemd/network/10-mac.link": "[Match]\nOriginalName=eth*\nOriginalName=cali*\n\n[Link]\nMACAddressPolicy=persistent\n"}))
     assert result["status"] == "fail", result
     assert "cali0a1b2c3d4e5 by /etc/systemd/network/10-mac.link" in result["observed"], result
+
+
+def test_networkd_negated_line_negates_every_word(tmp_path):
+    # 'Name=!eth0 vxlan100' configures every link but those two: vxlan100 is no link the node configures by
+    # name (not kept), and the file takes cni0...
+    result, facts, _root = judge(tmp_path, dict(ND_ON, **{
+        "etc/systemd/network/90-rest.network": "[Match]\nName=!eth0 vxlan100\n\n[Network]\nDHCP=yes\n"}))
+    assert facts["kept_links"] == [], facts["kept_links"]
+    assert result["status"] == "fail" and "cni0 by /etc/systemd/network/90-rest.network" in result["observed"], result
 
 
 @pytest.mark.xfail(strict=True, reason="an untagged device spec is taken for a MAC only; NM also matches it as a literal interface name")
