@@ -106,14 +106,18 @@ def split_specs(value):
 
 
 def nm_unmanaged_specs(root, without_ours=False):
-    """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the
-    ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
-    specs, devices = [], []
-    for path in nm_config_files(root):
+    """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the ``[device*]``
+    sections that set ``managed`` (or stop the search: ``stop-match=yes``) as [(match-device specs,
+    managed: True/False/None (not a boolean: no decision), file, line)] in the order NetworkManager
+    looks them up: sections of later files first, within a file top to bottom, the bare [device] last
+    (nm-config.c read_config and _sort_groups_cmp reverse each file's [device*] groups, and
+    nm-config-data.c _match_section_infos_construct reverses them all again); a section name seen in
+    an earlier file keeps that file's place, a later file's keys override its keys."""
+    specs, sections, order = [], {}, []
+    for index, path in enumerate(nm_config_files(root)):
         text = manager_config.read_config(root, path)
         if text is None or (without_ours and text.startswith(MARKER)):
             continue
-        section_match = {}
         for section, key, op, value, number in manager_config.parse_ini(text):
             if section == "keyfile" and key == "unmanaged-devices":
                 new = split_specs(value)
@@ -123,12 +127,20 @@ def nm_unmanaged_specs(root, without_ours=False):
                     specs += [(s, path, number) for s in new if s not in [x[0] for x in specs]]
                 else:
                     specs = [x for x in specs if x[0] not in new]
-            elif section and section.startswith("device") and key in ("match-device", "managed"):
-                section_match.setdefault(section, {})[key] = (value, number)
-        for section, keys in section_match.items():
-            if "managed" in keys and manager_config.parse_bool(keys["managed"][0]) is not None:
-                devices.append((split_specs(keys.get("match-device", ("*", 0))[0]), manager_config.parse_bool(keys["managed"][0]),
-                                path, keys["managed"][1]))
+            elif section and section.startswith("device") and key in ("match-device", "managed", "stop-match") and op == "=":
+                if section not in sections:
+                    sections[section] = {}
+                    order.append((section == "device", -index, len(order), section))
+                sections[section][key] = (value, path, number)
+    devices = []
+    for _bare, _file, _place, section in sorted(order):
+        keys = sections[section]
+        stop = manager_config.parse_bool(keys.get("stop-match", ("no",))[0])
+        if "managed" not in keys and not stop:
+            continue
+        where = keys.get("managed") or keys["stop-match"]
+        devices.append((split_specs(keys.get("match-device", ("*",))[0]),
+                        manager_config.parse_bool(keys["managed"][0]) if "managed" in keys else None, where[1], where[2]))
     return specs, devices
 
 
@@ -137,20 +149,28 @@ def _nm_glob(pattern, name):
     return re.match("^%s$" % regex, name) is not None
 
 
-def nm_spec_matches(spec, name, kind):
-    """Whether one device spec (no ``except:``) matches a link ``name`` of ``kind``."""
+# the tags of NetworkManager's device specs (nm-core-utils.c match_device_eval); a spec with none is a
+# literal interface name or a MAC address, except after except:
+NM_SPEC_TAGS = ("type:", "mac:", "interface-name:", "driver:", "s390-subchannels:", "dhcp-plugin:")
+
+
+def nm_spec_matches(spec, name, kind, untagged=True):
+    """Whether one device spec (no ``except:``) matches a link ``name`` of ``kind``; ``untagged``: whether
+    a spec without a tag may match the name (not inside ``except:``)."""
     if spec == "*":
         return True
     if spec.startswith("interface-name:"):
         pattern = spec[len("interface-name:"):]
         if pattern.startswith("="):
             return pattern[1:] == name
-        return _nm_glob(pattern.lstrip("~"), name)
+        return _nm_glob(pattern[1:] if pattern.startswith("~") else pattern, name)
     if spec.startswith("type:"):
         return spec[len("type:"):] in (kind, manager_config.KIND_TYPES.get(kind))
     if spec.startswith("driver:"):
         return _nm_glob(spec[len("driver:"):], kind)
-    return False  # mac:, s390-subchannels:, a bare MAC: never a CNI's random-MAC virtual link
+    if spec.startswith(NM_SPEC_TAGS):
+        return False  # mac:, s390-subchannels:, dhcp-plugin:: never a CNI's random-MAC virtual link
+    return untagged and spec == name  # a bare MAC never equals a link name
 
 
 def nm_list_matches(specs, name, kind):
@@ -158,7 +178,7 @@ def nm_list_matches(specs, name, kind):
     ``except:`` specs matches every device none of them names."""
     positives = [s for s in specs if not s.startswith("except:")]
     negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
-    if any(nm_spec_matches(s, name, kind) for s in negatives):
+    if any(nm_spec_matches(s, name, kind, untagged=False) for s in negatives):
         return False
     return not positives or any(nm_spec_matches(s, name, kind) for s in positives)
 
@@ -193,18 +213,20 @@ def nm_managed_links(root, links, without_ours=False):
     managed = []
     for name, kind in links:
         if spec_list and nm_list_matches(spec_list, name, kind):
-            continue
-        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
-            continue
+            continue  # NM_UNMANAGED_USER_SETTINGS: nothing overrides it
         decided = None
         for match, is_managed, path, number in devices:
             if nm_list_matches(match, name, kind):
                 decided = (is_managed, path, number)
                 break
-        if decided and not decided[0]:
+        if decided and decided[0] is False:
             continue
-        managed.append((name, "%s line %d sets managed=1" % decided[1:] if decided else
-                        "not in [keyfile] unmanaged-devices"))
+        if decided and decided[0]:  # NM_UNMANAGED_USER_CONF overrides the udev rule (nm-device.c _get_managed_by_flags)
+            managed.append((name, "%s line %d sets managed=1" % decided[1:]))
+            continue
+        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
+            continue
+        managed.append((name, "not in [keyfile] unmanaged-devices"))
     return managed
 
 

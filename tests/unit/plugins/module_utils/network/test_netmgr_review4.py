@@ -48,7 +48,6 @@ def test_networkd_negated_line_negates_every_word(tmp_path):
     assert result["status"] == "fail" and "cni0 by /etc/systemd/network/90-rest.network" in result["observed"], result
 
 
-@pytest.mark.xfail(strict=True, reason="an untagged device spec is taken for a MAC only; NM also matches it as a literal interface name")
 def test_nm_untagged_spec_is_an_interface_name(tmp_path):
     files = {"etc/NetworkManager/conf.d/cni.conf": "[keyfile]\nunmanaged-devices=cni0;flannel.1\n"}
     assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == []
@@ -61,21 +60,18 @@ def test_nm_untagged_spec_in_except_is_not_a_name(tmp_path):
     assert nm_managed_names(tmp_path, files, [("cni0", "bridge")]) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the udev veth rule is applied before [device] managed=1, which NM lets override it")
 def test_nm_device_managed_overrides_the_udev_veth_rule(tmp_path):
     files = {"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE,
              "etc/NetworkManager/conf.d/veth.conf": "[device-veth]\nmatch-device=type:veth\nmanaged=1\n"}
     assert nm_managed_names(tmp_path, files, [("cali0a1b2c3d4e5", "veth")]) == ["cali0a1b2c3d4e5"]
 
 
-@pytest.mark.xfail(strict=True, reason="[device*] sections are taken first file first; NM looks up later files' sections first")
 def test_nm_device_section_of_a_later_file_wins(tmp_path):
     files = {"etc/NetworkManager/conf.d/10-cni.conf": "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n",
              "etc/NetworkManager/conf.d/90-all.conf": "[device-all]\nmatch-device=*\nmanaged=1\n"}
     assert nm_managed_names(tmp_path, files, [("cni0", "bridge")]) == ["cni0"]
 
 
-@pytest.mark.xfail(strict=True, reason="the bare [device] section is taken in file order; NM always looks it up last")
 def test_nm_bare_device_section_is_looked_up_last(tmp_path):
     files = {"etc/NetworkManager/conf.d/10-dev.conf": "[device]\nmanaged=1\n\n"
                                                       "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n"}
@@ -86,6 +82,12 @@ def test_nm_device_sections_within_a_file_top_to_bottom(tmp_path):
     files = {"etc/NetworkManager/conf.d/10-dev.conf": "[device-cni]\nmatch-device=interface-name:cni*\nmanaged=0\n\n"
                                                       "[device-all]\nmatch-device=*\nmanaged=1\n"}
     assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == ["flannel.1"]
+
+
+def test_nm_stop_match_section_ends_the_search_without_a_decision(tmp_path):
+    files = {"etc/NetworkManager/conf.d/10-dev.conf": "[device-stop]\nmatch-device=interface-name:cni*\nstop-match=yes\n\n"
+                                                      "[device-off]\nmatch-device=*\nmanaged=0\n"}
+    assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == ["cni0"]
 
 
 @pytest.mark.xfail(strict=True, reason="the owned file's except: for a kept link re-manages a link the admin's own list unmanages")
