@@ -175,7 +175,9 @@ def nm_spec_matches(spec, name, kind, untagged=True):
 
 def nm_list_matches(specs, name, kind):
     """NM's device-list rule: matched by a positive spec and by no ``except:`` one; a list of only
-    ``except:`` specs matches every device none of them names."""
+    ``except:`` specs matches every device none of them names; an empty list matches none."""
+    if not specs:
+        return False
     positives = [s for s in specs if not s.startswith("except:")]
     negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
     if any(nm_spec_matches(s, name, kind, untagged=False) for s in negatives):

@@ -119,8 +119,12 @@ def plan_fix(root, facts):
         setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
-        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name
-        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]]
+        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name, unless
+        # the node's own list already unmanages it: an except: beats every positive spec of the merged list
+        # (nm-core-utils.c nm_match_spec_device), so it would hand the admin's link back to NetworkManager
+        foreign = [spec for spec, _f, _n in managers.nm_unmanaged_specs(root, without_ours=True)[0]]
+        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]
+                                                            if not managers.nm_list_matches(foreign, n, None)]
         body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join(specs))
         _add(plan, root, "%s/%s" % (NM_DIR, name), body, "NetworkManager.service" if nm["running"] else None)
         plan["remove"] += _stale(root, NM_DIR, name, ".conf")

@@ -90,7 +90,6 @@ def test_nm_stop_match_section_ends_the_search_without_a_decision(tmp_path):
     assert nm_managed_names(tmp_path, files, [("cni0", "bridge"), ("flannel.1", "vxlan")]) == ["cni0"]
 
 
-@pytest.mark.xfail(strict=True, reason="the owned file's except: for a kept link re-manages a link the admin's own list unmanages")
 def test_nm_fix_keeps_the_admins_unmanaged_kept_link_unmanaged(tmp_path):
     # vxlan100 is networkd's (its .network names it) and the admin told NetworkManager to leave it alone;
     # NetworkManager would still manage cni0..., so the fixer writes its file
