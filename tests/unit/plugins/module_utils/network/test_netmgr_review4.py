@@ -106,3 +106,26 @@ def test_nm_fix_keeps_the_admins_unmanaged_kept_link_unmanaged(tmp_path):
     assert managers.nm_managed_links(root, [("vxlan100", "vxlan")]) == []
     # and the CNI links are unmanaged
     assert managers.nm_managed_links(root, [("cni0", "bridge"), ("vxlan.calico", "vxlan")]) == []
+
+
+@pytest.mark.parametrize("version,status", [
+    pytest.param(244, "fail", marks=pytest.mark.xfail(
+        strict=True, reason="an empty [Match] is taken as ignored on every systemd; before 245 it matched every link")),
+    (245, "pass"), (252, "pass")])
+def test_networkd_empty_match_matches_every_link_before_245(tmp_path, version, status):
+    # systemd PR #14761 (v245) refused .network/.link files without [Match] settings; until then such a file
+    # matched every link, with a warning (systemd issue #717, PR #12358)
+    result, _facts, _root = judge(tmp_path, dict(ND_ON, **{
+        "usr/lib/systemd/libsystemd-shared-%d.so" % version: "",
+        "etc/systemd/network/50-dhcp.network": "[Network]\nDHCP=yes\n"}))
+    assert result["status"] == status, result
+    if status == "fail":
+        assert "cni0 by /etc/systemd/network/50-dhcp.network" in result["observed"], result
+
+
+@pytest.mark.xfail(strict=True, reason="an empty [Match] .link is taken as ignored on every systemd; before 245 it matched every link")
+def test_udev_empty_match_link_matches_every_link_before_245(tmp_path):
+    result, _facts, _root = judge(tmp_path, dict(UDEV, **{
+        "usr/lib/systemd/libsystemd-shared-244.so": "",
+        "etc/systemd/network/10-mac.link": "[Match]\n\n[Link]\nMACAddressPolicy=persistent\n"}))
+    assert result["status"] == "fail" and "by /etc/systemd/network/10-mac.link" in result["observed"], result
