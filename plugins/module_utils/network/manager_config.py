@@ -177,13 +177,16 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     return True
 
 
-def parsed_files(root, files, known):
-    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once."""
+def parsed_files(root, files, known, empty_matches_all=None):
+    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once. ``empty_matches_all``:
+    the name key (Name, OriginalName) that a [Match] without settings stands for ``*`` of (systemd before
+    245), else None (245 and later ignore such a file)."""
     parsed = []
     for path in files:
         text = read_config(root, path)
         if text is not None:
-            parsed.append((path, text, match_section(text, known)))
+            match = match_section(text, known)
+            parsed.append((path, text, match or ({empty_matches_all: ["*"]} if empty_matches_all else match)))
     return parsed
 
 

@@ -314,9 +314,31 @@ def systemd_version(root):
     return None
 
 
+# systemd 245 (PR #14761) ignores a .network/.link file without [Match] settings; before it, such a file
+# matched every link (with a warning), and systemd 242-244's own 99-default.link had no [Match] section
+EMPTY_MATCH_IGNORED_SINCE = 245
+
+
+def _empty_match_key(root, key):
+    version = systemd_version(root)
+    return key if version is not None and version < EMPTY_MATCH_IGNORED_SINCE else None
+
+
+def parsed_networks(root):
+    """The .network files as networkd reads them (manager_config.parsed_files)."""
+    return manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
+                                       manager_config.NETWORK_MATCH_KEYS, _empty_match_key(root, "Name"))
+
+
+def parsed_links(root):
+    """The .link files as udev reads them (manager_config.parsed_files)."""
+    return manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS,
+                                       _empty_match_key(root, "OriginalName"))
+
+
 def udev_mac_rewrites(root, links, without_ours=False):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+    parsed = [p for p in parsed_links(root)
               if not (without_ours and p[1].startswith(MARKER))]
     found = []
     for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
@@ -429,8 +451,7 @@ def owned_files_taking(root, parsed_networks, kept):
         specs = [s for section, key, _op, value, _n in manager_config.parse_ini(read_text(root, path) or "")
                  if section == "keyfile" and key == "unmanaged-devices" for s in split_specs(value)]
         taken += [(name, path) for name in kept if nm_list_matches(specs, name, None)]
-    owned_links = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
-                   if p[1].startswith(MARKER)]
+    owned_links = [p for p in parsed_links(root) if p[1].startswith(MARKER)]
     for parsed, keys in (([p for p in parsed_networks if p[1].startswith(MARKER)], ("Name",)), (owned_links, ("OriginalName",))):
         for path, _text, match in parsed:
             taken += [(name, path) for name in kept if manager_config.match_fits(match, name, None, keys)]
@@ -445,8 +466,7 @@ def gather(root, cni, enabled_units, uplinks=()):
     globs = cni_link_globs(cni)
     facts = {"cni_link_globs": globs, "errors": [], "kept_links": []}
     try:
-        parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
-                                             manager_config.NETWORK_MATCH_KEYS)
+        parsed = parsed_networks(root)
         facts["kept_links"] = kept_links(root, parsed, globs, uplinks)
     except ConfigUnreadable as exc:
         parsed = []

@@ -150,8 +150,7 @@ def plan_fix(root, facts):
     network_globs = facts.get("network_globs", globs)
     network_takers = [p for _n, p in nd.get("cni_links", [])]
     if not network_takers and "cni_links" in nd and _any_owned(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network")):
-        foreign = [p for p in manager_config.parsed_files(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network"),
-                                                          manager_config.NETWORK_MATCH_KEYS) if not p[1].startswith(managers.MARKER)]
+        foreign = [p for p in managers.parsed_networks(root) if not p[1].startswith(managers.MARKER)]
         network_takers = [p for _n, p in managers.networkd_managed_links(foreign, links)]
     if network_takers:
         _early_file(plan, root, network_takers, ".network",

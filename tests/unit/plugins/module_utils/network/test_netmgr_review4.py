@@ -109,9 +109,7 @@ def test_nm_fix_keeps_the_admins_unmanaged_kept_link_unmanaged(tmp_path):
 
 
 @pytest.mark.parametrize("version,status", [
-    pytest.param(244, "fail", marks=pytest.mark.xfail(
-        strict=True, reason="an empty [Match] is taken as ignored on every systemd; before 245 it matched every link")),
-    (245, "pass"), (252, "pass")])
+    (244, "fail"), (245, "pass"), (252, "pass")])
 def test_networkd_empty_match_matches_every_link_before_245(tmp_path, version, status):
     # systemd PR #14761 (v245) refused .network/.link files without [Match] settings; until then such a file
     # matched every link, with a warning (systemd issue #717, PR #12358)
@@ -123,9 +121,25 @@ def test_networkd_empty_match_matches_every_link_before_245(tmp_path, version, s
         assert "cni0 by /etc/systemd/network/50-dhcp.network" in result["observed"], result
 
 
-@pytest.mark.xfail(strict=True, reason="an empty [Match] .link is taken as ignored on every systemd; before 245 it matched every link")
-def test_udev_empty_match_link_matches_every_link_before_245(tmp_path):
+def test_udev_99_default_link_of_systemd_243_has_no_match_and_takes_every_link(tmp_path):
+    # systemd 242-244 shipped 99-default.link without a [Match] section (OriginalName=* came with 245, when
+    # such files started to be ignored): on those nodes it is the file that rewrites the CNI links' MAC
     result, _facts, _root = judge(tmp_path, dict(UDEV, **{
+        "usr/lib/systemd/libsystemd-shared-243.so": "",
+        "usr/lib/systemd/network/99-default.link": "[Link]\nNamePolicy=kernel database onboard slot path\n"
+                                                   "MACAddressPolicy=persistent\n"}))
+    assert result["status"] == "fail" and "by /usr/lib/systemd/network/99-default.link" in result["observed"], result
+
+
+def test_the_fix_protects_the_links_from_a_match_less_file_of_systemd_244(tmp_path):
+    result, facts, root = judge(tmp_path, dict(ND_ON, **{
         "usr/lib/systemd/libsystemd-shared-244.so": "",
-        "etc/systemd/network/10-mac.link": "[Match]\n\n[Link]\nMACAddressPolicy=persistent\n"}))
-    assert result["status"] == "fail" and "by /etc/systemd/network/10-mac.link" in result["observed"], result
+        "etc/systemd/network/50-dhcp.network": "[Network]\nDHCP=yes\n",
+        "etc/systemd/networkd.conf.d/x.conf": "[Network]\nManageForeignRoutes=no\nManageForeignRoutingPolicyRules=no\n"}))
+    assert result["status"] == "fail", result
+    plan = netmgr_fix.plan_fix(root, facts)
+    assert [f["path"] for f in plan["files"]] == ["/etc/systemd/network/00-podnet-doctor-cni.network"], plan
+    netmgr_fix.apply_fix(plan, root, run_command=lambda argv: (0, "", ""))
+    again, _facts, _root = judge(tmp_path, {})
+    assert again["status"] == "pass", again
+    assert not netmgr_fix.plan_changes(netmgr_fix.plan_fix(root, _facts))
