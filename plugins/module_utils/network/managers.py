@@ -149,6 +149,11 @@ def _nm_glob(pattern, name):
     return re.match("^%s$" % regex, name) is not None
 
 
+# type: as NetworkManager names the device types of a CNI's links (nm-device.c get_type_description: the
+# class name without NMDevice, lower case, a veth being "ethernet"; a generic device: the kernel's link kind)
+NM_DEVICE_TYPES = {"veth": "ethernet", "ipip": "iptunnel"}
+
+
 # the tags of NetworkManager's device specs (nm-core-utils.c match_device_eval); a spec with none is a
 # literal interface name or a MAC address, except after except:
 NM_SPEC_TAGS = ("type:", "mac:", "interface-name:", "driver:", "s390-subchannels:", "dhcp-plugin:")
@@ -165,9 +170,11 @@ def nm_spec_matches(spec, name, kind, untagged=True):
             return pattern[1:] == name
         return _nm_glob(pattern[1:] if pattern.startswith("~") else pattern, name)
     if spec.startswith("type:"):
-        return spec[len("type:"):] in (kind, manager_config.KIND_TYPES.get(kind))
+        return kind is not None and spec[len("type:"):] == NM_DEVICE_TYPES.get(kind, kind)
     if spec.startswith("driver:"):
-        return _nm_glob(spec[len("driver:"):], kind)
+        driver, _slash, version = spec[len("driver:"):].rpartition("/")
+        # the driver literally; a version other than * cannot be told from here
+        return kind is not None and (driver == kind and version == "*" if driver else version == kind)
     if spec.startswith(NM_SPEC_TAGS):
         return False  # mac:, s390-subchannels:, dhcp-plugin:: never a CNI's random-MAC virtual link
     return untagged and spec == name  # a bare MAC never equals a link name

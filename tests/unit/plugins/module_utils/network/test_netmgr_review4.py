@@ -62,7 +62,7 @@ def test_nm_untagged_spec_in_except_is_not_a_name(tmp_path):
 
 def test_nm_device_managed_overrides_the_udev_veth_rule(tmp_path):
     files = {"usr/lib/udev/rules.d/85-nm-unmanaged.rules": NM_VETH_RULE,
-             "etc/NetworkManager/conf.d/veth.conf": "[device-veth]\nmatch-device=type:veth\nmanaged=1\n"}
+             "etc/NetworkManager/conf.d/veth.conf": "[device-cali]\nmatch-device=interface-name:cali*\nmanaged=1\n"}
     assert nm_managed_names(tmp_path, files, [("cali0a1b2c3d4e5", "veth")]) == ["cali0a1b2c3d4e5"]
 
 
@@ -143,3 +143,21 @@ def test_the_fix_protects_the_links_from_a_match_less_file_of_systemd_244(tmp_pa
     again, _facts, _root = judge(tmp_path, {})
     assert again["status"] == "pass", again
     assert not netmgr_fix.plan_changes(netmgr_fix.plan_fix(root, _facts))
+
+
+@pytest.mark.parametrize("spec,link,unmanaged", [
+    # type: is NetworkManager's type description: a veth is "ethernet", an ipip tunnel "iptunnel"
+    ("type:iptunnel", ("tunl0", "ipip"), True),
+    ("type:ipip", ("tunl0", "ipip"), False),
+    ("type:veth", ("cali0a1b2c3d4e5", "veth"), False),
+    ("type:ethernet", ("cali0a1b2c3d4e5", "veth"), True),
+    ("type:ether", ("cali0a1b2c3d4e5", "veth"), False),
+    ("type:bridge", ("cni0", "bridge"), True),
+    # driver: is literal (a glob is for the version after '/')
+    ("driver:veth", ("cali0a1b2c3d4e5", "veth"), True),
+    ("driver:ve*", ("cali0a1b2c3d4e5", "veth"), False),
+    ("driver:veth/*", ("cali0a1b2c3d4e5", "veth"), True),
+])
+def test_nm_type_and_driver_specs(tmp_path, spec, link, unmanaged):
+    files = {"etc/NetworkManager/conf.d/x.conf": "[keyfile]\nunmanaged-devices=%s\n" % spec}
+    assert (nm_managed_names(tmp_path, files, [link]) == []) == unmanaged
