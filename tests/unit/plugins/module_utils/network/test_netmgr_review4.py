@@ -11,9 +11,15 @@
   (nm-config.c read_config, nm-config-data.c _match_section_infos_construct); ``except:`` anywhere in
   the merged unmanaged-devices list beats every positive spec of it.
 """
+import fnmatch
+import json
+
 import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.modules import netmgr_fix as netmgr_fix_module
 from tests.unit.fixture_tree import make_tree
 from tests.unit.plugins.module_utils.network.test_managers import ND_ON, NM_ON, UDEV, enabled_units, judge
 
@@ -161,3 +167,49 @@ def test_the_fix_protects_the_links_from_a_match_less_file_of_systemd_244(tmp_pa
 def test_nm_type_and_driver_specs(tmp_path, spec, link, unmanaged):
     files = {"etc/NetworkManager/conf.d/x.conf": "[keyfile]\nunmanaged-devices=%s\n" % spec}
     assert (nm_managed_names(tmp_path, files, [link]) == []) == unmanaged
+
+
+EVPN_NODE = {
+    # the node reaches its peers over vxlan100 (an EVPN underlay that a glob, not its name, configures);
+    # the default route leaves by eth0 (management)
+    "etc/systemd/network/10-evpn.network": "[Match]\nName=vxlan1*\n\n[Network]\nAddress=10.0.0.5/24\n",
+    "etc/systemd/network/90-dhcp.network": "[Match]\nName=*\n\n[Network]\nDHCP=yes\n",
+    "sys/class/net/vxlan100/uevent": "DEVTYPE=vxlan\nINTERFACE=vxlan100\n",
+    "sys/class/net/eth0/uevent": "INTERFACE=eth0\n",
+}
+EVPN_IP = {
+    ("ip", "-j", "address", "show"): json.dumps([
+        {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+        {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "192.168.1.5", "prefixlen": 24}]},
+        {"ifname": "vxlan100", "addr_info": [{"family": "inet", "local": "10.0.0.5", "prefixlen": 24}]}]),
+    ("ip", "-4", "-j", "route", "show", "table", "all"): json.dumps([
+        {"dst": "default", "gateway": "192.168.1.1", "dev": "eth0"},
+        {"dst": "10.0.0.0/24", "dev": "vxlan100", "prefsrc": "10.0.0.5"}]),
+    ("ip", "-6", "-j", "route", "show", "table", "all"): "[]",
+}
+
+
+def run_netmgr_fix(args, monkeypatch, capsys):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: (0, EVPN_IP.get(tuple(argv), ""), ""))
+    capsys.readouterr()
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            netmgr_fix_module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.xfail(strict=True, reason="remediate's netmgr_fix keeps the default route's device when podnet_node_networks is "
+                                       "empty, node_info the link holding the address its peers are reached on")
+def test_remediate_keeps_the_link_node_info_keeps(tmp_path, monkeypatch, capsys):
+    root = make_tree(tmp_path, dict(ND_ON, **EVPN_NODE))
+    # the arguments remediate's fix.yml passes (podnet_node_networks defaults to [], the peers are the inventory's)
+    result = run_netmgr_fix({"root": root, "cni": "flannel", "node_networks": [], "peers": ["10.0.0.6"]}, monkeypatch, capsys)
+    assert not result.get("failed"), result
+    written = [p for p in result["files"] if p.endswith(".network")]
+    assert written, result
+    names = [l.split("=", 1)[1].split() for l in open(root + written[0]).read().splitlines() if l.startswith("Name=")][0]
+    # the owned Unmanaged=yes file sorts before 10-evpn.network: it must not take the node's uplink
+    assert not any(fnmatch.fnmatchcase("vxlan100", g) for g in names), names
+    # and what pre-flight then reads (node_info derives the node network from the peers) passes
+    facts = managers.gather(root, "flannel", enabled_units, ["vxlan100"])
+    assert managers.evaluate(facts, "")["status"] == "pass", managers.evaluate(facts, "")
