@@ -198,8 +198,6 @@ def run_netmgr_fix(args, monkeypatch, capsys):
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.xfail(strict=True, reason="remediate's netmgr_fix keeps the default route's device when podnet_node_networks is "
-                                       "empty, node_info the link holding the address its peers are reached on")
 def test_remediate_keeps_the_link_node_info_keeps(tmp_path, monkeypatch, capsys):
     root = make_tree(tmp_path, dict(ND_ON, **EVPN_NODE))
     # the arguments remediate's fix.yml passes (podnet_node_networks defaults to [], the peers are the inventory's)
