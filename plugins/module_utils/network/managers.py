@@ -454,10 +454,12 @@ def _owned_files(root, paths):
 def owned_files_taking(root, parsed_networks, kept):
     """[(name, file)] of the kept links one of our own files takes (an earlier run's broad globs)."""
     taken = []
+    # a kept link the node's own list unmanages already is not taken by ours (nothing changes for it)
+    foreign = [spec for spec, _f, _n in nm_unmanaged_specs(root, without_ours=True)[0]]
     for path in _owned_files(root, nm_config_files(root)):
         specs = [s for section, key, _op, value, _n in manager_config.parse_ini(read_text(root, path) or "")
                  if section == "keyfile" and key == "unmanaged-devices" for s in split_specs(value)]
-        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None)]
+        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None) and not nm_list_matches(foreign, name, None)]
     owned_links = [p for p in parsed_links(root) if p[1].startswith(MARKER)]
     for parsed, keys in (([p for p in parsed_networks if p[1].startswith(MARKER)], ("Name",)), (owned_links, ("OriginalName",))):
         for path, _text, match in parsed:

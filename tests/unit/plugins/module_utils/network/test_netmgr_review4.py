@@ -112,6 +112,11 @@ def test_nm_fix_keeps_the_admins_unmanaged_kept_link_unmanaged(tmp_path):
     assert managers.nm_managed_links(root, [("vxlan100", "vxlan")]) == []
     # and the CNI links are unmanaged
     assert managers.nm_managed_links(root, [("cni0", "bridge"), ("vxlan.calico", "vxlan")]) == []
+    # the check then passes (our file does not take vxlan100: the admin's list leaves it alone already), and a
+    # second run changes nothing
+    facts = managers.gather(root, "flannel", enabled_units)
+    assert managers.evaluate(facts, "")["status"] == "pass", managers.evaluate(facts, "")
+    assert not netmgr_fix.plan_changes(netmgr_fix.plan_fix(root, facts))
 
 
 @pytest.mark.parametrize("version,status", [
