@@ -216,3 +216,28 @@ def test_remediate_keeps_the_link_node_info_keeps(tmp_path, monkeypatch, capsys)
     # and what pre-flight then reads (node_info derives the node network from the peers) passes
     facts = managers.gather(root, "flannel", enabled_units, ["vxlan100"])
     assert managers.evaluate(facts, "")["status"] == "pass", managers.evaluate(facts, "")
+
+
+NOT_CNI = "[Match]\nName=" + " ".join("!" + g for g in managers.CNI_LINK_GLOBS) + "\n"
+
+
+@pytest.mark.xfail(strict=True, reason=".network drop-ins (<name>.network.d/*.conf) are not read; networkd merges them, [Match] too")
+@pytest.mark.parametrize("files,status,text", [
+    # a drop-in narrows a catch-all DHCP file to the links that are no CNI's
+    ({"etc/systemd/network/50-dhcp.network": "[Match]\nName=*\n\n[Network]\nDHCP=yes\n",
+      "etc/systemd/network/50-dhcp.network.d/10-not-cni.conf": NOT_CNI}, "pass", None),
+    # the same drop-in under /run or /usr/lib counts too (drop-in directories of every network directory)
+    ({"usr/lib/systemd/network/50-dhcp.network": "[Match]\nName=*\n\n[Network]\nDHCP=yes\n",
+      "run/systemd/network/50-dhcp.network.d/10-not-cni.conf": NOT_CNI}, "pass", None),
+    # a drop-in that adds a name makes the file configure that link
+    ({"etc/systemd/network/10-lan.network": "[Match]\nName=eth0\n\n[Network]\nDHCP=yes\n",
+      "etc/systemd/network/10-lan.network.d/bridge.conf": "[Match]\nName=cni*\n"}, "fail", "cni0 by /etc/systemd/network/10-lan.network"),
+    # a drop-in that sets Unmanaged=yes
+    ({"etc/systemd/network/50-dhcp.network": "[Match]\nName=*\n\n[Network]\nDHCP=yes\n",
+      "etc/systemd/network/50-dhcp.network.d/off.conf": "[Link]\nUnmanaged=yes\n"}, "pass", None),
+])
+def test_networkd_network_drop_ins(tmp_path, files, status, text):
+    result, _facts, _root = judge(tmp_path, dict(ND_ON, **files))
+    assert result["status"] == status, result
+    if text:
+        assert text in result["observed"], result
