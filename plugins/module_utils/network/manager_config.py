@@ -177,14 +177,24 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     return True
 
 
-def parsed_files(root, files, known, empty_matches_all=None):
+def dropins(root, path, directories):
+    """The node paths of ``path``'s drop-ins (``<name>.d/*.conf`` under each of ``directories``), in the
+    order systemd applies them after the file (conf-files.c: by name, an earlier directory shadowing)."""
+    return config_files(root, ["%s/%s.d" % (d, os.path.basename(path)) for d in directories], ".conf")
+
+
+def parsed_files(root, files, known, empty_matches_all=None, dropin_dirs=()):
     """[(path, text, [Match])] of ``files`` that exist, each read and parsed once. ``empty_matches_all``:
     the name key (Name, OriginalName) that a [Match] without settings stands for ``*`` of (systemd before
-    245), else None (245 and later ignore such a file)."""
+    245), else None (245 and later ignore such a file). ``dropin_dirs``: the directories whose
+    ``<name>.d/*.conf`` drop-ins are merged after each file (networkd-network.c network_load_one:
+    config_parse_many, [Match] included); ``text`` is then the file followed by its drop-ins."""
     parsed = []
     for path in files:
         text = read_config(root, path)
         if text is not None:
+            for dropin in dropins(root, path, dropin_dirs) if dropin_dirs else ():
+                text += "\n" + (read_config(root, dropin) or "")
             match = match_section(text, known)
             parsed.append((path, text, match or ({empty_matches_all: ["*"]} if empty_matches_all else match)))
     return parsed

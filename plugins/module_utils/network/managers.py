@@ -334,7 +334,7 @@ def _empty_match_key(root, key):
 def parsed_networks(root):
     """The .network files as networkd reads them (manager_config.parsed_files)."""
     return manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
-                                       manager_config.NETWORK_MATCH_KEYS, _empty_match_key(root, "Name"))
+                                       manager_config.NETWORK_MATCH_KEYS, _empty_match_key(root, "Name"), NETWORK_DIRS)
 
 
 def parsed_links(root):
