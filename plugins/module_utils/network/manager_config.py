@@ -183,6 +183,18 @@ def dropins(root, path, directories):
     return config_files(root, ["%s/%s.d" % (d, os.path.basename(path)) for d in directories], ".conf")
 
 
+def line_source(root, path, number, directories):
+    """(file, line) of line ``number`` of ``path``'s text as parsed_files joined it with its drop-ins."""
+    sources = [path] + dropins(root, path, directories)
+    for index, source in enumerate(sources):
+        text = read_config(root, source) or ""
+        count = len((text.rstrip("\n") if len(sources) > 1 else text).splitlines())
+        if number <= count or index == len(sources) - 1:
+            return source, number
+        number -= count
+    return path, number
+
+
 def parsed_files(root, files, known, empty_matches_all=None, dropin_dirs=()):
     """[(path, text, [Match])] of ``files`` that exist, each read and parsed once. ``empty_matches_all``:
     the name key (Name, OriginalName) that a [Match] without settings stands for ``*`` of (systemd before
@@ -193,8 +205,9 @@ def parsed_files(root, files, known, empty_matches_all=None, dropin_dirs=()):
     for path in files:
         text = read_config(root, path)
         if text is not None:
-            for dropin in dropins(root, path, dropin_dirs) if dropin_dirs else ():
-                text += "\n" + (read_config(root, dropin) or "")
+            extra = dropins(root, path, dropin_dirs) if dropin_dirs else []
+            if extra:
+                text = "\n".join([text.rstrip("\n")] + [(read_config(root, d) or "").rstrip("\n") for d in extra]) + "\n"
             match = match_section(text, known)
             parsed.append((path, text, match or ({empty_matches_all: ["*"]} if empty_matches_all else match)))
     return parsed

@@ -331,6 +331,9 @@ def _empty_match_key(root, key):
     return key if version is not None and version < EMPTY_MATCH_IGNORED_SINCE else None
 
 
+LINK_DROPIN_DIRS = NETWORK_DIRS[:4]
+
+
 def parsed_networks(root):
     """The .network files as networkd reads them (manager_config.parsed_files)."""
     return manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
@@ -338,9 +341,15 @@ def parsed_networks(root):
 
 
 def parsed_links(root):
-    """The .link files as udev reads them (manager_config.parsed_files)."""
+    """The .link files as udev reads them, each with its ``<name>.link.d/*.conf`` drop-ins (link-config.c
+    link_load_one: config_parse_many over /etc, /run, /usr/local/lib and /usr/lib; manager_config.parsed_files)."""
     return manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS,
-                                       _empty_match_key(root, "OriginalName"))
+                                       _empty_match_key(root, "OriginalName"), LINK_DROPIN_DIRS)
+
+
+def policy_wins(policy):
+    """MACAddressPolicy=persistent/random: MACAddress= is then ignored (link-config.c link_load_one)."""
+    return bool(policy) and policy[0] in ("persistent", "random")
 
 
 def udev_mac_rewrites(root, links, without_ours=False):
@@ -351,10 +360,13 @@ def udev_mac_rewrites(root, links, without_ours=False):
     for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
         policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
         address = manager_config.link_setting(text, "Link", "MACAddress")
-        if policy and policy[0] in ("persistent", "random"):
-            found.append((name, path, policy[1], "MACAddressPolicy=%s" % policy[0]))
-        elif address and address[0]:
-            found.append((name, path, address[1], "MACAddress=%s" % address[0]))
+        for key, setting in (("MACAddressPolicy", policy if policy and policy[0] in ("persistent", "random") else None),
+                             ("MACAddress", address if address and address[0] and not policy_wins(policy) else None)):
+            if setting:
+                # the .link that applies, the line that sets it (in a drop-in of it, named)
+                source, number = manager_config.line_source(root, path, setting[1], LINK_DROPIN_DIRS)
+                found.append((name, path, number, "%s=%s%s" % (key, setting[0], "" if source == path else " in " + source)))
+                break
     return found
 
 

@@ -21,7 +21,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
 from ansible_collections.podnet.doctor.plugins.modules import netmgr_fix as netmgr_fix_module
 from tests.unit.fixture_tree import make_tree
-from tests.unit.plugins.module_utils.network.test_managers import ND_ON, NM_ON, UDEV, enabled_units, judge
+from tests.unit.plugins.module_utils.network.test_managers import DEFAULT_LINK, ND_ON, NM_ON, UDEV, enabled_units, judge
 
 NM_VETH_RULE = 'ENV{ID_NET_DRIVER}=="veth", ENV{INTERFACE}!="eth[0-9]*", ENV{NM_UNMANAGED}="1"\n'
 
@@ -238,6 +238,26 @@ NOT_CNI = "[Match]\nName=!" + " ".join(managers.CNI_LINK_GLOBS) + "\n"
 ])
 def test_networkd_network_drop_ins(tmp_path, files, status, text):
     result, _facts, _root = judge(tmp_path, dict(ND_ON, **files))
+    assert result["status"] == status, result
+    if text:
+        assert text in result["observed"], result
+
+
+@pytest.mark.parametrize("files,status,text", [
+    # the common flannel#1155 fix as a drop-in of systemd's own file
+    (dict(DEFAULT_LINK, **{"etc/systemd/network/99-default.link.d/mac.conf": "[Link]\nMACAddressPolicy=none\n"}), "pass", None),
+    (dict(DEFAULT_LINK, **{"run/systemd/network/99-default.link.d/mac.conf": "[Link]\nMACAddressPolicy=none\n"}), "pass", None),
+    # a drop-in masked by an empty file of the same name in /etc does not count
+    (dict(DEFAULT_LINK, **{"usr/lib/systemd/network/99-default.link.d/mac.conf": "[Link]\nMACAddressPolicy=none\n",
+                           "etc/systemd/network/99-default.link.d/mac.conf": ""}),
+     "fail", "99-default.link line 7 (MACAddressPolicy=persistent)"),
+    # a drop-in that turns the policy on names itself and its line
+    ({"etc/systemd/network/10-cni.link": "[Match]\nOriginalName=*\n\n[Link]\nMACAddressPolicy=none\n",
+      "etc/systemd/network/10-cni.link.d/x.conf": "# vendor\n[Link]\nMACAddressPolicy=persistent\n"},
+     "fail", "by /etc/systemd/network/10-cni.link line 3 (MACAddressPolicy=persistent in /etc/systemd/network/10-cni.link.d/x.conf)"),
+])
+def test_udev_link_drop_ins(tmp_path, files, status, text):
+    result, _facts, _root = judge(tmp_path, dict(UDEV, **files))
     assert result["status"] == status, result
     if text:
         assert text in result["observed"], result
