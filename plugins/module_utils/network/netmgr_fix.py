@@ -119,8 +119,12 @@ def plan_fix(root, facts):
         setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
-        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name
-        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]]
+        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name, unless
+        # the node's own list already unmanages it: an except: beats every positive spec of the merged list
+        # (nm-core-utils.c nm_match_spec_device), so it would hand the admin's link back to NetworkManager
+        foreign = [spec for spec, _f, _n in managers.nm_unmanaged_specs(root, without_ours=True)[0]]
+        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]
+                                                            if not managers.nm_list_matches(foreign, n, None)]
         body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join(specs))
         _add(plan, root, "%s/%s" % (NM_DIR, name), body, "NetworkManager.service" if nm["running"] else None)
         plan["remove"] += _stale(root, NM_DIR, name, ".conf")
@@ -146,8 +150,7 @@ def plan_fix(root, facts):
     network_globs = facts.get("network_globs", globs)
     network_takers = [p for _n, p in nd.get("cni_links", [])]
     if not network_takers and "cni_links" in nd and _any_owned(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network")):
-        foreign = [p for p in manager_config.parsed_files(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network"),
-                                                          manager_config.NETWORK_MATCH_KEYS) if not p[1].startswith(managers.MARKER)]
+        foreign = [p for p in managers.parsed_networks(root) if not p[1].startswith(managers.MARKER)]
         network_takers = [p for _n, p in managers.networkd_managed_links(foreign, links)]
     if network_takers:
         _early_file(plan, root, network_takers, ".network",
