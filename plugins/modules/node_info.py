@@ -168,7 +168,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks, sysctl_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, managers, mtu
 
 
 def build_module():
@@ -208,8 +208,8 @@ def main():
     checks += link_checks
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
-    checks += netmgr_fix.checks(params["root"], params["cni"], facts,
-                                link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks), boot["enabled_units"])
+    checks += managers.checks(params["root"], params["cni"], facts, lambda _root: boot["enabled_units"],
+                              link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks))
     checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts, loaded)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]

@@ -26,7 +26,6 @@ import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.dropin_names import name_after, name_before
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, managers, service_state
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
@@ -216,17 +215,6 @@ def apply_fix(plan, root="/", run_command=None, mover=None):
             service_state.record_reload(root, unit)
         done.append(" ".join(argv))
     return {"reloaded": done, "warnings": list(plan["notes"])}
-
-
-def checks(root, cni, facts, uplinks=(), enabled_units=None):
-    """node_info's one call: the ``netmgr.cni_links`` result (its fix rendered from the plan the
-    fixer would run), its facts stored under ``facts["netmgr"]``; ``uplinks``: the links holding the
-    node address; ``enabled_units``: the units enabled at boot when the caller listed them already
-    (:func:`gather_boot.enabled_units`), else they are listed here."""
-    listed = gather_boot.enabled_units if enabled_units is None else (lambda _root: enabled_units)
-    gathered = managers.gather(root, cni, listed, uplinks)
-    facts["netmgr"] = gathered
-    return [managers.evaluate(gathered, fix_text(plan_fix(root, gathered)))]
 
 
 def diff_entries(plan):
