@@ -178,7 +178,7 @@ def fix(module):
     for text in plan["unresolved"]:
         module.warn(text)
     after = {}
-    result["checks"] = netmgr_fix.checks(root, module.params["cni"], after, links["uplinks"])
+    result["checks"] = managers.checks(root, module.params["cni"], after, gather_boot.enabled_units, links["uplinks"])
     module.exit_json(**result)
 
 

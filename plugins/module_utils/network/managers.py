@@ -625,7 +625,8 @@ def kept_text(facts):
 
 
 def evaluate(facts, fix_text):
-    """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts."""
+    """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts (or is a function
+    that renders it, called only for a failing check)."""
     problems, present = findings(facts)
     notes_kept = [kept_text(facts)] if kept_text(facts) else []
     expected = ("no network manager takes over the CNI links (%s), their routes or rules"
@@ -634,7 +635,8 @@ def evaluate(facts, fix_text):
         return check_result(CHECK_ID, "error", "; ".join(facts["errors"] + problems), expected,
                             "make the file readable to root and run again")
     if problems:
-        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected, fix_text)
+        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected,
+                            fix_text() if callable(fix_text) else fix_text)
     if not present:
         return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
     notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
@@ -650,3 +652,19 @@ def evaluate(facts, fix_text):
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
     return check_result(CHECK_ID, "pass", "; ".join(notes + notes_kept), expected)
+
+
+def planned_fix_text(root, facts):
+    """The fixer's plan for ``facts``, as the check's ``fix``. The fixer is imported here, for a failing check
+    only: a node that passes does not compile it on every pre-flight (AnsiballZ ships it either way)."""
+    from ansible_collections.podnet.doctor.plugins.module_utils.network import netmgr_fix
+    return netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))
+
+
+def checks(root, cni, facts, enabled_units, uplinks=()):
+    """The one call of node_info and of the fixer's re-read: the ``netmgr.cni_links`` result (its fix rendered
+    from the plan the fixer would run), its facts stored under ``facts["netmgr"]``; ``enabled_units`` and
+    ``uplinks`` as for :func:`gather`."""
+    gathered = gather(root, cni, enabled_units, uplinks)
+    facts["netmgr"] = gathered
+    return [evaluate(gathered, lambda: planned_fix_text(root, gathered))]

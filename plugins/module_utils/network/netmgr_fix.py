@@ -24,9 +24,8 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.podnet.doctor.plugins.module_utils.dropin_names import name_after, name_before
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_fix import name_after
 from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, managers, service_state
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
@@ -36,8 +35,6 @@ NETWORKD_DROPIN_DIR = "/etc/systemd/networkd.conf.d"
 NETWORK_DIR = "/etc/systemd/network"
 OWNED_NAME = "podnet-doctor.conf"
 CNI_STEM = "podnet-doctor-cni"
-# Prefixes tried, in order, for a file that must sort before a foreign one.
-EARLY_PREFIXES = ("00-", "0-", "0", "-")
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
 # Lab (systemd 252): the restart removes and re-adds networkd's own addresses, and the kernel drops
@@ -64,15 +61,6 @@ def _owned(root, path):
 
 def _any_owned(root, paths):
     return any(_owned(root, p) for p in paths)
-
-
-def name_before(first, stem, suffix):
-    """A file name for ``stem`` that sorts before ``first`` (bytes), or None."""
-    for prefix in EARLY_PREFIXES:
-        name = prefix + stem + suffix
-        if name[0].isalnum() and (first is None or os.fsencode(name) < os.fsencode(first)):
-            return name
-    return None
 
 
 def _later_setters(root, files, section, keys):
@@ -233,15 +221,6 @@ def apply_fix(plan, root="/", run_command=None, mover=None):
             service_state.record_reload(root, unit)
         done.append(" ".join(argv))
     return {"reloaded": done, "warnings": list(plan["notes"])}
-
-
-def checks(root, cni, facts, uplinks=()):
-    """node_info's one call: the ``netmgr.cni_links`` result (its fix rendered from the plan the
-    fixer would run), its facts stored under ``facts["netmgr"]``; ``uplinks``: the links holding the
-    node address."""
-    gathered = managers.gather(root, cni, gather_boot.enabled_units, uplinks)
-    facts["netmgr"] = gathered
-    return [managers.evaluate(gathered, fix_text(plan_fix(root, gathered)))]
 
 
 def diff_entries(plan):
