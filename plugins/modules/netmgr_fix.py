@@ -48,7 +48,13 @@ options:
   node_networks:
     description:
       - The networks that hold the node addresses (CIDRs); a link holding one is never taken, whatever its name.
-        Empty takes the devices of the default routes.
+        Empty derives them from O(peers) as M(podnet.doctor.node_info) does (the networks of this node's interfaces
+        that hold a peer's address), else takes the devices of the default routes.
+    type: list
+    elements: str
+    default: []
+  peers:
+    description: Addresses of the other nodes (the inventory's C(ansible_host)), used to derive O(node_networks).
     type: list
     elements: str
     default: []
@@ -111,7 +117,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, managers, netmgr_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import CATALOG
 
 KNOWN_CNIS = sorted(CATALOG) + ["custom"]
@@ -120,6 +126,7 @@ KNOWN_CNIS = sorted(CATALOG) + ["custom"]
 def build_module():
     return AnsibleModule(argument_spec=dict(cni=dict(type="str", default="flannel"),
                                             node_networks=dict(type="list", elements="str", default=[]),
+                                            peers=dict(type="list", elements="str", default=[]),
                                             root=dict(type="path", default="/")),
                          supports_check_mode=True)
 
@@ -140,6 +147,11 @@ def fix(module):
     result = dict(changed=False, files=[], removed=[], reloaded=[], unresolved=[], kept=[])
     links = link_sysctl_checks.gather_links(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
                                             module.params["node_networks"])
+    if not module.params["node_networks"] and module.params["peers"]:
+        # the uplink node_info keeps: the link holding the address the peers are reached on, not the default
+        # route's device (an EVPN underlay next to a management default route)
+        derived = host_networks.derive_node_networks(links["addresses"], module.params["peers"])
+        links["uplinks"] = link_sysctl_checks.uplinks(links["addresses"], links["routes"], derived)
     facts = managers.gather(root, module.params["cni"], gather_boot.enabled_units, links["uplinks"])
     if facts["errors"] or links["errors"]:
         # without the links we cannot tell which one holds the node address: writing could take it
@@ -166,7 +178,7 @@ def fix(module):
     for text in plan["unresolved"]:
         module.warn(text)
     after = {}
-    result["checks"] = netmgr_fix.checks(root, module.params["cni"], after, links["uplinks"])
+    result["checks"] = managers.checks(root, module.params["cni"], after, gather_boot.enabled_units, links["uplinks"])
     module.exit_json(**result)
 
 

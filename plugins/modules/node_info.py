@@ -171,8 +171,8 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, iptables_backends, overlay_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, mtu, netmgr_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks, sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, managers, mtu
 
 
 def build_module():
@@ -191,7 +191,9 @@ def main():
     except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     try:
-        facts = prereq_checks.gather_facts(params["root"], params["ip_families"])
+        # the sysctl files, read once for every check that resolves a boot value
+        loaded = sysctl_boot.load_boot_assignments(params["root"])
+        facts = prereq_checks.gather_facts(params["root"], params["ip_families"], loaded=loaded)
         checks = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
         firewall = gather_live.gather_firewall(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
@@ -207,13 +209,13 @@ def main():
     checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"]))
     routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(
-        params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks)
+        params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks, loaded)
     checks += link_checks
     facts["mtu"] = mtu.gather_mtu(firewall["addresses"], params["root"], params["cni"], params["cni_mode"], node_networks, routes)
     checks.append(mtu.evaluate_overlay_mtu(facts["mtu"]))
-    checks += netmgr_fix.checks(params["root"], params["cni"], facts,
-                                link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks))
-    checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts)
+    checks += managers.checks(params["root"], params["cni"], facts, lambda _root: boot["enabled_units"],
+                              link_sysctl_checks.uplinks(firewall["addresses"], routes, node_networks))
+    checks += port_ranges.checks(params["root"], params["nodeport_range"], params["sysctl_file"], facts, loaded)
     facts["firewall"] = flows.firewall_summary(firewall)
     facts["firewall"]["boot_loaders"] = boot["loaders"]
     facts["host_networks"] = host_networks.host_networks(firewall["addresses"], routes)

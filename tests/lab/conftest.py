@@ -15,11 +15,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 os.environ.setdefault("CONTAINERS_CONF", podman.CONTAINERS_CONF)
 
 
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-test", size=2, subnet="192.168.78.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+def own_fleet(name, size, subnet, scope="module", prepare=None, inventory_vars=None, **fleet_args):
+    """A fixture (assign it to the fixture's name in the test module) that brings up the lab fleet
+    ``name`` of ``size`` nodes on the podman subnet ``subnet``, writes its inventory (``inventory_vars``
+    added to its vars), runs ``prepare(lab)`` when given (networks to attach, units to install...)
+    and yields the fleet; the fleet is torn down however the tests end, also when ``prepare``
+    fails. ``fleet_args`` go to Fleet (e.g. image_variant). Fleets of different modules may run
+    at the same time: a module's name and subnet are its own (modules sharing one never run at once)."""
+    @pytest.fixture(scope=scope)
+    def running_fleet(tmp_path_factory):
+        """A lab fleet of this module's own (conftest.own_fleet), up for its tests."""
+        lab = lab_fleet.Fleet(name=name, size=size, subnet=subnet, **fleet_args)
+        with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), inventory_vars=inventory_vars):
+            if prepare is not None:
+                prepare(lab)
+            yield lab
+    return running_fleet
+
+
+# the shared fleet: tests that use it run only under flock /tmp/podnet-shared-fleet.lock
+fleet = own_fleet("podnet-test", 2, "192.168.78.0/24", scope="session")
 
 
 def ansible_playbook(inventory, playbook, *extra):

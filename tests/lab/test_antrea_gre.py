@@ -9,12 +9,10 @@ the node network is still dropped, and all of it holds after a reboot (firewalld
 configuration)."""
 import random
 
-import pytest
-
 from podnet_lab import arrivals, faults, firewall_layouts, fleet as lab_fleet
 from podnet_lab.podman import node_exec
 
-from conftest import ansible_playbook
+from conftest import ansible_playbook, own_fleet
 from test_ipip_remediation import attach_outsider, overlay_inbound
 
 # tests/conftest.py makes the checkout importable as the collection
@@ -24,11 +22,8 @@ ANTREA_GRE = overlay_ports_for("antrea", "gre")
 GRE_ONLY = [("gre", None, "IP protocol 47")]
 
 
-@pytest.fixture(scope="module")
-def gre_fleet(tmp_path_factory):
-    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("gre") / "hosts.json"),
-                                    podnet_cni="antrea", podnet_cni_mode="gre") as lab:
-        yield lab
+gre_fleet = own_fleet(firewall_layouts.FLEET_NAME, 2, firewall_layouts.SUBNET,
+                      inventory_vars={"podnet_cni": "antrea", "podnet_cni_mode": "gre"})
 
 
 def test_remediated_antrea_gre_admits_ip_protocol_47_from_peers_only(gre_fleet):

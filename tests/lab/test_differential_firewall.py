@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, own_fleet
 from podnet_lab import arrivals, firewall_layouts
 from podnet_lab.podman import node_exec, run
 
@@ -55,13 +55,14 @@ def catalog_ports(cni, mode):
     return cni_catalog.overlay_ports_for(cni, mode)
 
 
-@pytest.fixture(scope="module")
-def dfw_fleet(tmp_path_factory):
-    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("dfw") / "hosts.json")) as lab:
-        node = lab.node(1)
-        node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
-        run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
-        yield lab
+def copy_module_utils(lab):
+    """The module_utils under test onto node1, where VERDICT imports them."""
+    node = lab.node(1)
+    node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
+    run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
+
+
+dfw_fleet = own_fleet(firewall_layouts.FLEET_NAME, 2, SUBNET, prepare=copy_module_utils)
 
 
 def real_node_info(fleet, layout):

@@ -11,9 +11,7 @@ import os
 import random
 import subprocess
 
-import pytest
-
-from conftest import REPO, ansible_playbook
+from conftest import REPO, ansible_playbook, own_fleet
 from podnet_lab import arrivals, faults, firewall_layouts, fleet as lab_fleet
 from podnet_lab.podman import node_exec, run
 
@@ -22,11 +20,8 @@ CALICO_IPIP = [("tcp", 179, "Calico BGP"), ("ipip", None, "Calico IP-in-IP (IP p
 IPIP_ONLY = [("ipip", None, "IP protocol 4")]
 
 
-@pytest.fixture(scope="module")
-def ipip_fleet(tmp_path_factory):
-    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("ipip") / "hosts.json"),
-                                    podnet_cni="calico", podnet_cni_mode="ipip") as lab:
-        yield lab
+ipip_fleet = own_fleet(firewall_layouts.FLEET_NAME, 2, SUBNET,
+                       inventory_vars={"podnet_cni": "calico", "podnet_cni_mode": "ipip"})
 
 
 def attach_outsider(lab):

@@ -11,9 +11,7 @@ overlay.inbound, not this check."""
 import random
 import re
 
-import pytest
-
-from conftest import node_info
+from conftest import node_info, own_fleet
 from podnet_lab import arrivals, faults, firewall_layouts
 from podnet_lab.podman import node_exec, node_sh
 
@@ -22,10 +20,7 @@ VXLAN = [("udp", 8472, "flannel VXLAN")]
 STALE_RULE = ["INPUT", "-p", "udp", "-m", "udp", "--dport", "8472", "-j", "DROP"]
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    with firewall_layouts.own_fleet(str(tmp_path_factory.mktemp("backends") / "hosts.json")) as lab:
-        yield lab
+backends_fleet = own_fleet(firewall_layouts.FLEET_NAME, 2, firewall_layouts.SUBNET)
 
 
 def vxlan_arrives(lab, rng):
@@ -33,7 +28,8 @@ def vxlan_arrives(lab, rng):
     return arrivals.arrived(lab.node(1), lab.node(2), lab.address(1), VXLAN, rng)[("udp", 8472)]
 
 
-def test_a_stale_legacy_drop_under_a_clean_nft_setup(fleet):
+def test_a_stale_legacy_drop_under_a_clean_nft_setup(backends_fleet):
+    fleet = backends_fleet
     node, rng = fleet.node(1), random.Random(71305)
     try:
         assert vxlan_arrives(fleet, rng), "the oracle sees no VXLAN even without a firewall"

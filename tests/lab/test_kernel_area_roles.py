@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ansible_playbook
+from conftest import ansible_playbook, own_fleet
 from podnet_lab import faults, fleet as lab_fleet, probes
 from podnet_lab.podman import node_exec
 
@@ -14,11 +14,7 @@ PLAYBOOK = "tests/lab/playbooks/kernel_area_role.yml"
 DROP_IN = "/etc/sysctl.d/99-zzz-podnet-doctor.conf"
 
 
-@pytest.fixture(scope="module")
-def roles_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-roles", size=1, subnet="192.168.86.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+roles_fleet = own_fleet("podnet-roles", 1, "192.168.86.0/24")
 
 
 def run_role(fleet, role, *extra):

@@ -22,9 +22,7 @@ import os
 import subprocess
 import time
 
-import pytest
-
-from conftest import REPO, node_info
+from conftest import REPO, node_info, own_fleet
 from podnet_lab import faults, fleet as lab_fleet, lifecycles
 from podnet_lab.podman import node_exec
 
@@ -55,13 +53,12 @@ def seeds_to_run():
     return start, int(wanted)
 
 
-@pytest.fixture(scope="module")
-def life_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-life", size=2, subnet="192.168.84.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        for node in lab.nodes:
-            lifecycles.boot_from_kernel_defaults(node)
-        yield lab
+def boot_nodes_from_kernel_defaults(lab):
+    for node in lab.nodes:
+        lifecycles.boot_from_kernel_defaults(node)
+
+
+life_fleet = own_fleet("podnet-life", 2, "192.168.84.0/24", prepare=boot_nodes_from_kernel_defaults)
 
 
 def start_remediate(inventory, host, sequence, step):

@@ -11,9 +11,7 @@ reboot gets 0 from udev's systemd-sysctl run. A second run and ``--check`` chang
 import json
 import re
 
-import pytest
-
-from conftest import ansible_playbook, node_info
+from conftest import ansible_playbook, node_info, own_fleet
 from podnet_lab import fleet as lab_fleet, probes
 from podnet_lab.faults import forget_podnet_doctor, remove_file
 from podnet_lab.podman import node_exec, node_sh
@@ -23,11 +21,7 @@ HARDENING = "/etc/sysctl.d/60-hardening.conf"
 V6 = ["ipv4", "ipv6"]
 
 
-@pytest.fixture(scope="module")
-def fix_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-rpra2", size=2, subnet="192.168.101.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+fix_fleet = own_fleet("podnet-rpra2", 2, "192.168.101.0/24")
 
 
 def remediate(fleet, extra, *args):

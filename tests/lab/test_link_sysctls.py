@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from conftest import node_info
+from conftest import node_info, own_fleet
 from podnet_lab import fleet as lab_fleet, netns
 from podnet_lab.podman import node_exec, node_sh
 
@@ -186,11 +186,7 @@ def test_accept_ra_2_before_forwarding_keeps_the_route(router_and_host):
 
 # ---------------------------------------------------------------- boot, on a lab node
 
-@pytest.fixture(scope="module")
-def rpra_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-rpra", size=2, subnet="192.168.97.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+rpra_fleet = own_fleet("podnet-rpra", 2, "192.168.97.0/24")
 
 
 def proc_rp_filter(node, link):

@@ -18,19 +18,13 @@ segment in software first, as a NIC would, so the receiving link sees every fram
 import json
 import os
 
-import pytest
-
-from conftest import ansible_playbook
-from podnet_lab import fleet as lab_fleet, mtu_paths, pods
+from conftest import ansible_playbook, own_fleet
+from podnet_lab import mtu_paths, pods
 
 SMALL_UPLINK, OVERLAY_TOO_BIG, OVERLAY_FITS = 1400, 1450, 1350
 
 
-@pytest.fixture(scope="module")
-def mtu_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-mtu", size=2, subnet="192.168.94.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+mtu_fleet = own_fleet("podnet-mtu", 2, "192.168.94.0/24")
 
 
 def mtu_checks(fleet, report_dir, playbook="podnet.doctor.compliance"):

@@ -10,8 +10,7 @@ same node fails against eth0 - the wrong fail this fixes. mtu.path cannot measur
 inventory addresses over eth0) and says so from each sender, instead of "not even 576 bytes"."""
 import json
 
-import pytest
-
+from conftest import own_fleet
 from podnet_lab import fleet as lab_fleet, pods
 from podnet_lab.mtu_paths import SUBNET_ENV
 from podnet_lab.podman import node_exec, node_sh, run
@@ -22,16 +21,16 @@ from ansible_collections.podnet.doctor.plugins.module_utils.network import mtu
 JUMBO_NET, JUMBO_SUBNET, JUMBO, OVERLAY = "podnet-mtu2-jumbo", "192.168.103", 9000, 8950
 
 
-@pytest.fixture(scope="module")
-def jumbo_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-mtu2", size=2, subnet="192.168.102.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        # labelled like the fleet: Fleet.down removes it with the nodes, also when a test fails
-        run(["network", "create", "--subnet", "%s.0/24" % JUMBO_SUBNET, "--opt", "mtu=%d" % JUMBO,
-             "--label", "%s=%s" % (lab_fleet.LABEL, lab.name), JUMBO_NET])
-        for index in (1, 2):
-            run(["network", "connect", "--ip", "%s.1%d" % (JUMBO_SUBNET, index), JUMBO_NET, lab.node(index)])
-        yield lab
+def attach_jumbo_network(lab):
+    """eth1 on both nodes: a 9000-byte podman network, labelled like the fleet so that Fleet.down
+    removes it with the nodes, also when a test fails."""
+    run(["network", "create", "--subnet", "%s.0/24" % JUMBO_SUBNET, "--opt", "mtu=%d" % JUMBO,
+         "--label", "%s=%s" % (lab_fleet.LABEL, lab.name), JUMBO_NET])
+    for index in (1, 2):
+        run(["network", "connect", "--ip", "%s.1%d" % (JUMBO_SUBNET, index), JUMBO_NET, lab.node(index)])
+
+
+jumbo_fleet = own_fleet("podnet-mtu2", 2, "192.168.102.0/24", prepare=attach_jumbo_network)
 
 
 def bind_overlay_to_eth1(fleet, index):

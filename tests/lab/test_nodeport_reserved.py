@@ -10,9 +10,7 @@ nothing."""
 import json
 import re
 
-import pytest
-
-from conftest import ansible_playbook, node_info
+from conftest import ansible_playbook, node_info, own_fleet
 from podnet_lab import fleet as lab_fleet, probes
 from podnet_lab.faults import forget_podnet_doctor, remove_file
 from podnet_lab.podman import node_exec
@@ -70,11 +68,7 @@ LISTENERS, PER_LISTENER, UDP_SOCKETS = 400, 3, 600
 CONNECTIONS = LISTENERS * PER_LISTENER + UDP_SOCKETS
 
 
-@pytest.fixture(scope="module")
-def ports_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name="podnet-ports", size=1, subnet="192.168.93.0/24")
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+ports_fleet = own_fleet("podnet-ports", 1, "192.168.93.0/24")
 
 
 def connections(fleet, node):

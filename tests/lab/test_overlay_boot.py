@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ansible_playbook, node_info
+from conftest import ansible_playbook, node_info, own_fleet
 from podnet_lab import faults, fleet as lab_fleet, pods, probes
 from podnet_lab.podman import node_exec, node_sh
 
@@ -24,11 +24,7 @@ FLEET_NAME = os.environ.get("PODNET_BOOT_FLEET", "podnet-dboot")
 FLEET_SUBNET = os.environ.get("PODNET_BOOT_SUBNET", "192.168.83.0/24")
 
 
-@pytest.fixture(scope="module")
-def boot_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=FLEET_SUBNET)
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+boot_fleet = own_fleet(FLEET_NAME, 2, FLEET_SUBNET)
 
 
 RESTORE_UNIT = faults.IPT_FAULT_UNIT

@@ -10,10 +10,9 @@ import json
 import os
 import subprocess
 
-import pytest
 from junitparser import JUnitXml
 
-from conftest import REPO
+from conftest import REPO, own_fleet
 from podnet_lab import faults, fleet as lab_fleet, podman
 
 FLEET_NAME = os.environ.get("PODNET_REPORTS_FLEET", "podnet-reports")
@@ -24,11 +23,7 @@ BRIDGE = "net.bridge.bridge-nf-call-iptables"
 FORWARD = "net.ipv4.ip_forward"
 
 
-@pytest.fixture(scope="module")
-def report_fleet(tmp_path_factory):
-    lab = lab_fleet.Fleet(name=FLEET_NAME, size=2, subnet=FLEET_SUBNET)
-    with lab.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json")):
-        yield lab
+report_fleet = own_fleet(FLEET_NAME, 2, FLEET_SUBNET)
 
 
 def run(argv, cwd=REPO, **env_extra):

@@ -260,12 +260,13 @@ def _firewalld_conf(root, key, default):
 
 def gather_boot(run, root="/", which=None, addresses=None):
     """The rulesets the next boot loads, as gather_firewall-shaped facts plus ``loaders`` (the unit
-    and file that loads each); ``addresses`` are the node's (``ip -j addr``) for the packets."""
+    and file that loads each) and ``enabled_units`` (:func:`enabled_units`, listed once for every check
+    of the call); ``addresses`` are the node's (``ip -j addr``) for the packets."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}, "addresses": addresses or [], "loaders": [],
              "protocols": read_protocols(root), "nft": None, "iptables_legacy": None,
              "iptables_nft": None, "firewalld": {"running": False}}
-    units = enabled_units(root)
+    units = facts["enabled_units"] = enabled_units(root)
     for unit in units:
         if unit in UNEVALUATED_UNITS:
             facts["errors"].append("%s is enabled at boot and loads rules this check does not evaluate; judge its "

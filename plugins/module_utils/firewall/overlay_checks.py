@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows
 
 INBOUND_EXPECTED = "every overlay port accepted from the node network"
 FORWARD_EXPECTED = "forwarded pod traffic accepted"
@@ -23,8 +23,15 @@ def _ports_text(ports):
     return ", ".join("%s/%s" % (p[1], p[0]) if p[1] else p[0] for p in ports)
 
 
+def _fixer():
+    """The overlay fixer's planning code, imported when a packet is dropped: a node whose firewalls pass does not
+    compile it on every pre-flight (AnsiballZ ships it either way, its finder sees this import)."""
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_fix
+    return overlay_fix
+
+
 def _fix_text(changes, root, suffix):
-    return overlay_fix.describe_changes(changes, root) + suffix
+    return _fixer().describe_changes(changes, root) + suffix
 
 
 def evaluate_overlay(facts, ports, node_networks, pod_cidr, cni="flannel", root="/"):
@@ -55,7 +62,7 @@ def _inbound_check(facts, ports, node_networks, backends, active, notes, root):
             unknown.append("%s (%s): cannot evaluate %s" % (packet.describe(), desc, error))
         elif result["verdict"] != "accept":
             dropped.append("%s (%s): %s by %s" % (packet.describe(), desc, result["verdict"], result["where"]))
-            changes.append(overlay_fix.opening(facts, packet, result, network, desc))
+            changes.append(_fixer().opening(facts, packet, result, network, desc))
     if dropped:
         return check_result("overlay.inbound", "fail", "; ".join(dropped + unknown + notes), INBOUND_EXPECTED,
                             _fix_text(changes, root, " (what podnet.doctor.remediate does)"), backends=active)
@@ -76,7 +83,7 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
             continue
         if result["verdict"] != "accept":
             dropped.append("%s (%s -> %s): %s by %s" % (name, packet.iif, packet.oif, result["verdict"], result["where"]))
-            changes.append(overlay_fix.opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
+            changes.append(_fixer().opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
     if dropped:
         return check_result("overlay.forward", "fail", "; ".join(dropped + unknown), FORWARD_EXPECTED,
                             _fix_text(changes, root, " (what podnet.doctor.remediate does)"))
@@ -103,7 +110,7 @@ def evaluate_boot(boot, ports, node_networks, firewalld_running=False, root="/")
             unknown.append("%s (%s): cannot evaluate the boot ruleset: %s" % (packet.describe(), desc, error))
         elif result["verdict"] != "accept":
             dropped.append("%s (%s): %s at the next boot by %s" % (packet.describe(), desc, result["verdict"], result["where"]))
-            changes.append(overlay_fix.boot_opening(boot, packet, result, network, firewalld_running, desc))
+            changes.append(_fixer().boot_opening(boot, packet, result, network, firewalld_running, desc))
     notes = ["loaded at boot: %s" % (", ".join(boot.get("loaders") or []) or "no firewall")]
     if dropped:
         return check_result("overlay.boot", "fail", "; ".join(dropped + unknown + notes), BOOT_EXPECTED,

@@ -40,9 +40,10 @@ def uplinks(addresses, routes, node_networks):
     return sorted(set(found))
 
 
-def evaluate(root, cni, ip_families, addresses, routes, node_networks):
-    """(checks, facts) for both checks."""
-    loaded = sysctl_boot.load_boot_assignments(root)
+def evaluate(root, cni, ip_families, addresses, routes, node_networks, loaded=None):
+    """(checks, facts) for both checks; ``loaded`` as for :func:`prereq_checks.gather_facts`."""
+    if loaded is None:
+        loaded = sysctl_boot.load_boot_assignments(root)
     rp_facts = rp_filter.gather(root, cni, uplink(addresses, routes, node_networks), loaded)
     ra_facts = accept_ra.gather(root, addresses, routes, loaded, uplinks(addresses, routes, node_networks))
     checks = [rp_filter.evaluate(rp_facts, ip_families), accept_ra.evaluate(ra_facts, ip_families)]

@@ -63,10 +63,12 @@ def networkd_ip_forward(root="/"):
     return found
 
 
-def gather_facts(root="/", ip_families=("ipv4",), module="br_netfilter"):
-    """Everything the forwarding and bridge checks need, read once."""
+def gather_facts(root="/", ip_families=("ipv4",), module="br_netfilter", loaded=None):
+    """Everything the forwarding and bridge checks need, read once. ``loaded``: the sysctl files as
+    :func:`sysctl_boot.load_boot_assignments` read them, when the caller read them already."""
     keys = forwarding_keys(ip_families) + bridge_keys(ip_families)
-    loaded = sysctl_boot.load_boot_assignments(root)
+    if loaded is None:
+        loaded = sysctl_boot.load_boot_assignments(root)
     return {
         "ip_families": list(ip_families),
         "sysctl": dict((key, {

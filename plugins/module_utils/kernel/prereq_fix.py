@@ -48,6 +48,7 @@ import collections
 import os
 import re
 
+from ansible_collections.podnet.doctor.plugins.module_utils.dropin_names import NAME_MAX, name_after
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
     accept_ra, interface_sysctl, kmod_state, port_ranges, prereq_checks, rp_filter, sysctl_boot, wanted_sysctl)
@@ -291,27 +292,6 @@ def _overrides(assignment, by_path):
         return not all(by_path[p].accepts_written(p, assignment.value, None) for p in hit)
     except sysctl_boot.Undecided:
         return True  # cannot tell: outrank it
-
-
-# The longest file name Linux takes (NAME_MAX, bytes).
-NAME_MAX = 255
-
-
-def name_after(name, latest):
-    """``name``, or ``name`` behind the fewest 'z's, so that it sorts after ``latest`` the way both
-    tools sort (strcmp of the bytes); past a name no run of 'z' passes ('~x.conf', '{x.conf',
-    'ü.conf'), ``latest``'s stem + '.z' + ``name`` (it starts with all of ``latest`` but '.conf',
-    then 'z' > 'c'). None when that is longer than a file name can be."""
-    if latest is None:
-        return name
-    candidate, limit = name, os.fsencode(latest)
-    for _attempt in range(len(limit) + 1):
-        if os.fsencode(candidate) > limit:
-            break
-        candidate = "z" + candidate
-    else:
-        candidate = latest[:-len(".conf")] + ".z" + name
-    return candidate if len(os.fsencode(candidate)) <= NAME_MAX else None
 
 
 def outranking_path(default_path, settings, assignments, owned):

@@ -109,11 +109,29 @@ def parse_bool(value):
     return None
 
 
-def _match_list(value):
-    words = value.split()
-    if words and words[0].startswith("!"):
-        return True, [words[0][1:]] + words[1:]
-    return False, words
+def match_words(values):
+    """The one list systemd builds from a [Match] key's lines (net-condition.c config_parse_match_ifnames
+    and config_parse_match_strv: each line's words are appended to it; a ``!`` opening a line negates
+    every word of that line, kept as a ``!`` prefix)."""
+    words = []
+    for value in values:
+        invert = value.startswith("!")
+        words += [("!" if invert else "") + word for word in (value[1:] if invert else value).split()]
+    return words
+
+
+def _words_fit(words, candidates):
+    """net_condition_test_strv: no negated word matches, and one positive word does if there is one."""
+    positive = hit = False
+    for word in words:
+        invert = word.startswith("!")
+        pattern = word[1:] if invert else word
+        positive = positive or not invert
+        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
+            if invert:
+                return False
+            hit = True
+    return hit if positive else True
 
 
 # [Match] keys each file type knows (systemd.link(5), systemd.network(5)); others are ignored with a warning
@@ -150,26 +168,48 @@ def match_fits(match, name, kind, name_keys=("Name",)):
     if any(k in match for k in (HARDWARE_MATCH_KEYS if kind else WIRELESS_MATCH_KEYS)):
         return False
     for key in name_keys:
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(name, g) for g in globs) == invert:
-                return False
+        if key in match and not _words_fit(match_words(match[key]), (name,)):
+            return False
     for key, candidates in (() if kind is None else
                             (("Kind", (kind,)), ("Type", (KIND_TYPES.get(kind, kind), kind)), ("Driver", (kind,)))):
-        for value in match.get(key, []):
-            invert, globs = _match_list(value)
-            if any(fnmatch.fnmatchcase(c, g) for c in candidates for g in globs) == invert:
-                return False
+        if key in match and not _words_fit(match_words(match[key]), candidates):
+            return False
     return True
 
 
-def parsed_files(root, files, known):
-    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once."""
+def dropins(root, path, directories):
+    """The node paths of ``path``'s drop-ins (``<name>.d/*.conf`` under each of ``directories``), in the
+    order systemd applies them after the file (conf-files.c: by name, an earlier directory shadowing)."""
+    return config_files(root, ["%s/%s.d" % (d, os.path.basename(path)) for d in directories], ".conf")
+
+
+def line_source(root, path, number, directories):
+    """(file, line) of line ``number`` of ``path``'s text as parsed_files joined it with its drop-ins."""
+    sources = [path] + dropins(root, path, directories)
+    for index, source in enumerate(sources):
+        text = read_config(root, source) or ""
+        count = len((text.rstrip("\n") if len(sources) > 1 else text).splitlines())
+        if number <= count or index == len(sources) - 1:
+            return source, number
+        number -= count
+    return path, number
+
+
+def parsed_files(root, files, known, empty_matches_all=None, dropin_dirs=()):
+    """[(path, text, [Match])] of ``files`` that exist, each read and parsed once. ``empty_matches_all``:
+    the name key (Name, OriginalName) that a [Match] without settings stands for ``*`` of (systemd before
+    245), else None (245 and later ignore such a file). ``dropin_dirs``: the directories whose
+    ``<name>.d/*.conf`` drop-ins are merged after each file (networkd-network.c network_load_one:
+    config_parse_many, [Match] included); ``text`` is then the file followed by its drop-ins."""
     parsed = []
     for path in files:
         text = read_config(root, path)
         if text is not None:
-            parsed.append((path, text, match_section(text, known)))
+            extra = dropins(root, path, dropin_dirs) if dropin_dirs else []
+            if extra:
+                text = "\n".join([text.rstrip("\n")] + [(read_config(root, d) or "").rstrip("\n") for d in extra]) + "\n"
+            match = match_section(text, known)
+            parsed.append((path, text, match or ({empty_matches_all: ["*"]} if empty_matches_all else match)))
     return parsed
 
 

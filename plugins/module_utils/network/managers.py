@@ -108,14 +108,18 @@ def split_specs(value):
 
 
 def nm_unmanaged_specs(root, without_ours=False):
-    """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the
-    ``[device*]`` sections that set ``managed`` as [(match-device specs, managed, file, line)]."""
-    specs, devices = [], []
-    for path in nm_config_files(root):
+    """The merged ``[keyfile] unmanaged-devices`` list as [(spec, file, line)], and the ``[device*]``
+    sections that set ``managed`` (or stop the search: ``stop-match=yes``) as [(match-device specs,
+    managed: True/False/None (not a boolean: no decision), file, line)] in the order NetworkManager
+    looks them up: sections of later files first, within a file top to bottom, the bare [device] last
+    (nm-config.c read_config and _sort_groups_cmp reverse each file's [device*] groups, and
+    nm-config-data.c _match_section_infos_construct reverses them all again); a section name seen in
+    an earlier file keeps that file's place, a later file's keys override its keys."""
+    specs, sections, order = [], {}, []
+    for index, path in enumerate(nm_config_files(root)):
         text = manager_config.read_config(root, path)
         if text is None or (without_ours and text.startswith(MARKER)):
             continue
-        section_match = {}
         for section, key, op, value, number in manager_config.parse_ini(text):
             if section == "keyfile" and key == "unmanaged-devices":
                 new = split_specs(value)
@@ -125,12 +129,20 @@ def nm_unmanaged_specs(root, without_ours=False):
                     specs += [(s, path, number) for s in new if s not in [x[0] for x in specs]]
                 else:
                     specs = [x for x in specs if x[0] not in new]
-            elif section and section.startswith("device") and key in ("match-device", "managed"):
-                section_match.setdefault(section, {})[key] = (value, number)
-        for section, keys in section_match.items():
-            if "managed" in keys and manager_config.parse_bool(keys["managed"][0]) is not None:
-                devices.append((split_specs(keys.get("match-device", ("*", 0))[0]), manager_config.parse_bool(keys["managed"][0]),
-                                path, keys["managed"][1]))
+            elif section and section.startswith("device") and key in ("match-device", "managed", "stop-match") and op == "=":
+                if section not in sections:
+                    sections[section] = {}
+                    order.append((section == "device", -index, len(order), section))
+                sections[section][key] = (value, path, number)
+    devices = []
+    for _bare, _file, _place, section in sorted(order):
+        keys = sections[section]
+        stop = manager_config.parse_bool(keys.get("stop-match", ("no",))[0])
+        if "managed" not in keys and not stop:
+            continue
+        where = keys.get("managed") or keys["stop-match"]
+        devices.append((split_specs(keys.get("match-device", ("*",))[0]),
+                        manager_config.parse_bool(keys["managed"][0]) if "managed" in keys else None, where[1], where[2]))
     return specs, devices
 
 
@@ -139,28 +151,45 @@ def _nm_glob(pattern, name):
     return re.match("^%s$" % regex, name) is not None
 
 
-def nm_spec_matches(spec, name, kind):
-    """Whether one device spec (no ``except:``) matches a link ``name`` of ``kind``."""
+# type: as NetworkManager names the device types of a CNI's links (nm-device.c get_type_description: the
+# class name without NMDevice, lower case, a veth being "ethernet"; a generic device: the kernel's link kind)
+NM_DEVICE_TYPES = {"veth": "ethernet", "ipip": "iptunnel"}
+
+
+# the tags of NetworkManager's device specs (nm-core-utils.c match_device_eval); a spec with none is a
+# literal interface name or a MAC address, except after except:
+NM_SPEC_TAGS = ("type:", "mac:", "interface-name:", "driver:", "s390-subchannels:", "dhcp-plugin:")
+
+
+def nm_spec_matches(spec, name, kind, untagged=True):
+    """Whether one device spec (no ``except:``) matches a link ``name`` of ``kind``; ``untagged``: whether
+    a spec without a tag may match the name (not inside ``except:``)."""
     if spec == "*":
         return True
     if spec.startswith("interface-name:"):
         pattern = spec[len("interface-name:"):]
         if pattern.startswith("="):
             return pattern[1:] == name
-        return _nm_glob(pattern.lstrip("~"), name)
+        return _nm_glob(pattern[1:] if pattern.startswith("~") else pattern, name)
     if spec.startswith("type:"):
-        return spec[len("type:"):] in (kind, manager_config.KIND_TYPES.get(kind))
+        return kind is not None and spec[len("type:"):] == NM_DEVICE_TYPES.get(kind, kind)
     if spec.startswith("driver:"):
-        return _nm_glob(spec[len("driver:"):], kind)
-    return False  # mac:, s390-subchannels:, a bare MAC: never a CNI's random-MAC virtual link
+        driver, _slash, version = spec[len("driver:"):].rpartition("/")
+        # the driver literally; a version other than * cannot be told from here
+        return kind is not None and (driver == kind and version == "*" if driver else version == kind)
+    if spec.startswith(NM_SPEC_TAGS):
+        return False  # mac:, s390-subchannels:, dhcp-plugin:: never a CNI's random-MAC virtual link
+    return untagged and spec == name  # a bare MAC never equals a link name
 
 
 def nm_list_matches(specs, name, kind):
     """NM's device-list rule: matched by a positive spec and by no ``except:`` one; a list of only
-    ``except:`` specs matches every device none of them names."""
+    ``except:`` specs matches every device none of them names; an empty list matches none."""
+    if not specs:
+        return False
     positives = [s for s in specs if not s.startswith("except:")]
     negatives = [s[len("except:"):] for s in specs if s.startswith("except:")]
-    if any(nm_spec_matches(s, name, kind) for s in negatives):
+    if any(nm_spec_matches(s, name, kind, untagged=False) for s in negatives):
         return False
     return not positives or any(nm_spec_matches(s, name, kind) for s in positives)
 
@@ -195,18 +224,20 @@ def nm_managed_links(root, links, without_ours=False):
     managed = []
     for name, kind in links:
         if spec_list and nm_list_matches(spec_list, name, kind):
-            continue
-        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
-            continue
+            continue  # NM_UNMANAGED_USER_SETTINGS: nothing overrides it
         decided = None
         for match, is_managed, path, number in devices:
             if nm_list_matches(match, name, kind):
                 decided = (is_managed, path, number)
                 break
-        if decided and not decided[0]:
+        if decided and decided[0] is False:
             continue
-        managed.append((name, "%s line %d sets managed=1" % decided[1:] if decided else
-                        "not in [keyfile] unmanaged-devices"))
+        if decided and decided[0]:  # NM_UNMANAGED_USER_CONF overrides the udev rule (nm-device.c _get_managed_by_flags)
+            managed.append((name, "%s line %d sets managed=1" % decided[1:]))
+            continue
+        if veth_unmanaged and kind == "veth" and not fnmatch.fnmatchcase(name, "eth[0-9]*"):
+            continue
+        managed.append((name, "not in [keyfile] unmanaged-devices"))
     return managed
 
 
@@ -292,18 +323,52 @@ def systemd_version(root):
     return None
 
 
+# systemd 245 (PR #14761) ignores a .network/.link file without [Match] settings; before it, such a file
+# matched every link (with a warning), and systemd 242-244's own 99-default.link had no [Match] section
+EMPTY_MATCH_IGNORED_SINCE = 245
+
+
+def _empty_match_key(root, key):
+    version = systemd_version(root)
+    return key if version is not None and version < EMPTY_MATCH_IGNORED_SINCE else None
+
+
+LINK_DROPIN_DIRS = NETWORK_DIRS[:4]
+
+
+def parsed_networks(root):
+    """The .network files as networkd reads them (manager_config.parsed_files)."""
+    return manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
+                                       manager_config.NETWORK_MATCH_KEYS, _empty_match_key(root, "Name"), NETWORK_DIRS)
+
+
+def parsed_links(root):
+    """The .link files as udev reads them, each with its ``<name>.link.d/*.conf`` drop-ins (link-config.c
+    link_load_one: config_parse_many over /etc, /run, /usr/local/lib and /usr/lib; manager_config.parsed_files)."""
+    return manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS,
+                                       _empty_match_key(root, "OriginalName"), LINK_DROPIN_DIRS)
+
+
+def policy_wins(policy):
+    """MACAddressPolicy=persistent/random: MACAddress= is then ignored (link-config.c link_load_one)."""
+    return bool(policy) and policy[0] in ("persistent", "random")
+
+
 def udev_mac_rewrites(root, links, without_ours=False):
     """[(name, file, line, setting)] of the links whose first .link sets a MAC policy or address."""
-    parsed = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
+    parsed = [p for p in parsed_links(root)
               if not (without_ours and p[1].startswith(MARKER))]
     found = []
     for name, path, text in manager_config.first_matches(parsed, links, ("OriginalName",)):
         policy = manager_config.link_setting(text, "Link", "MACAddressPolicy")
         address = manager_config.link_setting(text, "Link", "MACAddress")
-        if policy and policy[0] in ("persistent", "random"):
-            found.append((name, path, policy[1], "MACAddressPolicy=%s" % policy[0]))
-        elif address and address[0]:
-            found.append((name, path, address[1], "MACAddress=%s" % address[0]))
+        for key, setting in (("MACAddressPolicy", policy if policy and policy[0] in ("persistent", "random") else None),
+                             ("MACAddress", address if address and address[0] and not policy_wins(policy) else None)):
+            if setting:
+                # the .link that applies, the line that sets it (in a drop-in of it, named)
+                source, number = manager_config.line_source(root, path, setting[1], LINK_DROPIN_DIRS)
+                found.append((name, path, number, "%s=%s%s" % (key, setting[0], "" if source == path else " in " + source)))
+                break
     return found
 
 
@@ -355,10 +420,9 @@ def kept_links(root, parsed_networks, globs, uplinks=()):
     for path, text, match in parsed_networks:
         if text.startswith(MARKER):
             continue
-        for value in match.get("Name", []):
-            for word in value.split():
-                if _literal_cni_name(word, globs):
-                    kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
+        for word in manager_config.match_words(match.get("Name", [])):  # a negated word ('!x') names no link it configures
+            if _literal_cni_name(word, globs):
+                kept.setdefault(word, "%s [Match] Name=%s" % (path, word))
     for path in nm_connection_files(root):
         for section, key, _op, value, number in manager_config.parse_ini(manager_config.read_config(root, path) or ""):
             if section == "connection" and key == "interface-name" and _literal_cni_name(value, globs):
@@ -404,12 +468,13 @@ def _owned_files(root, paths):
 def owned_files_taking(root, parsed_networks, kept):
     """[(name, file)] of the kept links one of our own files takes (an earlier run's broad globs)."""
     taken = []
+    # a kept link the node's own list unmanages already is not taken by ours (nothing changes for it)
+    foreign = [spec for spec, _f, _n in nm_unmanaged_specs(root, without_ours=True)[0]]
     for path in _owned_files(root, nm_config_files(root)):
         specs = [s for section, key, _op, value, _n in manager_config.parse_ini(read_text(root, path) or "")
                  if section == "keyfile" and key == "unmanaged-devices" for s in split_specs(value)]
-        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None)]
-    owned_links = [p for p in manager_config.parsed_files(root, link_files(root), manager_config.LINK_MATCH_KEYS)
-                   if p[1].startswith(MARKER)]
+        taken += [(name, path) for name in kept if nm_list_matches(specs, name, None) and not nm_list_matches(foreign, name, None)]
+    owned_links = [p for p in parsed_links(root) if p[1].startswith(MARKER)]
     for parsed, keys in (([p for p in parsed_networks if p[1].startswith(MARKER)], ("Name",)), (owned_links, ("OriginalName",))):
         for path, _text, match in parsed:
             taken += [(name, path) for name in kept if manager_config.match_fits(match, name, None, keys)]
@@ -424,8 +489,7 @@ def gather(root, cni, enabled_units, uplinks=()):
     globs = cni_link_globs(cni)
     facts = {"cni_link_globs": globs, "errors": [], "kept_links": []}
     try:
-        parsed = manager_config.parsed_files(root, manager_config.config_files(root, NETWORK_DIRS, ".network"),
-                                             manager_config.NETWORK_MATCH_KEYS)
+        parsed = parsed_networks(root)
         facts["kept_links"] = kept_links(root, parsed, globs, uplinks)
     except ConfigUnreadable as exc:
         parsed = []
@@ -563,7 +627,8 @@ def kept_text(facts):
 
 
 def evaluate(facts, fix_text):
-    """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts."""
+    """The ``netmgr.cni_links`` result; ``fix_text`` renders the fixer's plan for these facts (or is a function
+    that renders it, called only for a failing check)."""
     problems, present = findings(facts)
     notes_kept = [kept_text(facts)] if kept_text(facts) else []
     expected = ("no network manager takes over the CNI links (%s), their routes or rules"
@@ -572,7 +637,8 @@ def evaluate(facts, fix_text):
         return check_result(CHECK_ID, "error", "; ".join(facts["errors"] + problems), expected,
                             "make the file readable to root and run again")
     if problems:
-        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected, fix_text)
+        return check_result(CHECK_ID, "fail", "; ".join(problems + notes_kept), expected,
+                            fix_text() if callable(fix_text) else fix_text)
     if not present:
         return check_result(CHECK_ID, "skip", "no NetworkManager, systemd-networkd or udev on this node", expected)
     notes = ["%s: nothing takes over the CNI links" % ", ".join(present)]
@@ -588,3 +654,19 @@ def evaluate(facts, fix_text):
     if nd.get("ignored"):
         notes.append("; ".join(nd["ignored"]))
     return check_result(CHECK_ID, "pass", "; ".join(notes + notes_kept), expected)
+
+
+def planned_fix_text(root, facts):
+    """The fixer's plan for ``facts``, as the check's ``fix``. The fixer is imported here, for a failing check
+    only: a node that passes does not compile it on every pre-flight (AnsiballZ ships it either way)."""
+    from ansible_collections.podnet.doctor.plugins.module_utils.network import netmgr_fix
+    return netmgr_fix.fix_text(netmgr_fix.plan_fix(root, facts))
+
+
+def checks(root, cni, facts, enabled_units, uplinks=()):
+    """The one call of node_info and of the fixer's re-read: the ``netmgr.cni_links`` result (its fix rendered
+    from the plan the fixer would run), its facts stored under ``facts["netmgr"]``; ``enabled_units`` and
+    ``uplinks`` as for :func:`gather`."""
+    gathered = gather(root, cni, enabled_units, uplinks)
+    facts["netmgr"] = gathered
+    return [evaluate(gathered, lambda: planned_fix_text(root, gathered))]

@@ -24,9 +24,8 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.podnet.doctor.plugins.module_utils.dropin_names import name_after, name_before
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.kernel.prereq_fix import name_after
 from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, managers, service_state
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, write_atomic
 
@@ -36,8 +35,6 @@ NETWORKD_DROPIN_DIR = "/etc/systemd/networkd.conf.d"
 NETWORK_DIR = "/etc/systemd/network"
 OWNED_NAME = "podnet-doctor.conf"
 CNI_STEM = "podnet-doctor-cni"
-# Prefixes tried, in order, for a file that must sort before a foreign one.
-EARLY_PREFIXES = ("00-", "0-", "0", "-")
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
 # What is left when the running networkd has not read the drop-in: remediate never restarts it.
 # Lab (systemd 252): the restart removes and re-adds networkd's own addresses, and the kernel drops
@@ -64,15 +61,6 @@ def _owned(root, path):
 
 def _any_owned(root, paths):
     return any(_owned(root, p) for p in paths)
-
-
-def name_before(first, stem, suffix):
-    """A file name for ``stem`` that sorts before ``first`` (bytes), or None."""
-    for prefix in EARLY_PREFIXES:
-        name = prefix + stem + suffix
-        if name[0].isalnum() and (first is None or os.fsencode(name) < os.fsencode(first)):
-            return name
-    return None
 
 
 def _later_setters(root, files, section, keys):
@@ -119,8 +107,12 @@ def plan_fix(root, facts):
         setters = _later_setters(root, manager_config.conf_names(root, NM_DIR.lstrip("/")), "keyfile",
                                  ("unmanaged-devices",))
         name = name_after(OWNED_NAME, max(setters, key=os.fsencode) if setters else None)
-        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name
-        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]]
+        # NM's interface-name: globs know * and ? only; a kept link is an except: of the literal name, unless
+        # the node's own list already unmanages it: an except: beats every positive spec of the merged list
+        # (nm-core-utils.c nm_match_spec_device), so it would hand the admin's link back to NetworkManager
+        foreign = [spec for spec, _f, _n in managers.nm_unmanaged_specs(root, without_ours=True)[0]]
+        specs = ["interface-name:%s" % g for g in globs] + ["except:interface-name:=%s" % n for n, _w in plan["kept"]
+                                                            if not managers.nm_list_matches(foreign, n, None)]
         body = "%s\n[keyfile]\nunmanaged-devices+=%s\n" % (HEADER, ";".join(specs))
         _add(plan, root, "%s/%s" % (NM_DIR, name), body, "NetworkManager.service" if nm["running"] else None)
         plan["remove"] += _stale(root, NM_DIR, name, ".conf")
@@ -146,8 +138,7 @@ def plan_fix(root, facts):
     network_globs = facts.get("network_globs", globs)
     network_takers = [p for _n, p in nd.get("cni_links", [])]
     if not network_takers and "cni_links" in nd and _any_owned(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network")):
-        foreign = [p for p in manager_config.parsed_files(root, manager_config.config_files(root, managers.NETWORK_DIRS, ".network"),
-                                                          manager_config.NETWORK_MATCH_KEYS) if not p[1].startswith(managers.MARKER)]
+        foreign = [p for p in managers.parsed_networks(root) if not p[1].startswith(managers.MARKER)]
         network_takers = [p for _n, p in managers.networkd_managed_links(foreign, links)]
     if network_takers:
         _early_file(plan, root, network_takers, ".network",
@@ -230,15 +221,6 @@ def apply_fix(plan, root="/", run_command=None, mover=None):
             service_state.record_reload(root, unit)
         done.append(" ".join(argv))
     return {"reloaded": done, "warnings": list(plan["notes"])}
-
-
-def checks(root, cni, facts, uplinks=()):
-    """node_info's one call: the ``netmgr.cni_links`` result (its fix rendered from the plan the
-    fixer would run), its facts stored under ``facts["netmgr"]``; ``uplinks``: the links holding the
-    node address."""
-    gathered = managers.gather(root, cni, gather_boot.enabled_units, uplinks)
-    facts["netmgr"] = gathered
-    return [managers.evaluate(gathered, fix_text(plan_fix(root, gathered)))]
 
 
 def diff_entries(plan):

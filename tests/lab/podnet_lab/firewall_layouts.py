@@ -9,11 +9,8 @@ the node network or elsewhere) with what every host has (SSH, loopback, conntrac
 
 Only things a real node can hold are drawn; the oracle (real packets) judges every verdict.
 """
-import contextlib
-import json
 import random
 
-from podnet_lab import fleet
 from podnet_lab.podman import node_exec
 
 CNI_MODES = [("flannel", "vxlan"), ("flannel", "udp"), ("calico", "bgp"), ("calico", "ipip"), ("calico", "vxlan"),
@@ -482,19 +479,6 @@ def load(node, layout):
     return proc
 
 
-# -- the firewall tests' own fleet -----------------------------------------------------------
+# -- the firewall tests' own fleet (conftest.own_fleet) ------------------------------------------
 FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
 OUTSIDE_SUBNET = "192.168.92.0/24"  # off the node network (not the shared fleet's 192.168.98.0/24)
-
-
-@contextlib.contextmanager
-def own_fleet(inventory_path, **inventory_vars):
-    """node1 (under test) and node2 (its peer) on 192.168.82.0/24, torn down even on failure."""
-    lab = fleet.Fleet(name=FLEET_NAME, size=2, subnet=SUBNET)
-    with lab.running():
-        inventory = lab.inventory()
-        inventory["all"]["vars"].update(inventory_vars)
-        with open(inventory_path, "w") as handle:
-            json.dump(inventory, handle, indent=2)
-        lab.inventory_path = inventory_path
-        yield lab

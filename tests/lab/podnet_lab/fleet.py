@@ -83,14 +83,15 @@ class Fleet(object):
         return self.nodes
 
     @contextlib.contextmanager
-    def running(self, inventory_path=None, connection="ssh"):
+    def running(self, inventory_path=None, connection="ssh", inventory_vars=None):
         """The fleet up for a ``with`` block (after removing what a run killed hard may have left),
-        with its inventory written to ``inventory_path`` when given; torn down however the block ends."""
+        with its inventory written to ``inventory_path`` when given (``inventory_vars`` added to its
+        vars); torn down however the block ends."""
         self.down()
         try:
             self.up()
             if inventory_path is not None:
-                self.inventory_path = self.write_inventory(inventory_path, connection)
+                self.inventory_path = self.write_inventory(inventory_path, connection, inventory_vars)
             yield self
         finally:
             self.down()
@@ -105,7 +106,7 @@ class Fleet(object):
             run(["network", "rm", "-f", network], check=False)
 
     # inventory ----------------------------------------------------------
-    def inventory(self, connection="ssh"):
+    def inventory(self, connection="ssh", inventory_vars=None):
         hosts = {}
         for index in range(1, self.size + 1):
             if connection == "podman":
@@ -118,13 +119,13 @@ class Fleet(object):
                     "ansible_ssh_private_key_file": SSH_KEY,
                     "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
                                                "-o UserKnownHostsFile=/dev/null"}
-        return {"all": {"children": {"lab_nodes": {"hosts": hosts}},
-                        "vars": {"ansible_python_interpreter": "/usr/bin/python3",
-                                 "podnet_node_networks": [str(self.subnet)]}}}
+        fleet_vars = {"ansible_python_interpreter": "/usr/bin/python3", "podnet_node_networks": [str(self.subnet)]}
+        fleet_vars.update(inventory_vars or {})
+        return {"all": {"children": {"lab_nodes": {"hosts": hosts}}, "vars": fleet_vars}}
 
-    def write_inventory(self, path, connection="ssh"):
+    def write_inventory(self, path, connection="ssh", inventory_vars=None):
         with open(path, "w") as handle:
-            json.dump(self.inventory(connection), handle, indent=2)
+            json.dump(self.inventory(connection, inventory_vars), handle, indent=2)
         return path
 
 

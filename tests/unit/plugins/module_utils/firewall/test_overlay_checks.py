@@ -245,3 +245,20 @@ def test_a_failing_overlay_check_names_exactly_the_changes_remediate_makes(tmp_p
         for line in change["after"].splitlines():
             if line not in (change["before"] or "").splitlines() and not line.startswith("#") and "include" not in line:
                 assert "'%s'" % line in hints, (line, hints)
+
+
+@pytest.mark.parametrize("table_names, runs", [
+    ("", False),  # no legacy table: iptables-save.c's for_each_table dumps nothing, so it is not started
+    ("filter\nnat\n", True),
+    (None, True),  # no such file (a fixture root, an old kernel): the command decides, as before
+])
+def test_iptables_legacy_save_runs_only_when_a_legacy_table_may_exist(tmp_path, table_names, runs):
+    saved = fixture("ufw.iptables-nft-save")
+    files = {"proc/1/comm": "systemd\n"}
+    if table_names is not None:
+        files["proc/net/ip_tables_names"] = table_names
+    node = FakeNode({"iptables-legacy-save": (0, saved if table_names else "", "")})
+    facts = gather_live.gather_firewall(node.run, make_tree(tmp_path, files), node.which)
+    assert bool(node.started("iptables-legacy-save")) == runs
+    assert facts["iptables_legacy"] == (saved if table_names else "") and not facts["errors"]
+    assert facts["ufw_active"] is bool(table_names)

@@ -339,3 +339,24 @@ def test_fixing_a_running_networkd_leaves_the_restart_named_and_changes_nothing_
     result = managers.evaluate(facts, netmgr_fix.fix_text(again))
     assert result["status"] == "fail" and "has not read it" in result["observed"], result
     assert result["fix"] == netmgr_fix.NETWORKD_RESTART_STEP
+
+
+@pytest.mark.parametrize("files, running, status", [
+    (dict(NM_ON, **{"etc/NetworkManager/conf.d/calico.conf": CALICO_NM}), ["NetworkManager"], "fail"),
+    (dict(NM_ON, **{"etc/NetworkManager/conf.d/all.conf": ALL_NM}), ["NetworkManager"], "pass"),
+    ({"etc/hostname": "n\n"}, [], "skip"),
+])
+def test_checks_plans_the_fix_only_for_a_failing_check(tmp_path, monkeypatch, files, running, status):
+    """node_info's call: the same result as judging with the plan rendered first, and the fixer's plan is
+    made only when the check fails (a passing node does not import the fixer on every pre-flight)."""
+    root = make_tree(tmp_path, files)
+    processes(root, running)
+    eager = managers.evaluate(managers.gather(root, "flannel", enabled_units),
+                              netmgr_fix.fix_text(netmgr_fix.plan_fix(root, managers.gather(root, "flannel", enabled_units))))
+    planned = []
+    real_plan = netmgr_fix.plan_fix
+    monkeypatch.setattr(netmgr_fix, "plan_fix", lambda *args: planned.append(args) or real_plan(*args))
+    facts = {}
+    assert managers.checks(root, "flannel", facts, enabled_units) == [eager]
+    assert eager["status"] == status and facts["netmgr"]["cni_link_globs"]
+    assert bool(planned) == (status == "fail")
