@@ -16,7 +16,8 @@ options:
     type: str
     default: flannel
   cni_mode:
-    description: The CNI's backend, e.g. C(vxlan), C(udp), C(host-gw), C(ipip), C(bgp), C(geneve), C(wireguard).
+    description: The CNI's backend, e.g. C(vxlan), C(udp), C(host-gw), C(ipip), C(bgp), C(geneve), C(wireguard),
+      C(gre), C(stt), C(noencap), C(fou) (the catalog in the README lists each CNI's).
     type: str
     default: vxlan
   overlay_ports:

@@ -20,7 +20,11 @@ description:
     a new packet from a peer would be accepted, and whether forwarded pod traffic is.
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
-    C(overlay.forward), C(overlay.boot), C(mtu.overlay), C(netmgr.cni_links) and C(ports.nodeport_reserved).
+    C(overlay.forward), C(overlay.boot), C(iptables.backends), C(mtu.overlay), C(netmgr.cni_links) and
+    C(ports.nodeport_reserved).
+  - C(iptables.backends) fails when the iptables backend the node's C(iptables) command does not use (its
+    alternative) holds rules the kernel still runs, naming the tables and chains of each backend and the overlay or
+    pod packets the unused one drops; its fix (move the rules, flush the unused backend) is named, never run.
   - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
     its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of the C(/etc/cni/net.d) file
     the container runtime uses - the first that loads in byte order) with the uplink's MTU (the link holding the node
@@ -166,7 +170,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
     node_argument_spec, overlay_argument_spec, validated_overlay_params, validated_owned_files)
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, iptables_backends, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks, sysctl_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, managers, mtu
 
@@ -202,6 +206,7 @@ def main():
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
+    checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"]))
     routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(
         params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks, loaded)

@@ -35,10 +35,10 @@ def attach_outsider(lab):
     return outsider, "192.168.92.11"
 
 
-def overlay_inbound(lab):
+def overlay_inbound(lab, cni="calico", cni_mode="ipip"):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="json")
-    args = {"cni": "calico", "cni_mode": "ipip", "node_networks": [SUBNET]}
+    args = {"cni": cni, "cni_mode": cni_mode, "node_networks": [SUBNET]}
     proc = subprocess.run(["ansible", "-i", lab.inventory_path, "node1", "-m", "podnet.doctor.node_info",
                            "-a", json.dumps(args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     result = json.JSONDecoder().raw_decode(proc.stdout)[0]["plays"][0]["tasks"][0]["hosts"]["node1"]

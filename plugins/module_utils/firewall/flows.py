@@ -17,6 +17,10 @@ from ansible_collections.podnet.doctor.plugins.module_utils.network.host_network
 # Interfaces pod traffic crosses on a node, per CNI: (from the pod side, to the overlay).
 POD_INTERFACES = {"flannel": ("cni0", "flannel.1"), "calico": ("cali0a1b2c3d4e5", "vxlan.calico"),
                   "cilium": ("lxc0a1b2c3d4e5", "cilium_vxlan"), "weave": ("vethwepl0a1b2c3", "weave"),
+                  "canal": ("cali0a1b2c3d4e5", "flannel.1"),
+                  # Antrea's tunnel is inside Open vSwitch: what the host forwards goes between its
+                  # gateway and the uplink (None); kube-router routes pods' packets from kube-bridge
+                  "antrea": ("antrea-gw0", None), "kube-router": ("kube-bridge", None),
                   "custom": ("cni0", "overlay0")}
 
 
@@ -40,6 +44,7 @@ def forward_packets(facts, node_networks, pod_cidr, cni):
     """[(name, packet)]: forwarded pod traffic through this node (pod <-> pod, pod -> outside)."""
     in_if, out_if = POD_INTERFACES.get(cni, POD_INTERFACES["custom"])
     node_if = interface_for(facts.get("addresses", []), node_networks[0])[0] if node_networks else None
+    out_if = out_if or node_if
     ends = ((pod_cidr, in_if, out_if), (pod_cidr, out_if, in_if), (OUTSIDE, in_if, node_if))
     return [(name, Packet("tcp", 443, src=pod_cidr, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False))
             for name, (dst, iif, oif) in zip(FORWARD_FLOWS, ends)]

@@ -30,6 +30,9 @@ What each CNI needs (``RP_FILTER_NEEDS``, one table, with sources):
   ``lxc*``/``cilium_*`` at 0 and ``all`` at 0 "since the kernel uses max(conf.all, conf.{dev})"; Cilium's
   system requirements on systemd 245+). Wanted: ``all`` 0, every existing ``lxc*``/``cilium_*`` link
   effective 0, and no sysctl file that would give a future one anything else.
+* Canal: Calico's felix enforces policy there, with the same start-up test: as Calico.
+* Antrea, kube-router: no requirement of the host's files (antrea-agent sets the value its gateway needs
+  itself, at start): ``skip``, like the next.
 * flannel, Weave, custom: no requirement. Their routes back to pod sources leave by the interface the
   packets arrive on (a remote pod subnet through ``flannel.1``/``weave``, the local one through
   ``cni0``/the bridge, host-gw routes through the uplink), so strict mode drops nothing of theirs; only
@@ -60,6 +63,8 @@ RP_FILTER_NEEDS = {
         "why": "Cilium needs an effective rp_filter of 0 on lxc* and cilium_* (max of all and the link)",
     },
 }
+# Canal runs felix for its policy
+RP_FILTER_NEEDS["canal"] = RP_FILTER_NEEDS["calico"]
 
 
 def _entry(root, path, loaded):
@@ -189,7 +194,7 @@ def fix_text(facts, needs):
                 if link["runtime"] not in needs["link_values"]]
     text = "write %s to /etc/sysctl.d/99-zzz-podnet-doctor.conf (it must sort after the file that sets the other value), " \
            "then %s" % ("; ".join(drop_in_lines(cni)), "; ".join(runtime))
-    if cni == "calico":
+    if cni in ("calico", "canal"):
         text += " (or set FELIX_IGNORELOOSERPF=true, which lets workloads spoof their source address)"
     return text
 

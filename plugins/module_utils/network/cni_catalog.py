@@ -16,13 +16,29 @@ Sources (upstream documentation of each project):
 * Cilium, "System requirements / firewall rules": VXLAN UDP 8472, Geneve UDP 6081,
   cluster health checks TCP 4240 and ICMP echo, WireGuard UDP 51871.
 * Weave Net, "Installing Weave": TCP 6783 (control), UDP 6783 and 6784 (data, fastdp).
+* Canal (flannel's data path, Calico's policy), Calico "Network requirements" (the Canal rows):
+  flannel VXLAN UDP 8472, Typha TCP 5473 where Typha is deployed. Felix's health port 9099
+  is probed by the kubelet on the node itself (hostNetwork, localhost): nothing for peers.
+* Antrea, docs/network-requirements.md and pkg/apis (ports.go): tunnels Geneve UDP 6081 (the
+  default), VXLAN UDP 4789, GRE IP protocol 47, STT TCP 7471; WireGuard UDP 51820; the
+  antrea-controller API TCP 10349 (hostNetwork, on whichever node runs it), the agent API
+  TCP 10350 and the memberlist cluster TCP and UDP 10351 (Egress, ServiceExternalIP).
+* kube-router, docs/user-guide.md (--overlay-type, --overlay-encap, --overlay-encap-port):
+  BGP TCP 179 between nodes; IP-in-IP (IP protocol 4) across subnets by default; with
+  --overlay-encap=fou the IP-in-IP packets go inside UDP 5555 (Foo-over-UDP).
 """
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
-from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import PROTOCOLS
+from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import PORTLESS_PROTOCOLS, PROTOCOLS
+
+# every Antrea mode: the controller API (any node may run it), the agent API, memberlist
+ANTREA_AGENT = [("tcp", 10349, "antrea-controller API"), ("tcp", 10350, "antrea-agent API"),
+                ("tcp", 10351, "Antrea memberlist"), ("udp", 10351, "Antrea memberlist")]
+# (protocol, port) entries that carry control traffic, not pods' packets (the MTU probe skips them)
+CONTROL_PORTS = frozenset((proto, port) for proto, port, _desc in ANTREA_AGENT)
 
 CATALOG = {
     "flannel": {
@@ -48,6 +64,24 @@ CATALOG = {
         "fastdp": [("tcp", 6783, "Weave control"), ("udp", 6783, "Weave data"),
                    ("udp", 6784, "Weave fastdp")],
         "sleeve": [("tcp", 6783, "Weave control"), ("udp", 6783, "Weave sleeve")],
+    },
+    "canal": {
+        "vxlan": [("udp", 8472, "Canal (flannel) VXLAN")],
+        "typha": [("udp", 8472, "Canal (flannel) VXLAN"), ("tcp", 5473, "Canal Typha")],
+        "host-gw": [],
+    },
+    "antrea": {
+        "geneve": [("udp", 6081, "Antrea Geneve")] + ANTREA_AGENT,
+        "vxlan": [("udp", 4789, "Antrea VXLAN")] + ANTREA_AGENT,
+        "gre": [("gre", None, "Antrea GRE (IP protocol 47)")] + ANTREA_AGENT,
+        "stt": [("tcp", 7471, "Antrea STT")] + ANTREA_AGENT,
+        "wireguard": [("udp", 51820, "Antrea WireGuard")] + ANTREA_AGENT,
+        "noencap": list(ANTREA_AGENT),
+    },
+    "kube-router": {
+        "bgp": [("tcp", 179, "kube-router BGP")],
+        "ipip": [("tcp", 179, "kube-router BGP"), ("ipip", None, "kube-router IP-in-IP (IP protocol 4)")],
+        "fou": [("tcp", 179, "kube-router BGP"), ("udp", 5555, "kube-router IP-in-IP over FoU")],
     },
 }
 
@@ -78,12 +112,15 @@ def _parse_override(item):
     else:
         text = str(item)
         port, _sep, protocol = text.partition("/")
-        if not _sep:
-            raise CatalogError("podnet_overlay_ports entry %r: write it as PORT/PROTOCOL, e.g. 8472/udp" % text)
+        if not _sep and text.lower() in PORTLESS_PROTOCOLS:
+            port, protocol = None, text  # "ipip", "gre": an IP protocol has no port
+        elif not _sep:
+            raise CatalogError("podnet_overlay_ports entry %r: write it as PORT/PROTOCOL, e.g. 8472/udp "
+                               "(an IP protocol alone: %s)" % (text, ", ".join(PORTLESS_PROTOCOLS)))
     protocol = str(protocol).lower()
     if protocol not in PROTOCOLS:
         raise CatalogError("podnet_overlay_ports entry %r: protocol must be one of %s" % (item, ", ".join(PROTOCOLS)))
-    if protocol in ("ipip", "icmp"):
+    if protocol in PORTLESS_PROTOCOLS:
         return (protocol, None, "custom %s" % protocol)
     try:
         port = int(port)

@@ -20,7 +20,8 @@ from ansible.module_utils.six import text_type
 
 CNI_INTERFACES = ("cni0", "flannel.*", "flannel-wg*", "cali*", "tunl0", "vxlan.calico", "vxlan-v6.calico",
                   "wireguard.cali", "cilium_*", "lxc*", "weave", "vethwe*", "datapath", "kube-ipvs0",
-                  "kube-bridge", "nodelocaldns", "genev_sys_*", "vxlan_sys_*")
+                  "kube-bridge", "kube-dummy-if", "antrea-gw*", "antrea-tun*", "antrea-wg*", "nodelocaldns",
+                  "genev_sys_*", "vxlan_sys_*")
 NOT_CONFLICTS = [ipaddress.ip_network(n) for n in (u"169.254.0.0/16", u"224.0.0.0/4", u"127.0.0.0/8",
                                                    u"fe80::/10", u"ff00::/8", u"::1/128")]
 

@@ -52,6 +52,8 @@ CNI_LINK_GLOBS = ("cni*", "flannel*", "cali*", "vxlan*", "tunl*", "lxc*", "ciliu
 CNI_EXTRA_GLOBS = {
     "calico": ("wireguard.cali", "wg-v6.cali"),
     "weave": ("vethwe*", "datapath"),
+    # kube-router's IP-in-IP tunnels, tun-<peer address in hex>
+    "kube-router": ("tun-*",),
 }
 # One concrete link per glob, with its kind and (udev/networkd) Type, to test [Match] sections with.
 SAMPLE_LINKS = (

@@ -48,7 +48,10 @@ from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_p
 
 CHECK_ID = "mtu.overlay"
 # bytes added over an IPv4 underlay; IPV6_UNDERLAY_EXTRA more over IPv6 (sources in the docstring)
-ENCAPSULATION_OVERHEAD = {"vxlan": 50, "geneve": 50, "ipip": 20, "wireguard": 60, "udp": 28, "none": 0}
+# (Antrea's GRE carries Ethernet frames: outer IP 20 + GRE with key 8 + inner Ethernet 14 = 38, its
+# pkg/agent/config GREOverhead; kube-router's FoU is IP-in-IP inside UDP: 20 + 8)
+ENCAPSULATION_OVERHEAD = {"vxlan": 50, "geneve": 50, "ipip": 20, "wireguard": 60, "udp": 28, "gre-ethernet": 38,
+                          "fou": 28, "none": 0}
 IPV6_UNDERLAY_EXTRA = 20
 # (cni, mode) -> (encapsulation, overlay device name patterns); None: no data path or unknown overhead
 OVERLAY_MODES = {
@@ -68,6 +71,21 @@ OVERLAY_MODES = {
     ("cilium", "wireguard"): ("wireguard", ("cilium_wg0",)),
     # vxlan-6784 is an Open vSwitch datapath vport, created at IP_MAX_MTU by the kernel (vport-vxlan.c): no overlay MTU
     ("weave", "fastdp"): ("vxlan", ()),
+    # Canal: flannel's data path (flannel.1, FLANNEL_MTU), Calico's CNI plugin (its conflist "mtu")
+    ("canal", "vxlan"): ("vxlan", ("flannel.*", "flannel-v6.*")),
+    ("canal", "typha"): ("vxlan", ("flannel.*", "flannel-v6.*")),
+    ("canal", "host-gw"): ("none", ()),
+    # Antrea's tunnel is an Open vSwitch port (antrea-tun0 is no kernel link with the overlay's MTU);
+    # STT is left out: Antrea subtracts nothing for it (it relies on TCP segmentation offload)
+    ("antrea", "geneve"): ("geneve", ()),
+    ("antrea", "vxlan"): ("vxlan", ()),
+    ("antrea", "gre"): ("gre-ethernet", ()),
+    ("antrea", "wireguard"): ("wireguard", ("antrea-wg0",)),
+    ("antrea", "noencap"): ("none", ()),
+    # kube-router names its IP-in-IP tunnels tun-<peer address in hex>
+    ("kube-router", "bgp"): ("none", ()),
+    ("kube-router", "ipip"): ("ipip", ("tun-*",)),
+    ("kube-router", "fou"): ("fou", ("tun-*",)),
 }
 CNI_CONF_DIR = "/etc/cni/net.d"
 CNI_CONF_SUFFIXES = (".conf", ".conflist", ".json")
@@ -81,6 +99,10 @@ MTU_SETTING = {
               "Installation) and restart calico-node",
     "cilium": "set the Cilium MTU to {mtu} (helm --set MTU={mtu}, cilium-agent --mtu={mtu}) and restart the cilium pods",
     "weave": "set WEAVE_MTU={mtu} in the weave-net DaemonSet",
+    "canal": "set veth_mtu: \"{mtu}\" in the canal-config ConfigMap and restart the canal pods (flannel derives FLANNEL_MTU "
+             "from its interface's MTU: give every node's uplink the same MTU)",
+    "antrea": "set defaultMTU: {mtu} in antrea-agent.conf (the antrea-config ConfigMap) and restart antrea-agent",
+    "kube-router": "run kube-router with --auto-mtu (the default), or set \"mtu\": {mtu} in its CNI config, and restart it",
 }
 
 
@@ -225,7 +247,7 @@ def configured_mtus(root, cni, configured_notes=None):
     (:func:`runtime_cni_file`); ``configured_notes`` (a list) receives what was left out and why."""
     configured, errors = [], []
     configured_notes = [] if configured_notes is None else configured_notes
-    if cni == "flannel":
+    if cni in ("flannel", "canal"):
         text = read_text(root, FLANNEL_SUBNET_ENV)
         if text is None and os.path.lexists(host_path(root, FLANNEL_SUBNET_ENV)):
             errors.append("%s exists but cannot be read (run with become: true)" % FLANNEL_SUBNET_ENV)

@@ -31,7 +31,7 @@ import socket
 import time
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
-from ansible_collections.podnet.doctor.plugins.module_utils.network import mtu, probe
+from ansible_collections.podnet.doctor.plugins.module_utils.network import cni_catalog, mtu, probe
 
 CHECK_ID = "mtu.path"
 # linux/in.h; the socket module lacks the PROBE constant
@@ -77,11 +77,13 @@ def sizes_to_send(needed):
 
 def size_port(ports):
     """The (proto, number, port) the size probes use: the overlay's first UDP port, else its bare IP
-    protocol (IPIP); None when the overlay has neither (BGP: pods' packets are not encapsulated)."""
-    for entry in ports:
+    protocol (IPIP, GRE); None when the overlay has neither (BGP: pods' packets are not encapsulated;
+    Antrea's STT is TCP). A control-plane port (cni_catalog.CONTROL_PORTS) carries no pod packets."""
+    data_path = [entry for entry in ports if (entry[0], entry[2]) not in cni_catalog.CONTROL_PORTS]
+    for entry in data_path:
         if entry[0] == "udp":
             return entry
-    for entry in ports:
+    for entry in data_path:
         if entry[2] is None and entry[0] not in ("tcp", "icmp"):
             return entry
     return None

@@ -12,13 +12,14 @@ from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Ca
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 
-PROTOCOLS = ("udp", "tcp", "sctp", "ipip", "icmp")
+PROTOCOLS = ("udp", "tcp", "sctp", "ipip", "gre", "icmp")
+PORTLESS_PROTOCOLS = ("ipip", "gre", "icmp")  # matched by IP protocol alone
 
 
 # The one table of our protocol names. "ipip" is Calico's name for IP-in-IP, IP protocol 4;
 # Debian's /etc/protocols calls 4 "ipencap" and 94 "ipip", so a name is never handed to a
 # tool (nft, iptables, firewalld resolve names through /etc/protocols): only the number.
-IP_PROTOCOL_NUMBERS = {"icmp": 1, "ipip": 4, "tcp": 6, "udp": 17, "sctp": 132}
+IP_PROTOCOL_NUMBERS = {"icmp": 1, "ipip": 4, "tcp": 6, "udp": 17, "gre": 47, "sctp": 132}
 
 
 def protocol_number(protocol):

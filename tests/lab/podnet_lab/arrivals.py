@@ -1,6 +1,6 @@
 """The oracle of the firewall tests: did a new flow on each overlay port reach local delivery?
 
-The receiver watches with one raw socket per IP protocol (UDP, TCP, IP-in-IP). Linux hands a
+The receiver watches with one raw socket per IP protocol (UDP, TCP, IP-in-IP, GRE). Linux hands a
 raw socket its copy in local delivery, after the prerouting and input hooks accepted the
 packet, so a probe seen there passed every firewall of the receiver; nothing is bound to the
 ports. Independent of the collection's own probe code on purpose: this judges it.
@@ -15,7 +15,7 @@ from .podman import node_exec
 OBSERVER = r"""
 import json, select, socket, sys, time
 tag, sports = sys.argv[1].encode(), set(int(p) for p in sys.argv[2].split(","))
-socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW, n) for n in (4, 6, 17)]
+socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW, n) for n in (4, 6, 17, 47)]
 print("ready", flush=True)
 seen, done_at = set(), None
 while done_at is None or time.time() < done_at + 0.4:
@@ -31,11 +31,13 @@ while done_at is None or time.time() < done_at + 0.4:
             seen.add(("tcp", int.from_bytes(body[2:4], "big")))
         elif proto == 4 and body.startswith(tag):
             seen.add(("ipip", None))
+        elif proto == 47 and body.startswith(tag):
+            seen.add(("gre", None))
 print(json.dumps(sorted(seen, key=str)))
 """
 
 # Runs on the sender: a datagram, a SYN (non-blocking connect from a chosen source port) or a
-# raw IP-protocol-4 packet per probe, twice each.
+# raw IP-protocol-4 or -47 packet per probe, twice each.
 SENDER = r"""
 import json, socket, sys, time
 target, tag, probes = sys.argv[1], sys.argv[2].encode(), json.loads(sys.argv[3])
@@ -50,7 +52,8 @@ for attempt in range(2):
             except OSError: pass
             time.sleep(0.02); s.close()
         else:
-            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4); s.sendto(tag, (target, 0)); s.close()
+            number = {"ipip": 4, "gre": 47}[proto]
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, number); s.sendto(tag, (target, 0)); s.close()
     time.sleep(0.05)
 """
 

@@ -75,6 +75,9 @@ def block_overlay(node, backend):
         node_exec(node, ["systemctl", "restart", "nftables"])
     elif backend in ("iptables-legacy", "iptables-nft"):
         binary = backend
+        # a node whose firewall is in a backend uses that backend: its iptables alternative points there
+        # (rules left in the other one are iptables.backends' fault, not this one)
+        use_iptables_backend(node, backend.split("-")[1])
         node_exec(node, [binary, "-A"] + _IPT_RULE)
         node_sh(node, "mkdir -p /etc/iptables && %s-save > /etc/iptables/rules.v4" % binary)
         node_exec(node, ["sh", "-c", 'cat > "$0"', "/etc/systemd/system/%s.service"
@@ -92,6 +95,12 @@ def block_overlay(node, backend):
         raise ValueError("unknown firewall backend %r; one of %s" % (backend, FIREWALL_BACKENDS))
 
 
+def use_iptables_backend(node, backend):
+    """Point the node's iptables and ip6tables alternatives at ``backend`` (``legacy`` or ``nft``)."""
+    for name in ("iptables", "ip6tables"):
+        node_exec(node, ["update-alternatives", "--quiet", "--set", name, "/usr/sbin/%s-%s" % (name, backend)])
+
+
 def unblock_overlay(node, backend):
     """Undo :func:`block_overlay` (the lab's own fault, so the lab may remove it)."""
     if backend == "firewalld":
@@ -105,6 +114,7 @@ def unblock_overlay(node, backend):
             node_exec(node, [backend, "-D"] + _IPT_RULE)
         node_exec(node, ["systemctl", "disable", IPT_FAULT_UNIT], check=False)
         remove_file(node, "/etc/iptables/rules.v4")
+        use_iptables_backend(node, "nft")  # Debian's default
     elif backend == "ufw":
         node_exec(node, ["ufw", "--force", "reset"])
         node_exec(node, ["ufw", "--force", "disable"], check=False)

@@ -14,10 +14,16 @@ import random
 from podnet_lab.podman import node_exec
 
 CNI_MODES = [("flannel", "vxlan"), ("flannel", "udp"), ("calico", "bgp"), ("calico", "ipip"), ("calico", "vxlan"),
-             ("cilium", "vxlan"), ("cilium", "geneve"), ("weave", "fastdp"), ("weave", "sleeve")]
+             ("cilium", "vxlan"), ("cilium", "geneve"), ("weave", "fastdp"), ("weave", "sleeve"),
+             ("canal", "typha"), ("antrea", "geneve"), ("antrea", "gre"), ("antrea", "stt"), ("kube-router", "ipip"),
+             ("kube-router", "fou")]
 # Every port any drawn CNI mode uses (from cni_catalog), so rules hit the mode under test or a neighbour.
-OVERLAY_UDP = [8472, 8285, 4789, 6081, 6783, 6784]
-OVERLAY_TCP = [179, 4240, 6783, 5473]
+OVERLAY_UDP = [8472, 8285, 4789, 6081, 6783, 6784, 5555, 10351]
+OVERLAY_TCP = [179, 4240, 6783, 5473, 7471, 10349, 10350, 10351]
+# How admins spell an IP protocol that has no ports: by number or by a name of Debian's /etc/protocols
+# (4 is "ipencap" there; "ipip" is 94, a different protocol, so it is drawn only where it may miss)
+PROTOCOL_SPELLINGS = {"ipip": ["4", "ipencap"], "gre": ["47", "gre"]}
+ANY_PROTOCOL_SPELLING = ["4", "ipencap", "ipip", "47", "gre"]
 OTHER_TCP = [22, 80, 443, 10250, 6443, 9100]
 OTHER_UDP = [53, 123, 51820]
 # Draw weights: firewalld reloads and ufw's Python CLI cost seconds, nft -f / iptables-restore do not.
@@ -57,9 +63,9 @@ def _nft_l4(rng, ports_udp, ports_tcp):
     if kind == "tcp":
         return "tcp dport %d" % rng.choice(ports_tcp)
     if kind == "ipip":
-        # 4 by number or by its Debian name; "ipip" is 94 on Debian
-        return rng.choice(["meta l4proto 4", "ip protocol ipencap", "meta l4proto ipencap", "meta l4proto ipip",
-                           "ip protocol 4", "meta l4proto { 4, 47 }"])
+        # 4 or 47 by number or by a Debian name; "ipip" is 94 on Debian
+        return rng.choice(["meta l4proto %s" % rng.choice(ANY_PROTOCOL_SPELLING), "ip protocol %s" % rng.choice(ANY_PROTOCOL_SPELLING),
+                           "meta l4proto { 4, 47 }"])
     if kind == "th":
         return "meta l4proto %s th dport %d" % (rng.choice(["udp", "tcp"]), rng.choice(ports_udp + ports_tcp))
     if kind == "thset":
@@ -114,7 +120,7 @@ def _nft_opening(rng, node_net, proto, port):
     source = rng.choice(["", "ip saddr %s " % node_net, "ip saddr @nodes ", "ip saddr 192.168.0.0/16 ",
                          "ip saddr != 10.0.0.0/8 "])
     if port is None:
-        return "%s%s accept" % (source, rng.choice(["meta l4proto 4", "ip protocol ipencap", "meta l4proto ipencap"]))
+        return "%s%s %s accept" % (source, rng.choice(["meta l4proto", "ip protocol"]), rng.choice(PROTOCOL_SPELLINGS[proto]))
     return "%s%s accept" % (source, rng.choice([
         "%s dport %d" % (proto, port), "%s dport { %d, %d }" % (proto, port, rng.choice(OTHER_TCP)),
         "meta l4proto %s th dport %d" % (proto, port), "%s dport %d-%d" % (proto, port - 2, port + 7),
@@ -204,7 +210,7 @@ def _ipt_l4(rng):
         return "-p udp -m udp --dport %d:%d " % (low, low + rng.choice([100, 500, 1000]))
     if kind == "negport":
         return "-p udp -m udp ! --dport %d " % rng.choice(OTHER_UDP)
-    return "-p %s " % rng.choice(["4", "ipencap", "ipip"])
+    return "-p %s " % rng.choice(ANY_PROTOCOL_SPELLING)
 
 
 def _ipt_target(rng, user_chains, terminal_only=False):
@@ -243,7 +249,7 @@ def _ipt_opening(rng, node_net, proto, port):
     source = rng.choice(["", "-s %s " % node_net, "-s 192.168.0.0/16 ", "! -s 10.0.0.0/8 ",
                          "-m iprange --src-range 192.168.82.0-192.168.82.255 "])
     if port is None:
-        return "-A INPUT %s-p %s -j ACCEPT" % (source, rng.choice(["4", "ipencap"]))
+        return "-A INPUT %s-p %s -j ACCEPT" % (source, rng.choice(PROTOCOL_SPELLINGS[proto]))
     return "-A INPUT %s-p %s %s-j ACCEPT" % (source, proto, rng.choice([
         "-m %s --dport %d " % (proto, port), "-m multiport --dports %d,%d " % (port, rng.choice(OTHER_TCP)),
         "-m %s --dport %d:%d " % (proto, port - 1, port + 20)]))
@@ -312,7 +318,7 @@ def _fw_rich(rng, node_net, cni_ports):
         parts.append('port port="%s" protocol="%s"' % (port if rng.random() < 0.8 else "%d-%d" % (port, port + 10),
                                                        proto))
     else:  # never a rule for everything from the node network: it would cut Ansible's SSH too
-        parts.append('protocol value="%s"' % rng.choice(["4", "ipencap", "ipip"]))
+        parts.append('protocol value="%s"' % rng.choice(ANY_PROTOCOL_SPELLING))
     if rng.random() < 0.15:
         parts.append('log prefix="fw-rich "')
     parts.append(rng.choice(["accept", "accept", "drop", "reject"]))
@@ -341,18 +347,18 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
         proto, port = rng.choice(cni_ports + [("udp", 8000), ("tcp", 443)])
         if port:
             ports.append((str(port) if rng.random() < 0.7 else "%d-%d" % (port - 5, port + 5), proto))
-    protocols = [rng.choice(["4", "ipencap", "ipip"])] if rng.random() < 0.2 else []
+    protocols = [rng.choice(ANY_PROTOCOL_SPELLING)] if rng.random() < 0.2 else []
     opening_rules = []
     for proto, port in openings(rng, cni_ports):
         how_open = rng.choice(["port", "port", "rich"])
         if how_open == "rich":
             opening_rules.append('rule family="ipv4" source address="%s" %s accept' % (
                 rng.choice([node_net, "192.168.0.0/16"]),
-                'port port="%d" protocol="%s"' % (port, proto) if port else 'protocol value="4"'))
+                'port port="%d" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % rng.choice(PROTOCOL_SPELLINGS[proto])))
         elif port:
             ports.append((str(port) if rng.random() < 0.7 else "%d-%d" % (port - 5, port + 5), proto))
         else:
-            protocols.append(rng.choice(["4", "ipencap"]))
+            protocols.append(rng.choice(PROTOCOL_SPELLINGS[proto]))
     target = rng.choice(["default", "default", "ACCEPT", "DROP", "%%REJECT%%"])
     if zone in ("drop", "block"):
         target = "DROP" if zone == "drop" else "%%REJECT%%"
@@ -374,7 +380,7 @@ def draw_firewalld(layout, rng, node_net, cni_ports):
     layout.commands.append("firewall-cmd -q --reload")
     for _count in range(rng.choice([0, 0, 1, 2])):  # runtime-only and permanent-only changes
         proto, port = rng.choice(cni_ports)
-        spec = "--add-port=%s/%s" % (port, proto) if port else "--add-protocol=4"
+        spec = "--add-port=%s/%s" % (port, proto) if port else "--add-protocol=%s" % rng.choice(PROTOCOL_SPELLINGS[proto])
         if rng.random() < 0.3:
             spec = "--add-rich-rule='%s'" % _fw_rich(rng, node_net, cni_ports)
         layout.runtime.append("firewall-cmd -q %s--zone=%s %s" % (rng.choice(["", "--permanent "]), zone, spec))

@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``iptables.backends``: rules in the iptables backend the node's ``iptables`` does not use.
+
+The kernel runs the hooks of both backends (the legacy x_tables and the nf_tables ones), so a rule
+left in the backend the node's tools no longer write to still drops packets, while every tool that
+lists "the" rules (``iptables -L``, kube-proxy, the CNI, an admin) sees the other one
+(kubernetes#71305, kubernetes#109811; node-problem-detector's iptables-mode plugin counts the
+rules of each). ``iptables`` is the Debian/RHEL alternative (``/usr/sbin/iptables`` ->
+``/etc/alternatives/iptables`` -> ``iptables-nft``/``iptables-legacy`` or ``xtables-*-multi``);
+the kubelet writes its canary chains with it and the kube-proxy images' iptables-wrapper follows
+those. The verdict names which tables and chains hold rules in each backend. It fails when the unused
+one drops an overlay or pod packet (the same evaluator as ``overlay.inbound``) or holds rules of
+kube-proxy, the kubelet or a CNI (left over when they moved to the other backend: they still rewrite
+Service traffic); an administrator's rules there that drop none of those pass, named. The fix is
+never run: flushing a backend is disruptive, so the commands are named."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, iptables
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+
+CHECK_ID = "iptables.backends"
+EXPECTED = "rules only in the iptables backend the node's iptables command uses"
+IPTABLES_PATHS = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables", "/bin/iptables")
+BACKEND_KEYS = {"legacy": "iptables_legacy", "nft": "iptables_nft"}
+TABLES = ("filter", "nat", "mangle", "raw", "security")
+
+
+def _resolve(root, path, hops=20):
+    """(the last name ``path`` resolves to under ``root``, whether it exists); absolute link targets stay under root."""
+    for _hop in range(hops):
+        full = host_path(root, path)
+        if not os.path.islink(full):
+            return path, os.path.exists(full)
+        target = os.readlink(full)
+        path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
+    return path, False
+
+
+def selected_backend(root):
+    """(``legacy``/``nft``/None, how it was decided): what the node's ``iptables`` command is."""
+    for path in IPTABLES_PATHS:
+        if not os.path.lexists(host_path(root, path)):
+            continue
+        final, exists = _resolve(root, path)
+        name = os.path.basename(final)
+        for backend in ("legacy", "nft"):
+            if exists and name in ("iptables-%s" % backend, "xtables-%s-multi" % backend):
+                return backend, "%s -> %s" % (path, final)
+        return None, "%s -> %s (%s)" % (path, final, "neither iptables-legacy nor iptables-nft" if exists else "missing")
+    return None, None
+
+
+def holdings(ruleset):
+    """["table chain: N rules[, policy P]"] for each chain with rules or a policy other than ACCEPT."""
+    held = []
+    for table, body in sorted(ruleset.tables.items()):
+        for chain in sorted(set(body["rules"]) | set(body["policies"])):
+            rules, policy = len(body["rules"].get(chain, [])), body["policies"].get(chain, "-")
+            if rules or policy not in ("ACCEPT", "-"):
+                held.append("%s %s: %d rule%s%s" % (table, chain, rules, "" if rules == 1 else "s",
+                                                    "" if policy in ("ACCEPT", "-") else ", policy %s" % policy))
+    return held
+
+
+def _drops(facts, ruleset, name, ports, node_networks, pod_cidr, cni):
+    """What the ``name`` backend alone drops of the overlay's inbound flows and the forwarded pod traffic."""
+    backend = [(name, lambda p: iptables.ipt_verdict(ruleset, p))]
+    found, unknown = [], []
+    for packet, _network, desc, result, error in flows.inbound_results(facts, ports, node_networks, backend):
+        if error is not None:
+            unknown.append("%s (%s): %s" % (packet.describe(), desc, error))
+        elif result["verdict"] != "accept":
+            found.append("%s (%s) by %s" % (packet.describe(), desc, result["where"]))
+    for flow, packet in (flows.forward_packets(facts, node_networks, pod_cidr, cni) if pod_cidr else []):
+        try:
+            result = flows.packet_result(backend, packet)
+        except Unevaluable as exc:
+            unknown.append("%s: %s" % (flow, exc))
+            continue
+        if result["verdict"] != "accept":
+            found.append("%s by %s" % (flow, result["where"]))
+    return found, unknown
+
+
+def fix_text(selected, stale, both):
+    keep = "iptables-%s" % selected
+    old = "iptables-%s" % stale
+    flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in TABLES)
+    policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT" % (old, old, old)
+    move = ("keep the rules %s holds that the node still wants: %s-save > /root/%s.rules, review it, then "
+            "%s-restore --noflush < /root/%s.rules; " % (old, old, old, keep, old))
+    text = ("%sthen flush %s (%s; %s) and stop whatever loads it at boot (a unit or script running "
+            "%s-restore); the same for ip6tables" % (move, old, flush, policies, old))
+    if not both:
+        text += ("; or, when everything on the node is meant to use %s: update-alternatives --set iptables "
+                 "/usr/sbin/%s and --set ip6tables /usr/sbin/ip6%s, before the kubelet and kube-proxy start"
+                 % (old, old, old[2:]))
+    return text + ". podnet.doctor does not do this: it is disruptive"
+
+
+def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
+    """The ``iptables.backends`` check of ``facts`` (gather_live.gather_firewall)."""
+    selected, how = selected_backend(root)
+    if how is None:
+        return check_result(CHECK_ID, "skip", "no iptables command on the node", EXPECTED)
+    if selected is None:
+        return check_result(CHECK_ID, "error", "cannot tell which backend iptables uses: %s" % how, EXPECTED)
+    if facts.get("errors"):
+        return check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"]), EXPECTED)
+    held, errors = {}, []
+    for backend, key in sorted(BACKEND_KEYS.items()):
+        if facts.get(key) is None:
+            held[backend] = []
+            continue
+        try:
+            held[backend] = holdings(flows.parsed_ruleset(facts, key))
+        except RulesetParseError as exc:
+            errors.append(str(exc))
+    if errors:
+        return check_result(CHECK_ID, "error", "cannot read %s" % "; ".join(errors), EXPECTED)
+    stale = "nft" if selected == "legacy" else "legacy"
+    observed = "iptables is iptables-%s (%s)" % (selected, how)
+    for backend in (selected, stale):
+        observed += "; iptables-%s holds %s" % (backend, "; ".join(held[backend]) if held[backend] else "no rules")
+    if not held[stale]:
+        return check_result(CHECK_ID, "pass", observed, EXPECTED)
+    ruleset = flows.parsed_ruleset(facts, BACKEND_KEYS[stale])
+    drops, unknown = _drops(facts, ruleset, "iptables-%s" % stale, ports, node_networks, pod_cidr, cni)
+    owned = cluster_chains(ruleset)
+    fix = fix_text(selected, stale, bool(held[selected]))
+    if drops or owned:
+        if drops:
+            observed += "; the kernel still runs them: iptables-%s drops %s" % (stale, "; ".join(drops))
+        if owned:
+            observed += ("; iptables-%s holds rules of kube-proxy or a CNI (%s), which now write to iptables-%s: the old ones "
+                         "still rewrite, mark or drop Service and pod traffic" % (stale, ", ".join(owned), selected))
+        return check_result(CHECK_ID, "fail", observed, EXPECTED, fix)
+    if unknown:
+        return check_result(CHECK_ID, "error", observed + "; cannot evaluate: %s" % "; ".join(unknown), EXPECTED, fix)
+    # an administrator's rules the kernel still runs, which drop no overlay or pod packet: not a pod-networking fault
+    observed += ("; the kernel still runs them, and none drops an overlay or pod packet or is kube-proxy's or a CNI's")
+    return check_result(CHECK_ID, "pass", observed, EXPECTED)
+
+
+# chains kube-proxy, the kubelet and the CNIs create (their rules in the unused backend are left over)
+CLUSTER_CHAIN_PREFIXES = ("KUBE-", "CALI-", "cali-", "FLANNEL-", "CILIUM_", "OLD_CILIUM_", "WEAVE", "ANTREA-", "KUBE-ROUTER")
+
+
+def cluster_chains(ruleset):
+    """Each "table chain" with rules whose name is kube-proxy's, the kubelet's or a CNI's, or
+    that jumps to one."""
+    found = []
+    for table, body in sorted(ruleset.tables.items()):
+        for chain, rules in sorted(body["rules"].items()):
+            targets = [args[args.index("-j") + 1] for args in rules if "-j" in args[:-1]]
+            if rules and (chain.startswith(CLUSTER_CHAIN_PREFIXES) or any(t.startswith(CLUSTER_CHAIN_PREFIXES) for t in targets)):
+                found.append("%s %s" % (table, chain))
+    return found
