@@ -24,13 +24,18 @@ import os
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, iptables
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.gather_live import LEGACY_TABLE_NAMES
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
 
 CHECK_ID = "iptables.backends"
 EXPECTED = "rules only in the iptables backend the node's iptables command uses"
 IPTABLES_PATHS = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables", "/bin/iptables")
 BACKEND_KEYS = {"legacy": "iptables_legacy", "nft": "iptables_nft"}
 TABLES = ("filter", "nat", "mangle", "raw", "security")
+# the binary each backend's iptables resolves to; iptables before 1.8 (CentOS 7's 1.4, Ubuntu 18.04's 1.6) has one
+# xtables-multi (or iptables-multi) that only speaks the legacy x_tables API
+BACKEND_BINARIES = {"legacy": ("iptables-legacy", "xtables-legacy-multi", "xtables-multi", "iptables-multi"),
+                    "nft": ("iptables-nft", "xtables-nft-multi")}
 
 
 def _resolve(root, path, hops=20):
@@ -52,7 +57,7 @@ def selected_backend(root):
         final, exists = _resolve(root, path)
         name = os.path.basename(final)
         for backend in ("legacy", "nft"):
-            if exists and name in ("iptables-%s" % backend, "xtables-%s-multi" % backend):
+            if exists and name in BACKEND_BINARIES[backend]:
                 return backend, "%s -> %s" % (path, final)
         return None, "%s -> %s (%s)" % (path, final, "neither iptables-legacy nor iptables-nft" if exists else "missing")
     return None, None
@@ -94,11 +99,12 @@ def fix_text(selected, stale, both):
     keep = "iptables-%s" % selected
     old = "iptables-%s" % stale
     flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in TABLES)
+    # the policies open first: flushing an INPUT DROP chain whose rules accept SSH would cut the session
     policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT" % (old, old, old)
     move = ("keep the rules %s holds that the node still wants: %s-save > /root/%s.rules, review it, then "
             "%s-restore --noflush < /root/%s.rules; " % (old, old, old, keep, old))
     text = ("%sthen flush %s (%s; %s) and stop whatever loads it at boot (a unit or script running "
-            "%s-restore); the same for ip6tables" % (move, old, flush, policies, old))
+            "%s-restore); the same for ip6tables" % (move, old, policies, flush, old))
     if not both:
         text += ("; or, when everything on the node is meant to use %s: update-alternatives --set iptables "
                  "/usr/sbin/%s and --set ip6tables /usr/sbin/ip6%s, before the kubelet and kube-proxy start"
@@ -116,6 +122,14 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
     if facts.get("errors"):
         return check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"]), EXPECTED)
     held, errors = {}, []
+    stale = "nft" if selected == "legacy" else "legacy"
+    legacy_tables = (read_text(root, LEGACY_TABLE_NAMES) or "").split()
+    if stale == "legacy" and facts.get(BACKEND_KEYS["legacy"]) is None and legacy_tables:
+        # no iptables-legacy-save (an nft-only install), yet the kernel holds legacy tables (a container's
+        # iptables-legacy wrote them, kubernetes#71305): their rules run and cannot be read
+        return check_result(CHECK_ID, "error", "iptables is iptables-nft (%s); the kernel holds iptables-legacy tables (%s lists %s) "
+                            "but iptables-legacy-save is not installed to read them" % (how, LEGACY_TABLE_NAMES, ", ".join(legacy_tables)),
+                            EXPECTED, "install iptables-legacy (the package that ships iptables-legacy-save) and run the pre-flight again")
     for backend, key in sorted(BACKEND_KEYS.items()):
         if facts.get(key) is None:
             held[backend] = []
@@ -126,7 +140,6 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
             errors.append(str(exc))
     if errors:
         return check_result(CHECK_ID, "error", "cannot read %s" % "; ".join(errors), EXPECTED)
-    stale = "nft" if selected == "legacy" else "legacy"
     observed = "iptables is iptables-%s (%s)" % (selected, how)
     for backend in (selected, stale):
         observed += "; iptables-%s holds %s" % (backend, "; ".join(held[backend]) if held[backend] else "no rules")

@@ -1,0 +1,86 @@
+"""Review of iptables.backends (issue 15): layouts the first tests did not cover. Each test asserts what the
+node really does; an ``xfail(strict=True)`` one is a defect still open."""
+import os
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, iptables_backends
+
+from .test_iptables_backends import ADDRESSES, EMPTY, NODE_NET, SSH_ONLY_NFT, STALE_KUBE_PROXY, VXLAN, judge, node
+
+INPUT_DROP_SSH = ("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                  "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT\n")
+
+
+def _judge_without(root, missing, outputs):
+    """gather + evaluate on a node where the commands in ``missing`` are not installed."""
+    outputs = dict({"nft": "", "ip": ADDRESSES}, **outputs)
+    facts = gather_live.gather_firewall(lambda argv: (0, outputs[argv[0]], ""), root,
+                                        lambda name: None if name in missing else name)
+    return iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel")
+
+
+def test_legacy_tables_in_the_kernel_without_iptables_legacy_save_are_not_a_pass(tmp_path):
+    # an nft-only host (Fedora/RHEL iptables-nft, no iptables-legacy package) whose kernel holds legacy
+    # tables a container wrote (an old kube-proxy image: kubernetes#71305): /proc/net/ip_tables_names
+    # lists them (iptables-nft-save warns "iptables-legacy tables present" from the same file); we
+    # cannot read them, so "iptables-legacy holds no rules" and pass is wrong
+    root = node(tmp_path)
+    os.makedirs(os.path.join(root, "proc/net"))
+    with open(os.path.join(root, "proc/net/ip_tables_names"), "w") as handle:
+        handle.write("filter\nnat\n")
+    check = _judge_without(root, ("iptables-legacy-save",), {"iptables-nft-save": SSH_ONLY_NFT})
+    assert check["status"] == "error" and "ip_tables_names" in check["observed"], check
+
+
+def test_iptables_before_1_8_is_the_legacy_backend(tmp_path):
+    # iptables 1.4/1.6 (CentOS 7, Ubuntu 18.04): /usr/sbin/iptables -> xtables-multi, which only
+    # knows the legacy x_tables API (iptables/Makefile.am of 1.6: xtables_multi)
+    root = node(tmp_path, None)
+    open(os.path.join(root, "usr/sbin/xtables-multi"), "w").close()
+    os.symlink("xtables-multi", os.path.join(root, "usr/sbin/iptables"))
+    assert iptables_backends.selected_backend(root)[0] == "legacy"
+
+
+def test_the_fix_opens_the_policies_before_it_flushes(tmp_path):
+    # flushing an INPUT DROP chain whose rules accept SSH leaves "policy DROP, no rules": the session is
+    # cut before "-P INPUT ACCEPT" runs (pasted line by line it never runs)
+    check = judge(node(tmp_path), legacy=INPUT_DROP_SSH, nft=EMPTY)
+    assert check["status"] == "fail", check
+    fix = check["fix"]
+    assert fix.index("iptables-legacy -P INPUT ACCEPT") < fix.index("iptables-legacy -t filter -F"), fix
+
+
+@pytest.mark.xfail(strict=True, reason="the fix restores the whole stale dump with --noflush: its policy lines "
+                   "(:FORWARD DROP) apply to the kept backend and each of its user chains that exists there "
+                   "(KUBE-SERVICES) is flushed and refilled with the stale rules (iptables-restore.c, noflush)")
+def test_the_fix_does_not_restore_stale_kube_proxy_chains_into_the_used_backend(tmp_path):
+    check = judge(node(tmp_path), legacy=STALE_KUBE_PROXY, nft=SSH_ONLY_NFT)
+    assert "iptables-nft-restore --noflush < /root/iptables-legacy.rules" not in check["fix"], check
+
+
+STALE_V6 = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+
+
+@pytest.mark.xfail(strict=True, reason="only iptables-{legacy,nft}-save (IPv4) are read: a dual-stack node's stale "
+                   "ip6tables-legacy FORWARD DROP drops IPv6 pod traffic and the check passes")
+def test_stale_ip6tables_rules_are_not_a_pass(tmp_path):
+    root = node(tmp_path)
+    outputs = {"nft": "", "ip": ADDRESSES, "iptables-legacy-save": "", "iptables-nft-save": EMPTY,
+               "ip6tables-legacy-save": STALE_V6, "ip6tables-nft-save": EMPTY}
+    facts = gather_live.gather_firewall(lambda argv: (0, outputs[argv[0]], ""), root, lambda name: name)
+    check = iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel")
+    assert check["status"] != "pass", check
+
+
+KUBE_PROXY_LEGACY = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:KUBE-IPTABLES-HINT - [0:0]\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n"
+                     + STALE_KUBE_PROXY)
+
+
+@pytest.mark.xfail(strict=True, reason="the host's alternative is taken as what kube-proxy uses; k3s's bundled "
+                   "iptables and iptables-wrapper pick the backend holding KUBE-IPTABLES-HINT/KUBE-KUBELET-CANARY, "
+                   "so the fix flushes kube-proxy's live rules")
+def test_kube_proxys_live_backend_is_not_called_stale(tmp_path):
+    # /usr/sbin/iptables -> nft, but the kubelet's hint and kube-proxy's chains are in legacy and nft is empty
+    check = judge(node(tmp_path), legacy=KUBE_PROXY_LEGACY, nft="")
+    assert "iptables-legacy -t nat -F" not in (check.get("fix") or ""), check
