@@ -95,15 +95,18 @@ def _drops(facts, ruleset, name, ports, node_networks, pod_cidr, cni):
     return found, unknown
 
 
-def fix_text(selected, stale, both):
+def fix_text(selected, stale, both, tables=TABLES):
+    """The commands; ``tables``: the ones the stale backend has (naming another makes the kernel create it:
+    x_tables loads iptable_<name> on first use, so a flush of raw or security would add a legacy table)."""
     keep = "iptables-%s" % selected
     old = "iptables-%s" % stale
-    flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in TABLES)
+    tables = [t for t in TABLES if t in tables] + sorted(set(tables) - set(TABLES))
+    flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in tables)
     # the policies open first: flushing an INPUT DROP chain whose rules accept SSH would cut the session
-    policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT" % (old, old, old)
+    policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT; " % (old, old, old) if "filter" in tables else ""
     move = ("keep the rules %s holds that the node still wants: %s-save > /root/%s.rules, review it, then "
             "%s-restore --noflush < /root/%s.rules; " % (old, old, old, keep, old))
-    text = ("%sthen flush %s (%s; %s) and stop whatever loads it at boot (a unit or script running "
+    text = ("%sthen flush %s (%s%s) and stop whatever loads it at boot (a unit or script running "
             "%s-restore); the same for ip6tables" % (move, old, policies, flush, old))
     if not both:
         text += ("; or, when everything on the node is meant to use %s: update-alternatives --set iptables "
@@ -148,7 +151,7 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
     ruleset = flows.parsed_ruleset(facts, BACKEND_KEYS[stale])
     drops, unknown = _drops(facts, ruleset, "iptables-%s" % stale, ports, node_networks, pod_cidr, cni)
     owned = cluster_chains(ruleset)
-    fix = fix_text(selected, stale, bool(held[selected]))
+    fix = fix_text(selected, stale, bool(held[selected]), list(ruleset.tables))
     if drops or owned:
         if drops:
             observed += "; the kernel still runs them: iptables-%s drops %s" % (stale, "; ".join(drops))

@@ -84,3 +84,28 @@ def test_kube_proxys_live_backend_is_not_called_stale(tmp_path):
     # /usr/sbin/iptables -> nft, but the kubelet's hint and kube-proxy's chains are in legacy and nft is empty
     check = judge(node(tmp_path), legacy=KUBE_PROXY_LEGACY, nft="")
     assert "iptables-legacy -t nat -F" not in (check.get("fix") or ""), check
+
+
+# podman's netavark (iptables driver) in the unused backend: its FORWARD chain drops only conntrack-INVALID
+# packets and accepts its own 10.88.0.0/16; nothing of the overlay or the pods (netavark src/firewall/varktables)
+NETAVARK = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NETAVARK_FORWARD - [0:0]\n"
+            "-A FORWARD -m comment --comment \"netavark firewall plugin rules\" -j NETAVARK_FORWARD\n"
+            "-A NETAVARK_FORWARD -m conntrack --ctstate INVALID -j DROP\n"
+            "-A NETAVARK_FORWARD -d 10.88.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+            "-A NETAVARK_FORWARD -s 10.88.0.0/16 -j ACCEPT\nCOMMIT\n"
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            ":NETAVARK-1D8721804F16F - [0:0]\n-A POSTROUTING -s 10.88.0.0/16 -j NETAVARK-1D8721804F16F\n"
+            "-A NETAVARK-1D8721804F16F -d 10.88.0.0/16 -j ACCEPT\n-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE\nCOMMIT\n")
+
+
+def test_netavark_chains_in_the_unused_backend_pass_named(tmp_path):
+    check = judge(node(tmp_path), legacy=NETAVARK, nft=SSH_ONLY_NFT)
+    assert check["status"] == "pass" and "filter NETAVARK_FORWARD: 3 rules" in check["observed"], check
+
+
+def test_the_fix_flushes_only_the_tables_the_stale_backend_has(tmp_path):
+    # "iptables-legacy -t raw -F" on a kernel without a legacy raw table creates one (x_tables loads
+    # iptable_raw on first use): the flush would add legacy tables, and iptables-nft keeps warning about them
+    check = judge(node(tmp_path), legacy=STALE_KUBE_PROXY, nft=SSH_ONLY_NFT)
+    assert "iptables-legacy -t nat -F" in check["fix"], check
+    assert "-t raw" not in check["fix"] and "-t security" not in check["fix"] and "-P INPUT" not in check["fix"], check
