@@ -84,7 +84,7 @@ OVERLAY_MODES = {
     ("antrea", "gre"): ("gre-ethernet", ()),
     ("antrea", "wireguard"): ("wireguard", ("antrea-wg0",)),
     ("antrea", "noencap"): ("none", ()),
-    # kube-router names its IP-in-IP tunnels tun-<peer address in hex>
+    # kube-router names its IP-in-IP tunnels tun-<11 hex digits of the sha256 of the peer address> (2.x)
     ("kube-router", "bgp"): ("none", ()),
     ("kube-router", "ipip"): ("ipip", ("tun-*",)),
     ("kube-router", "fou"): ("fou", ("tun-*",)),
