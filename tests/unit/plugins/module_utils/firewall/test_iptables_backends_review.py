@@ -51,12 +51,12 @@ def test_the_fix_opens_the_policies_before_it_flushes(tmp_path):
     assert fix.index("iptables-legacy -P INPUT ACCEPT") < fix.index("iptables-legacy -t filter -F"), fix
 
 
-@pytest.mark.xfail(strict=True, reason="the fix restores the whole stale dump with --noflush: its policy lines "
-                   "(:FORWARD DROP) apply to the kept backend and each of its user chains that exists there "
-                   "(KUBE-SERVICES) is flushed and refilled with the stale rules (iptables-restore.c, noflush)")
 def test_the_fix_does_not_restore_stale_kube_proxy_chains_into_the_used_backend(tmp_path):
+    # the whole dump with --noflush would apply its policy lines (:FORWARD DROP) to the kept backend and flush and
+    # refill each of its chains that exists there (KUBE-SERVICES) with the stale rules (iptables-restore, noflush)
     check = judge(node(tmp_path), legacy=STALE_KUBE_PROXY, nft=SSH_ONLY_NFT)
     assert "iptables-nft-restore --noflush < /root/iptables-legacy.rules" not in check["fix"], check
+    assert "no policy lines, none of kube-proxy's" in check["fix"], check
 
 
 STALE_V6 = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
@@ -77,13 +77,23 @@ KUBE_PROXY_LEGACY = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:KUBE-IPTABLES-HINT - [
                      + STALE_KUBE_PROXY)
 
 
-@pytest.mark.xfail(strict=True, reason="the host's alternative is taken as what kube-proxy uses; k3s's bundled "
-                   "iptables and iptables-wrapper pick the backend holding KUBE-IPTABLES-HINT/KUBE-KUBELET-CANARY, "
-                   "so the fix flushes kube-proxy's live rules")
 def test_kube_proxys_live_backend_is_not_called_stale(tmp_path):
-    # /usr/sbin/iptables -> nft, but the kubelet's hint and kube-proxy's chains are in legacy and nft is empty
+    # /usr/sbin/iptables -> nft, but the kubelet's hint and kube-proxy's chains are in legacy (k3s's bundled
+    # iptables, iptables-wrapper follow the hint) and nft is empty
     check = judge(node(tmp_path), legacy=KUBE_PROXY_LEGACY, nft="")
     assert "iptables-legacy -t nat -F" not in (check.get("fix") or ""), check
+    assert check["status"] == "pass" and "kubelet's chains" in check["observed"], check
+
+
+DROP_VXLAN = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+              "-A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT\n")
+
+
+def test_with_the_cluster_in_legacy_a_drop_left_in_the_alternatives_nft_fails_and_the_fix_switches_it(tmp_path):
+    check = judge(node(tmp_path), legacy=KUBE_PROXY_LEGACY, nft=DROP_VXLAN)
+    assert check["status"] == "fail" and "iptables-nft drops" in check["observed"], check
+    assert "iptables-nft -t filter -F" in check["fix"] and "update-alternatives --set iptables /usr/sbin/iptables-legacy" in check["fix"], check
+    assert "iptables-legacy -t nat -F" not in check["fix"], check
 
 
 # podman's netavark (iptables driver) in the unused backend: its FORWARD chain drops only conntrack-INVALID
