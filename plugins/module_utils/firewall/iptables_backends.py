@@ -24,13 +24,18 @@ import os
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, iptables
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.gather_live import LEGACY_TABLE_NAMES
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
 
 CHECK_ID = "iptables.backends"
 EXPECTED = "rules only in the iptables backend the node's iptables command uses"
 IPTABLES_PATHS = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables", "/bin/iptables")
 BACKEND_KEYS = {"legacy": "iptables_legacy", "nft": "iptables_nft"}
 TABLES = ("filter", "nat", "mangle", "raw", "security")
+# the binary each backend's iptables resolves to; iptables before 1.8 (CentOS 7's 1.4, Ubuntu 18.04's 1.6) has one
+# xtables-multi (or iptables-multi) that only speaks the legacy x_tables API
+BACKEND_BINARIES = {"legacy": ("iptables-legacy", "xtables-legacy-multi", "xtables-multi", "iptables-multi"),
+                    "nft": ("iptables-nft", "xtables-nft-multi")}
 
 
 def _resolve(root, path, hops=20):
@@ -52,7 +57,7 @@ def selected_backend(root):
         final, exists = _resolve(root, path)
         name = os.path.basename(final)
         for backend in ("legacy", "nft"):
-            if exists and name in ("iptables-%s" % backend, "xtables-%s-multi" % backend):
+            if exists and name in BACKEND_BINARIES[backend]:
                 return backend, "%s -> %s" % (path, final)
         return None, "%s -> %s (%s)" % (path, final, "neither iptables-legacy nor iptables-nft" if exists else "missing")
     return None, None
@@ -90,20 +95,42 @@ def _drops(facts, ruleset, name, ports, node_networks, pod_cidr, cni):
     return found, unknown
 
 
-def fix_text(selected, stale, both):
+def fix_text(selected, stale, both, tables=TABLES, alternative=None):
+    """The commands; ``tables``: the ones the stale backend has (naming another makes the kernel create it:
+    x_tables loads iptable_<name> on first use, so a flush of raw or security would add a legacy table).
+    ``alternative``: the backend the node's iptables command is, when it is not ``selected`` (the kubelet's
+    chains put the cluster in the other one)."""
     keep = "iptables-%s" % selected
     old = "iptables-%s" % stale
-    flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in TABLES)
-    policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT" % (old, old, old)
-    move = ("keep the rules %s holds that the node still wants: %s-save > /root/%s.rules, review it, then "
-            "%s-restore --noflush < /root/%s.rules; " % (old, old, old, keep, old))
-    text = ("%sthen flush %s (%s; %s) and stop whatever loads it at boot (a unit or script running "
-            "%s-restore); the same for ip6tables" % (move, old, flush, policies, old))
-    if not both:
+    tables = [t for t in TABLES if t in tables] + sorted(set(tables) - set(TABLES))
+    flush = "; ".join("%s -t %s -F; %s -t %s -X" % (old, t, old, t) for t in tables)
+    # the policies open first: flushing an INPUT DROP chain whose rules accept SSH would cut the session
+    policies = "%s -P INPUT ACCEPT; %s -P FORWARD ACCEPT; %s -P OUTPUT ACCEPT; " % (old, old, old) if "filter" in tables else ""
+    # never the whole dump with --noflush: its policy lines apply, and each chain it names that the kept backend
+    # has (kube-proxy's, a CNI's) is flushed and refilled with the stale rules (iptables-restore, noflush)
+    move = ("keep what %s holds that the node still wants: %s-save > /root/%s.rules, copy the tables, chains and "
+            "rules you still want (no policy lines, none of kube-proxy's, a CNI's or Docker's chains: their owners "
+            "write them in %s) into /root/%s.keep and run %s-restore --noflush < /root/%s.keep; "
+            % (old, old, old, keep, old, keep, old))
+    text = ("%sthen flush %s (%s%s) and stop whatever loads it at boot (a unit or script running "
+            "%s-restore); the same for ip6tables" % (move, old, policies, flush, old))
+    if alternative not in (None, selected):
+        text += ("; and point the node's iptables at what the cluster uses: update-alternatives --set iptables "
+                 "/usr/sbin/%s and --set ip6tables /usr/sbin/ip6%s" % (keep, keep[2:]))
+    elif not both:
         text += ("; or, when everything on the node is meant to use %s: update-alternatives --set iptables "
                  "/usr/sbin/%s and --set ip6tables /usr/sbin/ip6%s, before the kubelet and kube-proxy start"
                  % (old, old, old[2:]))
     return text + ". podnet.doctor does not do this: it is disruptive"
+
+
+# The kubelet declares these in the backend it uses; kube-proxy's iptables-wrapper (and k3s's) picks the backend
+# that has them, whatever the host's alternative says
+KUBELET_HINT_CHAINS = ("KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY")
+
+
+def has_kubelet_hint(ruleset):
+    return any(chain in KUBELET_HINT_CHAINS for body in ruleset.tables.values() for chain in body["policies"])
 
 
 def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
@@ -116,6 +143,14 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
     if facts.get("errors"):
         return check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"]), EXPECTED)
     held, errors = {}, []
+    stale = "nft" if selected == "legacy" else "legacy"
+    legacy_tables = (read_text(root, LEGACY_TABLE_NAMES) or "").split()
+    if stale == "legacy" and facts.get(BACKEND_KEYS["legacy"]) is None and legacy_tables:
+        # no iptables-legacy-save (an nft-only install), yet the kernel holds legacy tables (a container's
+        # iptables-legacy wrote them, kubernetes#71305): their rules run and cannot be read
+        return check_result(CHECK_ID, "error", "iptables is iptables-nft (%s); the kernel holds iptables-legacy tables (%s lists %s) "
+                            "but iptables-legacy-save is not installed to read them" % (how, LEGACY_TABLE_NAMES, ", ".join(legacy_tables)),
+                            EXPECTED, "install iptables-legacy (the package that ships iptables-legacy-save) and run the pre-flight again")
     for backend, key in sorted(BACKEND_KEYS.items()):
         if facts.get(key) is None:
             held[backend] = []
@@ -126,8 +161,14 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
             errors.append(str(exc))
     if errors:
         return check_result(CHECK_ID, "error", "cannot read %s" % "; ".join(errors), EXPECTED)
-    stale = "nft" if selected == "legacy" else "legacy"
     observed = "iptables is iptables-%s (%s)" % (selected, how)
+    alternative = selected
+    hinted = [b for b in (selected, stale) if facts.get(BACKEND_KEYS[b]) and has_kubelet_hint(flows.parsed_ruleset(facts, BACKEND_KEYS[b]))]
+    if hinted == [stale]:
+        # the cluster runs in the other backend: that one is kept, the alternative's rules are the stale ones
+        selected, stale = stale, selected
+        observed += ("; the kubelet's chains (%s) are in iptables-%s, which kube-proxy's iptables-wrapper follows"
+                     % ("/".join(KUBELET_HINT_CHAINS), selected))
     for backend in (selected, stale):
         observed += "; iptables-%s holds %s" % (backend, "; ".join(held[backend]) if held[backend] else "no rules")
     if not held[stale]:
@@ -135,12 +176,12 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
     ruleset = flows.parsed_ruleset(facts, BACKEND_KEYS[stale])
     drops, unknown = _drops(facts, ruleset, "iptables-%s" % stale, ports, node_networks, pod_cidr, cni)
     owned = cluster_chains(ruleset)
-    fix = fix_text(selected, stale, bool(held[selected]))
+    fix = fix_text(selected, stale, bool(held[selected]), list(ruleset.tables), alternative)
     if drops or owned:
         if drops:
             observed += "; the kernel still runs them: iptables-%s drops %s" % (stale, "; ".join(drops))
         if owned:
-            observed += ("; iptables-%s holds rules of kube-proxy or a CNI (%s), which now write to iptables-%s: the old ones "
+            observed += ("; iptables-%s holds rules of kube-proxy or a CNI (%s), which write to iptables-%s: the old ones "
                          "still rewrite, mark or drop Service and pod traffic" % (stale, ", ".join(owned), selected))
         return check_result(CHECK_ID, "fail", observed, EXPECTED, fix)
     if unknown:

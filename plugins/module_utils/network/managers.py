@@ -52,7 +52,7 @@ CNI_LINK_GLOBS = ("cni*", "flannel*", "cali*", "vxlan*", "tunl*", "lxc*", "ciliu
 CNI_EXTRA_GLOBS = {
     "calico": ("wireguard.cali", "wg-v6.cali"),
     "weave": ("vethwe*", "datapath"),
-    # kube-router's IP-in-IP tunnels, tun-<peer address in hex>
+    # kube-router's IP-in-IP tunnels, tun-<11 hex digits of the sha256 of the peer address> (2.x GenerateTunnelName)
     "kube-router": ("tun-*",),
 }
 # One concrete link per glob, with its kind and (udev/networkd) Type, to test [Match] sections with.

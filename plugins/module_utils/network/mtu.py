@@ -49,9 +49,11 @@ from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_p
 CHECK_ID = "mtu.overlay"
 # bytes added over an IPv4 underlay; IPV6_UNDERLAY_EXTRA more over IPv6 (sources in the docstring)
 # (Antrea's GRE carries Ethernet frames: outer IP 20 + GRE with key 8 + inner Ethernet 14 = 38, its
-# pkg/agent/config GREOverhead; kube-router's FoU is IP-in-IP inside UDP: 20 + 8)
+# pkg/agent/config GREOverhead; kube-router's "fou" is IP-in-IP inside GUE, not bare FoU (docs/tunnels.md,
+# "ip link add ... encap gue" in pkg/controllers/routing): outer IP 20 + UDP 8 + GUE header 4 = 32, the kernel's
+# gue_encap_hlen)
 ENCAPSULATION_OVERHEAD = {"vxlan": 50, "geneve": 50, "ipip": 20, "wireguard": 60, "udp": 28, "gre-ethernet": 38,
-                          "fou": 28, "none": 0}
+                          "fou": 32, "none": 0}
 IPV6_UNDERLAY_EXTRA = 20
 # (cni, mode) -> (encapsulation, overlay device name patterns); None: no data path or unknown overhead
 OVERLAY_MODES = {
@@ -82,7 +84,7 @@ OVERLAY_MODES = {
     ("antrea", "gre"): ("gre-ethernet", ()),
     ("antrea", "wireguard"): ("wireguard", ("antrea-wg0",)),
     ("antrea", "noencap"): ("none", ()),
-    # kube-router names its IP-in-IP tunnels tun-<peer address in hex>
+    # kube-router names its IP-in-IP tunnels tun-<11 hex digits of the sha256 of the peer address> (2.x)
     ("kube-router", "bgp"): ("none", ()),
     ("kube-router", "ipip"): ("ipip", ("tun-*",)),
     ("kube-router", "fou"): ("fou", ("tun-*",)),

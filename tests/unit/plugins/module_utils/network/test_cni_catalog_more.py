@@ -100,7 +100,7 @@ def test_the_mtu_probe_takes_the_data_path_never_a_control_port(cni, mode, probe
 
 @pytest.mark.parametrize("cni,mode,overhead", [
     ("canal", "vxlan", 50), ("antrea", "geneve", 50), ("antrea", "vxlan", 50), ("antrea", "gre", 38),
-    ("antrea", "noencap", 0), ("kube-router", "ipip", 20), ("kube-router", "fou", 28), ("kube-router", "bgp", 0),
+    ("antrea", "noencap", 0), ("kube-router", "ipip", 20), ("kube-router", "fou", 32), ("kube-router", "bgp", 0),
 ])
 def test_each_new_mode_has_its_encapsulation_overhead(cni, mode, overhead):
     assert mtu.overhead_for(mtu.overlay_mode(cni, mode)[0], False) == overhead
