@@ -18,6 +18,18 @@ def host_path(root, path):
     return os.path.join(root, path.lstrip("/"))
 
 
+def resolve_link(root, path, depth=0):
+    """The node's absolute ``path`` with its symlinks followed inside ``root`` (an absolute target is the
+    node's path, not the controller's); after 20 links it stops at the link it reached."""
+    full = host_path(root, path)
+    if depth > 20 or not os.path.islink(full):
+        return path
+    target = os.readlink(full)
+    if not target.startswith("/"):
+        target = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    return resolve_link(root, target, depth + 1)
+
+
 def read_text(root, path):
     """The text of the node's ``path`` (undecodable bytes kept as surrogates), or None when it
     cannot be read (missing, a directory, no permission)."""

@@ -31,7 +31,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Ru
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows, gather_live
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_enabled, ufw_loaded
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import read_protocols
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, resolve_link
 
 # systemd's unit search path, first wins (generator and transient directories left out)
 UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
@@ -75,17 +75,6 @@ for save in iptables-legacy-save iptables-nft-save; do
     echo "@@podnet-boot $save"; if command -v $save >/dev/null; then $save || fail "$save"; fi
 done
 """
-
-
-def _resolve(root, path, depth=0):
-    """``path`` (absolute, on the node) with its symlinks followed inside ``root``."""
-    full = host_path(root, path)
-    if depth > 20 or not os.path.islink(full):
-        return path
-    target = os.readlink(full)
-    if not target.startswith("/"):
-        target = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    return _resolve(root, target, depth + 1)
 
 
 def _masked(root, unit):
@@ -134,7 +123,7 @@ def unit_text(root, unit):
     for directory in UNIT_DIRS:
         path = "/%s/%s" % (directory, unit)
         if os.path.lexists(host_path(root, path)):
-            return read_text(root, _resolve(root, path)) or ""
+            return read_text(root, resolve_link(root, path)) or ""
     return ""
 
 
@@ -146,7 +135,7 @@ def iptables_backend_of(root, binary):
     for directory in ("/usr/sbin", "/sbin"):
         path = "%s/%s" % (directory, binary)
         if os.path.lexists(host_path(root, path)):
-            real = os.path.basename(_resolve(root, path))
+            real = os.path.basename(resolve_link(root, path))
             if "legacy" in real:
                 return "iptables-legacy"
             return "iptables-nft"
