@@ -25,7 +25,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, iptables
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.gather_live import LEGACY_TABLE_NAMES
-from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text, resolve_link
 
 CHECK_ID = "iptables.backends"
 EXPECTED = "rules only in the iptables backend the node's iptables command uses"
@@ -38,23 +38,14 @@ BACKEND_BINARIES = {"legacy": ("iptables-legacy", "xtables-legacy-multi", "xtabl
                     "nft": ("iptables-nft", "xtables-nft-multi")}
 
 
-def _resolve(root, path, hops=20):
-    """(the last name ``path`` resolves to under ``root``, whether it exists); absolute link targets stay under root."""
-    for _hop in range(hops):
-        full = host_path(root, path)
-        if not os.path.islink(full):
-            return path, os.path.exists(full)
-        target = os.readlink(full)
-        path = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(path), target))
-    return path, False
-
-
 def selected_backend(root):
     """(``legacy``/``nft``/None, how it was decided): what the node's ``iptables`` command is."""
     for path in IPTABLES_PATHS:
         if not os.path.lexists(host_path(root, path)):
             continue
-        final, exists = _resolve(root, path)
+        final = resolve_link(root, path)
+        full = host_path(root, final)
+        exists = os.path.exists(full) and not os.path.islink(full)  # a dangling or endless chain is no binary
         name = os.path.basename(final)
         for backend in ("legacy", "nft"):
             if exists and name in BACKEND_BINARIES[backend]:
@@ -144,8 +135,9 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni):
         return check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(facts["errors"]), EXPECTED)
     held, errors = {}, []
     stale = "nft" if selected == "legacy" else "legacy"
-    legacy_tables = (read_text(root, LEGACY_TABLE_NAMES) or "").split()
-    if stale == "legacy" and facts.get(BACKEND_KEYS["legacy"]) is None and legacy_tables:
+    # read only where the dump is missing: with iptables-legacy-save the dump itself says what the tables hold
+    legacy_tables = (read_text(root, LEGACY_TABLE_NAMES) or "").split() if facts.get(BACKEND_KEYS["legacy"]) is None else []
+    if stale == "legacy" and legacy_tables:
         # no iptables-legacy-save (an nft-only install), yet the kernel holds legacy tables (a container's
         # iptables-legacy wrote them, kubernetes#71305): their rules run and cannot be read
         return check_result(CHECK_ID, "error", "iptables is iptables-nft (%s); the kernel holds iptables-legacy tables (%s lists %s) "
