@@ -1,4 +1,8 @@
 """The node checks itself on a timer and node_exporter gets a valid podnet.prom."""
+import glob
+import os
+import tempfile
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ansible_playbook
@@ -15,12 +19,32 @@ def node_metrics(node):
                 if s.labels["host"] == "node1")
 
 
-def test_timer_runs_the_checks_on_the_node(fleet):
+def scratch_dirs():
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "podnet-doctor-bundle.*")))
+
+
+def test_timer_runs_the_checks_on_the_node(fleet, tmp_path):
     node = fleet.node(1)
-    rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
-    assert rc == 0, out
-    rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
-    assert rc == 0 and "changed=0" in out, out
+    # the fixed archive path of old: a symlink planted there must never be written through
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    planted = os.path.join(tempfile.gettempdir(), "podnet-doctor-collection.tar")
+    if os.path.lexists(planted):
+        os.unlink(planted)
+    os.symlink(str(victim), planted)
+    before = scratch_dirs()
+    try:
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
+        assert rc == 0, out
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
+        assert rc == 0 and "changed=0" in out, (rc, out[-3000:])
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1", "--check")
+        assert rc == 0 and "changed=0" in out, (rc, out[-3000:])
+    finally:
+        os.unlink(planted)
+    assert victim.read_text() == "untouched"
+    # every run removed its private scratch directory
+    assert scratch_dirs() == before
     assert faults.node_exec(node, ["systemctl", "is-enabled", "podnet-doctor-compliance.timer"]).stdout.strip() == "enabled"
     assert "podnet-doctor-compliance.timer" in faults.node_exec(node, ["systemctl", "list-timers", "--all"]).stdout
 
