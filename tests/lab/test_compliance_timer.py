@@ -58,3 +58,24 @@ def test_timer_runs_the_checks_on_the_node(fleet, tmp_path):
     # no half-written or temporary file is ever left for node_exporter to read
     listing = faults.node_exec(node, ["ls", "-a", "/var/lib/prometheus/node-exporter"]).stdout.split()
     assert [name for name in listing if name not in (".", "..")] == ["podnet.prom"]
+
+
+def test_a_node_that_cannot_run_its_checks_is_named(fleet):
+    """No timer that fails every hour in silence: the role stops on a node whose ansible-playbook
+    is missing, or whose interpreter cannot import netaddr, and says what to do."""
+    node = fleet.node(1)
+    rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1",
+                               "-e", "podnet_timer_install_requirements=false", "-e", "podnet_timer_ansible_playbook=/usr/local/bin/nothing")
+    assert rc != 0 and "/usr/local/bin/nothing is not an executable file" in out and "podnet_timer_install_requirements: true" in out, out
+    # an ansible-playbook whose interpreter runs without site-packages (-S) cannot import the node's netaddr
+    faults.node_exec(node, ["sh", "-c", "printf '#!/usr/bin/python3 -S\\nimport sys\\n' > /usr/local/bin/bare-playbook && "
+                                        "chmod +x /usr/local/bin/bare-playbook"])
+    try:
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1",
+                                   "-e", "podnet_timer_ansible_playbook=/usr/local/bin/bare-playbook")
+        assert rc != 0 and "cannot import netaddr" in out, out
+    finally:
+        faults.node_exec(node, ["rm", "-f", "/usr/local/bin/bare-playbook"])
+    # the default: the packages are there (installed by the role, ok on the lab image), the timer runs
+    rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
+    assert rc == 0 and "changed=0" in out, out
