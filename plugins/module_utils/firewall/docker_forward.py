@@ -31,6 +31,7 @@ import os
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import iptables
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.gather_boot import NETFILTER_PERSISTENT_RULES
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
 # Chains dockerd creates in the filter table (20.10: DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2;
@@ -152,12 +153,24 @@ def unit_covers(root, backend, pod_cidr):
     return os.path.lexists(os.path.join(root, UNIT_WANTS_LINK.lstrip("/"))) and all(line in text.splitlines(True) for line in execs)
 
 
+def forwarding_on_at_boot(root="/"):
+    """Whether systemd-sysctl leaves ``net.ipv4.ip_forward = 1`` at boot (files in /run gone), before
+    dockerd starts (docker.service is ordered after sysinit.target): dockerd then has nothing to turn on
+    and leaves the FORWARD policy ACCEPT. False when the boot value is 0 or cannot be decided."""
+    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)["systemd"]
+    return boot.get("after_reboot", boot).get("value") == "1"
+
+
 def boot_gaps(facts, root, pod_cidr, packets, parsed_ruleset, rules_file=NETFILTER_PERSISTENT_RULES):
-    """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force and nothing brings the pod
-    accepts back after a reboot: neither our enabled unit nor the iptables-restore file ``rules_file``
-    (restored before dockerd starts). Raises Unevaluable when that file cannot be evaluated."""
+    """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force now, dockerd will set it again
+    at boot (forwarding is not 1 when it starts) and nothing brings the pod accepts back: neither our
+    enabled unit nor the iptables-restore file ``rules_file`` (restored before dockerd starts). The sysctl
+    files are read only on such a node. Raises Unevaluable when ``rules_file`` cannot be evaluated."""
     gaps = []
-    for backend, chains in docker_backends(facts, parsed_ruleset):
+    found = docker_backends(facts, parsed_ruleset)
+    if not found or forwarding_on_at_boot(root):
+        return gaps
+    for backend, chains in found:
         if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets):
             gaps.append((backend, chains))
     return gaps

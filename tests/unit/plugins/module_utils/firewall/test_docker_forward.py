@@ -168,3 +168,20 @@ def test_ufw_with_docker_keeps_the_ufw_route_fix(tmp_path):
     dump = fixture("docker-20.10.iptables-nft-save")
     check = forward_check(facts_for(dump, ufw_active=True), make_tree(tmp_path, {}))
     assert check["status"] == "fail" and "ufw route allow" in check["fix"] and "DOCKER-USER 1" not in check["fix"]
+
+
+@pytest.mark.parametrize("files,gap", [
+    ({"etc/sysctl.d/90-kubernetes.conf": "net.ipv4.ip_forward = 1\n"}, False),
+    # /run is emptied at boot: forwarding is 0 when dockerd starts after the reboot
+    ({"run/sysctl.d/90-kubernetes.conf": "net.ipv4.ip_forward = 1\n"}, True),
+    ({"etc/sysctl.d/90-kubernetes.conf": "net.ipv4.ip_forward = 1\n", "etc/sysctl.d/99-zz-hardening.conf": "net.ipv4.ip_forward = 0\n"},
+     True),
+])
+def test_no_boot_gap_when_forwarding_is_on_before_dockerd_starts(tmp_path, files, gap):
+    """dockerd changes the policy only when it turns forwarding on itself (setupIPForwarding): with 1 at
+    boot the policy stays ACCEPT after a reboot, so a runtime-only accept is not a fault."""
+    fixed = with_our_rules(fixture("docker-20.10.iptables-nft-save"))
+    root = make_tree(tmp_path, files)
+    assert forward_check(facts_for(fixed), root)["status"] == ("fail" if gap else "pass")
+    plan = overlay_fix.plan_overlay_fix(facts_for(fixed), [], [NODE_NET], POD, "flannel", root)
+    assert bool(plan["files"]) == gap
