@@ -81,6 +81,7 @@ def test_docker_forward_drop_named_fixed_in_docker_user_and_kept_over_restart_an
     assert probes.overlay_ping(fleet, 1, 2, count=3).loss == 100
 
     check = node_info(fleet.inventory_path, "node2")["overlay.forward"]
+    print("overlay.forward with Docker's DROP: %s" % json.dumps(check, indent=1))
     assert check["status"] == "fail", check
     assert "policy DROP of FORWARD, set by Docker" in check["observed"] and "at every start" in check["observed"]
     assert "-I DOCKER-USER 1 -s 10.244.0.0/16" in check["fix"] and docker_forward.UNIT_PATH in check["fix"]
@@ -138,3 +139,24 @@ def test_runtime_only_accept_fails_before_the_reboot_that_loses_it(fleet):
     wait_docker(node)
     assert forward_policy(filter_dump(node)) == "DROP"
     assert not probes.pod_connect(fleet, 2, 1).ok, "the verdict said it would break at boot, and it did not"
+
+
+def test_forwarding_on_at_boot_dockerd_leaves_the_policy_and_a_runtime_accept_passes(fleet):
+    """ip_forward pinned to 1 at boot: dockerd has nothing to turn on, the policy stays ACCEPT after the
+    reboot, so the runtime-only accept (made while Docker's DROP is still in force) is no boot gap."""
+    node = fleet.node(1)
+    node_sh(node, "rm -f %s; printf 'net.ipv4.ip_forward = 1\\n' > /etc/sysctl.d/90-kubernetes.conf; "
+                  "sysctl -qw net.ipv4.ip_forward=0; systemctl restart docker" % HARDENING)
+    wait_docker(node)
+    assert forward_policy(filter_dump(node)) == "DROP"
+    assert not probes.pod_connect(fleet, 2, 1).ok
+    for flag in ("-s", "-d"):
+        node_exec(node, ["iptables-nft", "-I", "DOCKER-USER", "1", flag, POD_CIDR, "-j", "ACCEPT"])
+    assert probes.pod_connect(fleet, 2, 1).ok
+    check = node_info(fleet.inventory_path, "node1")["overlay.forward"]
+    assert check["status"] == "pass", check
+    lab_fleet.reboot(node)
+    wait_docker(node)
+    assert forward_policy(filter_dump(node)) == "ACCEPT"
+    assert probes.pod_connect(fleet, 2, 1).ok
+    assert node_info(fleet.inventory_path, "node1")["overlay.forward"]["status"] == "pass"

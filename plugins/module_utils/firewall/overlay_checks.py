@@ -74,7 +74,7 @@ def _inbound_check(facts, ports, node_networks, backends, active, notes, root):
 
 
 def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
-    dropped, unknown, changes, packets = [], [], [], []
+    dropped, unknown, changes, packets, docker_named = [], [], [], [], False
     for name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
         packets.append(packet)
         try:
@@ -83,11 +83,13 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
             unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
             continue
         if result["verdict"] != "accept":
-            dropped.append("%s (%s -> %s): %s by %s%s" % (
-                name, packet.iif, packet.oif, result["verdict"], result["where"], _docker_source(facts, result)))
+            source = _docker_source(facts, result)
+            docker_named = docker_named or bool(source)
+            dropped.append("%s (%s -> %s): %s by %s%s" % (name, packet.iif, packet.oif, result["verdict"], result["where"], source))
             changes.append(_fixer().opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
     if dropped:
-        return check_result("overlay.forward", "fail", "; ".join(dropped + unknown), FORWARD_EXPECTED,
+        notes = [docker_forward.WHY + "; accept pod traffic in DOCKER-USER, not by changing the policy"] if docker_named else []
+        return check_result("overlay.forward", "fail", "; ".join(dropped + unknown + notes), FORWARD_EXPECTED,
                             _fix_text(changes, root, " (what podnet.doctor.remediate does)"))
     if unknown:
         return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
@@ -119,8 +121,7 @@ def _docker_source(facts, result):
     chains = docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset)
     if not chains:
         return ""
-    return (", set by Docker (chains %s): %s; accept pod traffic in DOCKER-USER, not by changing the policy"
-            % (", ".join(chains), docker_forward.WHY))
+    return ", set by Docker (chains %s)" % ", ".join(chains)
 
 
 def evaluate_boot(boot, ports, node_networks, firewalld_running=False, root="/"):
