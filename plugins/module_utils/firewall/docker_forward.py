@@ -145,8 +145,20 @@ def unit_changes(root, entries):
     return files, commands
 
 
+# Where a unit file of docker.service can be (systemd's unit search path for the system manager).
+DOCKER_UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                    "/lib/systemd/system")
+
+
+def docker_service_present(root="/"):
+    """Whether docker.service exists: our unit hangs off it (a snap's dockerd is snap.docker.dockerd.service)."""
+    return any(os.path.exists(os.path.join(root, directory.lstrip("/"), "docker.service")) for directory in DOCKER_UNIT_DIRS)
+
+
 def unit_covers(root, backend, pod_cidr):
-    """Whether our unit is enabled for docker.service and re-adds both accepts of ``pod_cidr`` in ``backend``."""
+    """Whether our unit is enabled for an existing docker.service and re-adds both accepts of ``pod_cidr`` in ``backend``."""
+    if not docker_service_present(root):
+        return False
     text = read_text(root, UNIT_PATH) or ""
     wanted = unit_text([(backend, pod_cidr)]).splitlines(True)
     execs = [line for line in wanted if line.startswith("ExecStart=")]

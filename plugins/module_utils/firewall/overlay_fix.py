@@ -277,6 +277,12 @@ def _plan_docker_user_unit(plan, root):
     if not entries:
         return
     files, commands = docker_forward.unit_changes(root, entries)
+    if not docker_forward.docker_service_present(root):
+        note = ("no docker.service unit (%s): %s is written for it and will not run at boot; re-add the DOCKER-USER accepts "
+                "after the unit that starts your dockerd (e.g. snap.docker.dockerd.service)"
+                % (", ".join(docker_forward.DOCKER_UNIT_DIRS), docker_forward.UNIT))
+        if note not in plan["unresolved"]:
+            plan["unresolved"].append(note)
     plan["files"].update(files)
     plan["commands"].extend(c for c in commands if c not in plan["commands"])
 

@@ -42,10 +42,19 @@ def forward_check(facts, root):
     return overlay_checks.evaluate_overlay(facts, [("udp", 8472, "flannel VXLAN")], [NODE_NET], POD, "flannel", root)[1]
 
 
+def make_tree_with_docker(path, files):
+    """A node root with Debian's docker.service (docker.io) and ``files``."""
+    return make_tree(path, dict(DOCKER_SERVICE, **files))
+
+
+DOCKER_SERVICE = {"lib/systemd/system/docker.service": "[Service]\nType=notify\nExecStart=/usr/sbin/dockerd -H fd://\n"}
+
+
 def installed_unit(tmp_path, backend="iptables-nft", linked=True, extra=None):
     files = {"etc/systemd/system/" + docker_forward.UNIT: docker_forward.unit_text([(backend, POD)])}
+    files.update(DOCKER_SERVICE)
     files.update(extra or {})
-    root = make_tree(tmp_path, files)
+    root = make_tree_with_docker(tmp_path, files)
     if linked:
         wants = os.path.join(root, "etc/systemd/system/docker.service.wants")
         os.makedirs(wants)
@@ -60,7 +69,7 @@ def installed_unit(tmp_path, backend="iptables-nft", linked=True, extra=None):
 @pytest.mark.parametrize("backend", ["iptables_nft", "iptables_legacy"])
 def test_docker_forward_drop_is_named_with_why_and_fixed_in_docker_user(tmp_path, name, chains, backend):
     dump = fixture(name)
-    check = forward_check(facts_for(dump, backend), make_tree(tmp_path, {}))
+    check = forward_check(facts_for(dump, backend), make_tree_with_docker(tmp_path, {}))
     assert check["status"] == "fail"
     assert "policy DROP of FORWARD, set by Docker (chains %s)" % chains in check["observed"]
     assert "at every start when it turned ip_forward on itself" in check["observed"]
@@ -84,7 +93,7 @@ def test_docker_forward_drop_is_named_with_why_and_fixed_in_docker_user(tmp_path
     (fixture("docker-20.10.iptables-nft-save").replace("-A FORWARD -j DOCKER-USER\n", ""), "policy DROP of FORWARD"),
 ])
 def test_a_forward_drop_that_is_not_dockers_is_not_named_docker(tmp_path, dump, where):
-    check = forward_check(facts_for(dump), make_tree(tmp_path, {}))
+    check = forward_check(facts_for(dump), make_tree_with_docker(tmp_path, {}))
     assert check["status"] == "fail"
     assert where in check["observed"]
     assert "Docker" not in check["observed"] and "DOCKER-USER 1" not in check["fix"]
@@ -93,7 +102,7 @@ def test_a_forward_drop_that_is_not_dockers_is_not_named_docker(tmp_path, dump, 
 def test_docker_with_forward_accept_passes_and_needs_no_unit(tmp_path):
     """ip_forward was already 1 when dockerd started: Docker leaves the policy ACCEPT (setupIPForwarding)."""
     dump = fixture("docker-20.10.iptables-nft-save").replace(":FORWARD DROP", ":FORWARD ACCEPT")
-    root = make_tree(tmp_path, {})
+    root = make_tree_with_docker(tmp_path, {})
     assert forward_check(facts_for(dump), root)["status"] == "pass"
     plan = overlay_fix.plan_overlay_fix(facts_for(dump), [], [NODE_NET], POD, "flannel", root)
     assert plan["commands"] == [] and plan["files"] == {}
@@ -102,7 +111,7 @@ def test_docker_with_forward_accept_passes_and_needs_no_unit(tmp_path):
 @pytest.mark.parametrize("name", ["docker-20.10.iptables-nft-save", "docker-28.iptables-nft-save"])
 def test_fixed_at_runtime_only_fails_until_the_unit_is_enabled(tmp_path, name):
     fixed = with_our_rules(fixture(name))
-    check = forward_check(facts_for(fixed), make_tree(tmp_path / "bare", {}))
+    check = forward_check(facts_for(fixed), make_tree_with_docker(tmp_path / "bare", {}))
     assert check["status"] == "fail"
     assert "accepted now, but iptables-nft FORWARD policy is DROP, set by Docker" in check["observed"]
     assert "nothing adds the pod accept back after a reboot" in check["observed"]
@@ -118,19 +127,19 @@ def test_rules_v4_accepting_pod_traffic_counts_as_persisted(tmp_path):
     """netfilter-persistent restores rules.v4 before dockerd, which keeps DOCKER-USER's rules."""
     fixed = with_our_rules(fixture("docker-20.10.iptables-nft-save"))
     rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n" + OUR_RULES + "COMMIT\n"
-    root = make_tree(tmp_path / "good", {"etc/iptables/rules.v4": rules})
+    root = make_tree_with_docker(tmp_path / "good", {"etc/iptables/rules.v4": rules})
     assert forward_check(facts_for(fixed), root)["status"] == "pass"
     # its FORWARD policy ACCEPT is no help: dockerd sets DROP after the restore
     accept_only = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
-    assert forward_check(facts_for(fixed), make_tree(tmp_path / "policy", {"etc/iptables/rules.v4": accept_only}))["status"] == "fail"
-    broken = make_tree(tmp_path / "broken", {"etc/iptables/rules.v4": "*filter\n:FORWARD ACCEPT [0:0]\n"})
+    assert forward_check(facts_for(fixed), make_tree_with_docker(tmp_path / "policy", {"etc/iptables/rules.v4": accept_only}))["status"] == "fail"
+    broken = make_tree_with_docker(tmp_path / "broken", {"etc/iptables/rules.v4": "*filter\n:FORWARD ACCEPT [0:0]\n"})
     check = forward_check(facts_for(fixed), broken)
     assert check["status"] == "error" and "rules.v4" in check["observed"]
 
 
 def test_plan_inserts_in_docker_user_writes_our_unit_and_is_idempotent(tmp_path):
     dump = fixture("docker-20.10.iptables-nft-save")
-    root = make_tree(tmp_path, {})
+    root = make_tree_with_docker(tmp_path, {})
     plan = overlay_fix.plan_overlay_fix(facts_for(dump), [], [NODE_NET], POD, "flannel", root)
     assert [c for c in plan["commands"] if c[0] != "systemctl"] == docker_forward.insert_commands("iptables-nft", POD)
     assert ["systemctl", "enable", docker_forward.UNIT] in plan["commands"]
@@ -151,7 +160,7 @@ def test_plan_inserts_in_docker_user_writes_our_unit_and_is_idempotent(tmp_path)
 
 def test_runtime_rules_present_plan_only_installs_the_unit(tmp_path):
     plan = overlay_fix.plan_overlay_fix(facts_for(with_our_rules(fixture("docker-28.iptables-nft-save"))), [], [NODE_NET], POD,
-                                        "flannel", make_tree(tmp_path, {}))
+                                        "flannel", make_tree_with_docker(tmp_path, {}))
     assert all(c[0] == "systemctl" for c in plan["commands"]) and set(plan["files"]) == {docker_forward.UNIT_PATH}
     assert any("dropped after a reboot by Docker's FORWARD policy DROP" in o for o in plan["openings"])
 
@@ -166,7 +175,7 @@ def test_a_changed_pod_cidr_rewrites_our_unit(tmp_path):
 def test_ufw_with_docker_keeps_the_ufw_route_fix(tmp_path):
     """ufw manages FORWARD itself: its route rules are the fix there, not DOCKER-USER."""
     dump = fixture("docker-20.10.iptables-nft-save")
-    check = forward_check(facts_for(dump, ufw_active=True), make_tree(tmp_path, {}))
+    check = forward_check(facts_for(dump, ufw_active=True), make_tree_with_docker(tmp_path, {}))
     assert check["status"] == "fail" and "ufw route allow" in check["fix"] and "DOCKER-USER 1" not in check["fix"]
 
 
@@ -181,7 +190,17 @@ def test_no_boot_gap_when_forwarding_is_on_before_dockerd_starts(tmp_path, files
     """dockerd changes the policy only when it turns forwarding on itself (setupIPForwarding): with 1 at
     boot the policy stays ACCEPT after a reboot, so a runtime-only accept is not a fault."""
     fixed = with_our_rules(fixture("docker-20.10.iptables-nft-save"))
-    root = make_tree(tmp_path, files)
+    root = make_tree_with_docker(tmp_path, files)
     assert forward_check(facts_for(fixed), root)["status"] == ("fail" if gap else "pass")
     plan = overlay_fix.plan_overlay_fix(facts_for(fixed), [], [NODE_NET], POD, "flannel", root)
     assert bool(plan["files"]) == gap
+
+
+def test_without_docker_service_the_unit_is_not_claimed_to_persist(tmp_path):
+    """A snap's dockerd (snap.docker.dockerd.service): our unit would hang off a unit that never starts."""
+    fixed = with_our_rules(fixture("docker-20.10.iptables-nft-save"))
+    root = installed_unit(tmp_path)
+    os.unlink(os.path.join(root, "lib/systemd/system/docker.service"))
+    assert forward_check(facts_for(fixed), root)["status"] == "fail"
+    plan = overlay_fix.plan_overlay_fix(facts_for(fixed), [], [NODE_NET], POD, "flannel", root)
+    assert any("no docker.service unit" in text and "snap.docker.dockerd.service" in text for text in plan["unresolved"])
