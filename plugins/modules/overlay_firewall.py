@@ -23,6 +23,11 @@ description:
   - What the next boot loads is evaluated too (see C(overlay.boot) in M(podnet.doctor.node_info)) - a port
     accepted now but dropped by the boot configuration (opened by hand at runtime only, or a firewall enabled
     at boot but stopped now) is opened in the boot configuration only.
+  - Where the drop is Docker's FORWARD policy DROP (dockerd sets it at every start when it turned on
+    C(ip_forward) itself), the pod CIDR is accepted in both directions at the top of C(DOCKER-USER), the
+    chain Docker keeps for users, and C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled
+    for C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a
+    reboot). Docker's own chains and the FORWARD policy are never changed.
   - A ruleset it cannot evaluate, now or at boot, fails the task before anything is changed.
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, flows
 
 INBOUND_EXPECTED = "every overlay port accepted from the node network"
 FORWARD_EXPECTED = "forwarded pod traffic accepted"
@@ -74,23 +74,54 @@ def _inbound_check(facts, ports, node_networks, backends, active, notes, root):
 
 
 def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
-    dropped, unknown, changes = [], [], []
+    dropped, unknown, changes, packets, docker_named = [], [], [], [], False
     for name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
+        packets.append(packet)
         try:
             result = flows.packet_result(backends, packet)
         except Unevaluable as exc:
             unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
             continue
         if result["verdict"] != "accept":
-            dropped.append("%s (%s -> %s): %s by %s" % (name, packet.iif, packet.oif, result["verdict"], result["where"]))
+            source = _docker_source(facts, result)
+            docker_named = docker_named or bool(source)
+            dropped.append("%s (%s -> %s): %s by %s%s" % (name, packet.iif, packet.oif, result["verdict"], result["where"], source))
             changes.append(_fixer().opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
     if dropped:
-        return check_result("overlay.forward", "fail", "; ".join(dropped + unknown), FORWARD_EXPECTED,
+        notes = [docker_forward.WHY + "; accept pod traffic in DOCKER-USER, not by changing the policy"] if docker_named else []
+        return check_result("overlay.forward", "fail", "; ".join(dropped + unknown + notes), FORWARD_EXPECTED,
                             _fix_text(changes, root, " (what podnet.doctor.remediate does)"))
     if unknown:
         return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
+    try:
+        gaps = docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset)
+    except Unevaluable as exc:
+        return check_result("overlay.forward", "error", "pod traffic is accepted now, but Docker sets FORWARD to DROP at its next "
+                            "start and what the boot restores cannot be evaluated: %s" % exc, FORWARD_EXPECTED)
+    if gaps:
+        return _docker_boot_gap(gaps, pod_cidr, root)
     return check_result("overlay.forward", "pass", "pod <-> pod and pod -> outside forwarded (%s)" % (", ".join(active) or "no firewall"),
                         FORWARD_EXPECTED)
+
+
+def _docker_boot_gap(gaps, pod_cidr, root):
+    """overlay.forward when pod traffic is accepted now but Docker's FORWARD DROP comes back at boot alone."""
+    observed = "; ".join(
+        "forwarded pod traffic accepted now, but %s FORWARD policy is DROP, set by Docker (chains %s: %s), and forwarding is "
+        "not on at boot, so dockerd sets DROP again; nothing adds the pod accept back after a reboot (no enabled %s, no accept "
+        "in %s)" % (backend, ", ".join(chains), docker_forward.WHY, docker_forward.UNIT, docker_forward.NETFILTER_PERSISTENT_RULES)
+        for backend, chains in gaps)
+    change = dict(commands=[], nft_lines=[], ipt_lines=[], unresolved=[], docker_user=[(backend, pod_cidr) for backend, _chains in gaps])
+    return check_result("overlay.forward", "fail", observed, FORWARD_EXPECTED,
+                        _fix_text([change], root, " (what podnet.doctor.remediate does)"))
+
+
+def _docker_source(facts, result):
+    """Why the drop is Docker's, when it is: its FORWARD policy, with Docker's chains present."""
+    chains = docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset)
+    if not chains:
+        return ""
+    return ", set by Docker (chains %s)" % ", ".join(chains)
 
 
 def evaluate_boot(boot, ports, node_networks, firewalld_running=False, root="/"):

@@ -17,7 +17,10 @@ Runtime and boot are handled separately per backend:
   /etc/nftables.conf (which must define that table; a backup is kept).
 * iptables (legacy or nft, ufw not active): ``-I <chain> 1`` with a comment, and the
   same line in /etc/iptables/rules.v4 (netfilter-persistent's file; backup kept).
-* ufw: ``ufw allow from <net> ... comment podnet.doctor`` (ufw persists it itself)."""
+* ufw: ``ufw allow from <net> ... comment podnet.doctor`` (ufw persists it itself).
+* Docker's FORWARD policy DROP (:mod:`docker_forward`): the pod CIDR accepted at the top of
+  ``DOCKER-USER`` now, and our unit re-adds it after every dockerd start; Docker's chains and the
+  policy it owns are never touched."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -29,7 +32,7 @@ import re
 import shlex
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, flows
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, firewalld, flows
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import tool_protocol
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
@@ -97,7 +100,7 @@ def opening(facts, packet, result, network, desc=None):
     backend has a boot state of its own: ``commands`` to run, ``nft_lines`` for
     /etc/nftables.d/podnet-doctor.nft, ``ipt_lines`` ((chain, line)) for /etc/iptables/rules.v4,
     and ``unresolved``: what only the administrator can do, and why."""
-    change = {"commands": [], "nft_lines": [], "ipt_lines": [], "unresolved": []}
+    change = {"commands": [], "nft_lines": [], "ipt_lines": [], "unresolved": [], "docker_user": []}
     backend = result["backend"]
     label = _label(packet, network, result, desc, "")
     if backend == "firewalld":
@@ -115,6 +118,9 @@ def opening(facts, packet, result, network, desc=None):
             change["commands"].append(_ufw_allow(packet, network))
         else:
             change["unresolved"].append(_ufw_cannot_open(label, packet))
+    elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset):
+        change["commands"] += docker_forward.insert_commands(backend, network)
+        change["docker_user"].append((backend, network))
     elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
         chain, table = result["chain"], result["table"]
         change["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
@@ -185,6 +191,7 @@ def describe_changes(changes, root="/"):
         _plan_ipt_persistence(plan, root, ipt_lines)
     except Unevaluable as exc:
         plan["unresolved"].append(str(exc))
+    _plan_docker_user_unit(plan, root)
     parts = [" ".join(shlex.quote(arg) for arg in argv) for argv in plan["commands"]]
     for path, lines, where in ((NFT_FILE, nft_lines, "%s, included from %s" % (NFT_FILE, NFT_CONF)),
                                (IPTABLES_RULES, [line for _chain, line in ipt_lines], "the *filter table of %s" % IPTABLES_RULES)):
@@ -195,6 +202,9 @@ def describe_changes(changes, root="/"):
         parts += ["add '%s' to %s" % (line, where) for line in lines if line + "\n" not in before]
     if NFT_CONF in plan["files"]:
         parts.append("include %s from %s (a backup is kept)" % (NFT_FILE, NFT_CONF))
+    if docker_forward.UNIT_PATH in plan["files"]:
+        parts.append("write %s (re-adds the DOCKER-USER accepts after every dockerd start; Docker's own chains and its "
+                     "FORWARD policy are left alone)" % docker_forward.UNIT_PATH)
     return "; ".join(parts + plan["unresolved"])
 
 
@@ -206,6 +216,8 @@ def _merge_change(plan, change, nft_lines, ipt_lines):
     plan["unresolved"].extend(u for u in change["unresolved"] if u not in plan["unresolved"])
     nft_lines.extend(line for line in change["nft_lines"] if line not in nft_lines)
     ipt_lines.extend(line for line in change["ipt_lines"] if line not in ipt_lines)
+    docker_user = plan.setdefault("docker_user", [])
+    docker_user.extend(entry for entry in change.get("docker_user", []) if entry not in docker_user)
     return fresh
 
 
@@ -239,9 +251,40 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
     if boot is not None:
         _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines,
                             (facts.get("firewalld") or {}).get("running"))
+    if forward:
+        _plan_docker_boot_gaps(plan, facts, root, node_networks, pod_cidr, cni)
     _plan_nft_persistence(plan, root, nft_lines)
     _plan_ipt_persistence(plan, root, ipt_lines)
+    _plan_docker_user_unit(plan, root)
     return plan
+
+
+def _plan_docker_boot_gaps(plan, facts, root, node_networks, pod_cidr, cni):
+    """Docker's FORWARD DROP in force and pod traffic accepted now (DOCKER-USER filled by hand or by a
+    run whose unit was removed) but nothing re-adds the accepts after a reboot: the unit only."""
+    packets = [packet for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni)]
+    for backend, _chains in docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset):
+        entry = (backend, pod_cidr)
+        if entry not in plan.setdefault("docker_user", []):
+            plan["docker_user"].append(entry)
+            plan["openings"].append("forward from %s: accepted now in %s DOCKER-USER, but dropped after a reboot by Docker's "
+                                    "FORWARD policy DROP (nothing re-adds the accept)" % (pod_cidr, backend))
+
+
+def _plan_docker_user_unit(plan, root):
+    """Our unit that re-adds the DOCKER-USER accepts of ``plan["docker_user"]`` after dockerd starts."""
+    entries = sorted(plan.get("docker_user") or [])
+    if not entries:
+        return
+    files, commands = docker_forward.unit_changes(root, entries)
+    if not docker_forward.docker_service_present(root):
+        note = ("no docker.service unit (%s): %s is written for it and will not run at boot; re-add the DOCKER-USER accepts "
+                "after the unit that starts your dockerd (e.g. snap.docker.dockerd.service)"
+                % (", ".join(docker_forward.DOCKER_UNIT_DIRS), docker_forward.UNIT))
+        if note not in plan["unresolved"]:
+            plan["unresolved"].append(note)
+    plan["files"].update(files)
+    plan["commands"].extend(c for c in commands if c not in plan["commands"])
 
 
 def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones):
@@ -372,4 +415,4 @@ def boot_state_first(commands):
     """The commands in the order that is safe to interrupt: those that change the boot-time
     configuration (firewalld ``--permanent``) before those that change only the running one.
     Otherwise the plan's order is kept."""
-    return sorted(commands, key=lambda argv: "--permanent" not in argv and argv[0] != "firewall-offline-cmd")
+    return sorted(commands, key=lambda argv: "--permanent" not in argv and argv[0] not in ("firewall-offline-cmd", "systemctl"))

@@ -148,7 +148,9 @@ def detach_overlapping_subnet(fleet, node):
 PODNET_OWNED_FILES = ("/etc/sysctl.d/99-zzz-podnet-doctor.conf", "/etc/sysctl.d/z99-zzz-podnet-doctor.conf",
                       "/etc/modules-load.d/podnet-doctor.conf", "/etc/nftables.d/podnet-doctor.nft",
                       "/etc/systemd/networkd.conf.d/podnet-doctor.conf", "/etc/NetworkManager/conf.d/podnet-doctor.conf",
-                      "/etc/systemd/network/00-podnet-doctor-cni.network", "/etc/systemd/network/00-podnet-doctor-cni.link")
+                      "/etc/systemd/network/00-podnet-doctor-cni.network", "/etc/systemd/network/00-podnet-doctor-cni.link",
+                      "/etc/systemd/system/podnet-doctor-docker-user.service",
+                      "/etc/systemd/system/docker.service.wants/podnet-doctor-docker-user.service")
 
 
 def forget_podnet_doctor(node):

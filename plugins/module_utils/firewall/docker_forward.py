@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Docker's FORWARD policy: who set it, where pod traffic must be accepted instead, and what
+keeps that accept across dockerd restarts and reboots.
+
+What dockerd does (moby libnetwork; bookworm's docker.io 20.10.24 and moby 28):
+
+* when it had to turn ``net.ipv4.ip_forward`` on itself, it sets the filter FORWARD policy to DROP
+  (``setupIPForwarding``; moby 28 skips it with ``--ip-forward-no-drop``), at every start: a reboot
+  with forwarding off at boot, then dockerd, gives DROP again (flannel#872, kubernetes#39823);
+* it jumps from FORWARD to ``DOCKER-USER`` first, then to its own chains (``DOCKER``,
+  ``DOCKER-ISOLATION-STAGE-1/2`` in 20.10, ``DOCKER-FORWARD`` and its sub-chains in 28), which it
+  re-creates at start: rules added to them, or to FORWARD between its jumps, are Docker's to remove;
+* ``DOCKER-USER`` is the users' chain: dockerd creates it when missing, appends ``-j RETURN`` when
+  missing and keeps every rule already in it ("Docker will not delete or modify any pre-existing
+  rules", libnetwork firewall_linux.go ``arrangeUserFilterRule``). So an accept there survives
+  ``systemctl restart docker``, but not a reboot: the kernel starts with empty tables.
+
+So the fix is an accept for the pod CIDR (both directions) at the top of ``DOCKER-USER``, now, and a
+oneshot unit of ours ordered after docker.service (``WantedBy=``/``PartOf=docker.service``) that
+re-adds it idempotently (``-C || -I``) whenever dockerd starts; the FORWARD policy, which dockerd
+owns and sets again at every start, is never changed. With Docker's own nftables backend (moby 28,
+``firewall-backend=nftables``) Docker leaves the iptables FORWARD policy alone and none of this applies."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import iptables
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.gather_boot import NETFILTER_PERSISTENT_RULES
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
+from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
+
+# Chains dockerd creates in the filter table (20.10: DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2;
+# 28 adds DOCKER-FORWARD, DOCKER-BRIDGE, DOCKER-CT, DOCKER-INTERNAL).
+DOCKER_CHAINS = ("DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2",
+                 "DOCKER-FORWARD", "DOCKER-BRIDGE", "DOCKER-CT", "DOCKER-INTERNAL")
+USER_CHAIN = "DOCKER-USER"
+COMMENT = "podnet.doctor"
+UNIT = "podnet-doctor-docker-user.service"
+UNIT_PATH = "/etc/systemd/system/" + UNIT
+UNIT_WANTS_LINK = "/etc/systemd/system/docker.service.wants/" + UNIT
+UNIT_HEADER = "# Managed by podnet.doctor (podnet.doctor.overlay_firewall); changes here are overwritten.\n"
+WHY = ("dockerd sets the FORWARD policy to DROP at every start when it turned ip_forward on itself, "
+       "and keeps the rules of DOCKER-USER, the chain it reserves for users")
+
+
+def docker_chains(ruleset):
+    """Docker's chains in the filter table of a parsed :class:`iptables.IptablesRuleset`, sorted."""
+    return sorted(chain for chain in ruleset.policies if chain in DOCKER_CHAINS)
+
+
+def _ruleset_key(backend):
+    return backend.replace("-", "_")
+
+
+def docker_owned_drop(facts, result, parsed_ruleset):
+    """The Docker chains of the backend when ``result`` (:func:`flows.packet_result`) is the FORWARD
+    policy DROP of an iptables backend that has Docker's ``DOCKER-USER`` chain jumped to from FORWARD,
+    else []. ``parsed_ruleset``: :func:`flows.parsed_ruleset`. A DROP rule, a drop in a chain of
+    Docker's, or a DROP policy with no Docker chain is not named Docker."""
+    backend = result.get("backend") or ""
+    if not backend.startswith("iptables") or facts.get("ufw_active") or result.get("table", "filter") != "filter":
+        return []
+    if result.get("chain") != "FORWARD" or "policy DROP" not in (result.get("where") or ""):
+        return []
+    return docker_forward_chains(parsed_ruleset(facts, _ruleset_key(backend)))
+
+
+def docker_forward_chains(ruleset):
+    """Docker's chains when FORWARD's policy is DROP and FORWARD jumps to DOCKER-USER, else []."""
+    if ruleset.policies.get("FORWARD") != "DROP":
+        return []
+    if not any(args[-2:] == ["-j", USER_CHAIN] for args in ruleset.rules.get("FORWARD", [])):
+        return []
+    return docker_chains(ruleset)
+
+
+def docker_backends(facts, parsed_ruleset):
+    """[(backend, Docker's chains)]: the iptables backends in which Docker's FORWARD DROP is in force."""
+    found = []
+    for backend in ("iptables-nft", "iptables-legacy"):
+        if facts.get(_ruleset_key(backend)) and not facts.get("ufw_active"):
+            chains = docker_forward_chains(parsed_ruleset(facts, _ruleset_key(backend)))
+            if chains:
+                found.append((backend, chains))
+    return found
+
+
+def user_rules(pod_cidr):
+    """The argument lists of the DOCKER-USER accepts for pod traffic: from and to the pod CIDR."""
+    tail = ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
+    return [["-s", pod_cidr] + tail, ["-d", pod_cidr] + tail]
+
+
+def insert_commands(backend, pod_cidr):
+    """What the fixer runs now: each accept inserted at the top of DOCKER-USER (``-w``: dockerd may hold
+    the xtables lock)."""
+    return [[backend, "-w", "-I", USER_CHAIN, "1"] + args for args in user_rules(pod_cidr)]
+
+
+def _quoted(args):
+    return " ".join(args)
+
+
+def unit_text(entries):
+    """Our unit for ``entries`` ([(backend, pod CIDR)]): after every dockerd start, each accept is
+    added unless it is there (``-C || -I``), so a restart of dockerd, which keeps them, adds nothing."""
+    lines = [UNIT_HEADER,
+             "# Docker (dockerd) sets the iptables FORWARD policy to DROP at every start when it turned\n",
+             "# ip_forward on itself, and keeps user rules in DOCKER-USER across restarts; after a reboot\n",
+             "# DOCKER-USER starts empty. This re-adds the accept for forwarded pod traffic once dockerd\n",
+             "# has created the chain. Docker's own chains and the FORWARD policy are left to Docker.\n",
+             "[Unit]\n",
+             "Description=podnet.doctor: accept forwarded pod traffic in Docker's DOCKER-USER chain\n",
+             "After=docker.service\n", "PartOf=docker.service\n", "\n", "[Service]\n", "Type=oneshot\n",
+             "RemainAfterExit=yes\n"]
+    for backend, pod_cidr in entries:
+        for args in user_rules(pod_cidr):
+            lines.append("ExecStart=/bin/sh -c '%s -w -C %s %s || %s -w -I %s 1 %s'\n"
+                         % (backend, USER_CHAIN, _quoted(args), backend, USER_CHAIN, _quoted(args)))
+    lines += ["\n", "[Install]\n", "WantedBy=docker.service\n"]
+    return "".join(lines)
+
+
+def unit_state(root, entries):
+    """(text now or None, whether it is ours for ``entries``, whether docker.service wants it)."""
+    text = read_text(root, UNIT_PATH)
+    linked = os.path.lexists(os.path.join(root, UNIT_WANTS_LINK.lstrip("/")))
+    return text, text == unit_text(entries), linked
+
+
+def unit_changes(root, entries):
+    """(file changes, commands) that install and enable our unit for ``entries``: nothing when it is in place."""
+    text, current, linked = unit_state(root, entries)
+    files, commands = {}, []
+    if not current:
+        files[UNIT_PATH] = {"before": text, "after": unit_text(entries), "owned": True}
+        commands.append(["systemctl", "daemon-reload"])
+    if not linked:
+        commands.append(["systemctl", "enable", UNIT])
+    return files, commands
+
+
+# Where a unit file of docker.service can be (systemd's unit search path for the system manager).
+DOCKER_UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                    "/lib/systemd/system")
+
+
+def docker_service_present(root="/"):
+    """Whether docker.service exists: our unit hangs off it (a snap's dockerd is snap.docker.dockerd.service)."""
+    return any(os.path.exists(os.path.join(root, directory.lstrip("/"), "docker.service")) for directory in DOCKER_UNIT_DIRS)
+
+
+def unit_covers(root, backend, pod_cidr):
+    """Whether our unit is enabled for an existing docker.service and re-adds both accepts of ``pod_cidr`` in ``backend``."""
+    if not docker_service_present(root):
+        return False
+    text = read_text(root, UNIT_PATH) or ""
+    wanted = unit_text([(backend, pod_cidr)]).splitlines(True)
+    execs = [line for line in wanted if line.startswith("ExecStart=")]
+    return os.path.lexists(os.path.join(root, UNIT_WANTS_LINK.lstrip("/"))) and all(line in text.splitlines(True) for line in execs)
+
+
+def forwarding_on_at_boot(root="/"):
+    """Whether systemd-sysctl leaves ``net.ipv4.ip_forward = 1`` at boot (files in /run gone), before
+    dockerd starts (docker.service is ordered after sysinit.target): dockerd then has nothing to turn on
+    and leaves the FORWARD policy ACCEPT. False when the boot value is 0 or cannot be decided."""
+    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)["systemd"]
+    return boot.get("after_reboot", boot).get("value") == "1"
+
+
+def boot_gaps(facts, root, pod_cidr, packets, parsed_ruleset, rules_file=NETFILTER_PERSISTENT_RULES):
+    """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force now, dockerd will set it again
+    at boot (forwarding is not 1 when it starts) and nothing brings the pod accepts back: neither our
+    enabled unit nor the iptables-restore file ``rules_file`` (restored before dockerd starts). The sysctl
+    files are read only on such a node. Raises Unevaluable when ``rules_file`` cannot be evaluated."""
+    gaps = []
+    found = docker_backends(facts, parsed_ruleset)
+    if not found or forwarding_on_at_boot(root):
+        return gaps
+    for backend, chains in found:
+        if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets):
+            gaps.append((backend, chains))
+    return gaps
+
+
+def rules_v4_accepts(root, path, packets):
+    """Whether the iptables-restore file ``path`` (restored at boot before dockerd starts; dockerd keeps
+    its DOCKER-USER rules) accepts every forwarded ``packet`` once Docker sets FORWARD to DROP.
+    False when there is no such file; raises Unevaluable when it cannot be parsed or evaluated."""
+    text = read_text(root, path)
+    if text is None:
+        return False
+    try:
+        ruleset = iptables.IptablesRuleset(text, path)
+    except RulesetParseError as exc:
+        raise Unevaluable(str(exc))
+    if "FORWARD" not in ruleset.policies:
+        return False
+    ruleset.policies["FORWARD"] = "DROP"
+    ruleset.rules.setdefault(USER_CHAIN, [])
+    ruleset.policies.setdefault(USER_CHAIN, "-")
+    forward = ruleset.rules["FORWARD"]
+    if not any(args[-2:] == ["-j", USER_CHAIN] for args in forward):
+        forward.insert(0, ["-j", USER_CHAIN])  # dockerd puts its jump first
+    return all(iptables.ipt_verdict(ruleset, packet)["verdict"] == "accept" for packet in packets)
