@@ -61,16 +61,28 @@ def names_in(value, bare=False):
     return set()
 
 
+SECTIONS = ("block", "rescue", "always")
+
+
+def flat(tasks_list):
+    """Tasks with every block's sections in line after the block itself (which keeps its when:)."""
+    for task in tasks_list or []:
+        yield dict((key, value) for key, value in task.items() if key not in SECTIONS)
+        for section in SECTIONS:
+            for inner in flat(task.get(section)):
+                yield inner
+
+
 def tasks(role, entry):
     path = os.path.join(ROLES, role, "tasks", entry + ".yml")
-    return load(path) or []
+    return list(flat(load(path)))
 
 
 def results():
     """Every name a role task registers or sets with set_fact."""
     found = set()
     for path in glob.glob(os.path.join(ROLES, "*", "tasks", "*.yml")):
-        for task in load(path) or []:
+        for task in flat(load(path)):
             if "register" in task:
                 found.add(task["register"])
             found |= set((task.get("ansible.builtin.set_fact") or {}).keys())
