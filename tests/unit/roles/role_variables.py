@@ -69,8 +69,7 @@ def flat(tasks_list):
     for task in tasks_list or []:
         yield dict((key, value) for key, value in task.items() if key not in SECTIONS)
         for section in SECTIONS:
-            for inner in flat(task.get(section)):
-                yield inner
+            yield from flat(task.get(section))
 
 
 def tasks(role, entry):
