@@ -18,6 +18,10 @@ import json
 
 from ansible.module_utils.six import text_type
 
+# kube-router's IP-in-IP tunnel names (pkg/controllers/routing generateTunnelName): 2.x "tun-" + 11 hex digits of the
+# sha256 of the peer address; 1.x the peer's dotless IPv4 address behind "tun-" when shorter than 12 digits, else
+# behind "tun" alone (tun + exactly 12 digits fills IFNAMSIZ-1). Not tun[0-9]*: OpenVPN's tun0 must stay managed.
+KUBE_ROUTER_TUNNEL_GLOBS = ("tun-*", "tun" + "[0-9]" * 12)
 CNI_INTERFACES = ("cni0", "flannel.*", "flannel-wg*", "cali*", "tunl0", "vxlan.calico", "vxlan-v6.calico",
                   "wireguard.cali", "cilium_*", "lxc*", "weave", "vethwe*", "datapath", "kube-ipvs0",
                   "kube-bridge", "kube-dummy-if", "antrea-gw*", "antrea-tun*", "antrea-wg*", "nodelocaldns",

@@ -40,7 +40,7 @@ import re
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import ConfigUnreadable
-from ansible_collections.podnet.doctor.plugins.module_utils.network import manager_config, service_state
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, manager_config, service_state
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import host_path, read_text
 
 CHECK_ID = "netmgr.cni_links"
@@ -52,8 +52,7 @@ CNI_LINK_GLOBS = ("cni*", "flannel*", "cali*", "vxlan*", "tunl*", "lxc*", "ciliu
 CNI_EXTRA_GLOBS = {
     "calico": ("wireguard.cali", "wg-v6.cali"),
     "weave": ("vethwe*", "datapath"),
-    # kube-router's IP-in-IP tunnels, tun-<11 hex digits of the sha256 of the peer address> (2.x GenerateTunnelName)
-    "kube-router": ("tun-*",),
+    "kube-router": host_networks.KUBE_ROUTER_TUNNEL_GLOBS,
 }
 # One concrete link per glob, with its kind and (udev/networkd) Type, to test [Match] sections with.
 SAMPLE_LINKS = (

@@ -84,10 +84,9 @@ OVERLAY_MODES = {
     ("antrea", "gre"): ("gre-ethernet", ()),
     ("antrea", "wireguard"): ("wireguard", ("antrea-wg0",)),
     ("antrea", "noencap"): ("none", ()),
-    # kube-router names its IP-in-IP tunnels tun-<11 hex digits of the sha256 of the peer address> (2.x)
     ("kube-router", "bgp"): ("none", ()),
-    ("kube-router", "ipip"): ("ipip", ("tun-*",)),
-    ("kube-router", "fou"): ("fou", ("tun-*",)),
+    ("kube-router", "ipip"): ("ipip", host_networks.KUBE_ROUTER_TUNNEL_GLOBS),
+    ("kube-router", "fou"): ("fou", host_networks.KUBE_ROUTER_TUNNEL_GLOBS),
 }
 CNI_CONF_DIR = "/etc/cni/net.d"
 CNI_CONF_SUFFIXES = (".conf", ".conflist", ".json")

@@ -1,7 +1,6 @@
 """Review of issue 15's CNI catalog additions against each project's source."""
 import fnmatch
 
-import pytest
 
 from ansible_collections.podnet.doctor.plugins.module_utils.network import managers, mtu
 
@@ -15,10 +14,15 @@ def test_kube_router_fou_is_ipip_in_gue_32_bytes():
     assert mtu.overhead_for(encapsulation, True) == 52
 
 
-@pytest.mark.xfail(strict=True, reason="kube-router 1.x names the tunnel to a peer whose address has 12+ digits "
-                   "tun<digits> without the dash (pkg/controllers/routing generateTunnelName: 'tun-' only when the "
-                   "dotless address is shorter than 12); tun-* misses e.g. tun192168100101")
 def test_kube_router_1x_long_address_tunnels_are_cni_links():
     globs = managers.cni_link_globs("kube-router")
     assert any(fnmatch.fnmatchcase("tun192168100101", glob) for glob in globs)
     assert any(fnmatch.fnmatchcase("tun192168100101", glob) for glob in mtu.overlay_mode("kube-router", "ipip")[1])
+
+
+def test_kube_router_tunnel_globs_leave_vpn_tunnels_managed():
+    # OpenVPN's tun0 and a 1.x name shorter than 12 digits without the dash (never generated) stay outside
+    globs = managers.cni_link_globs("kube-router")
+    for name in ("tun0", "tun12", "tun19216810010"):
+        assert not any(fnmatch.fnmatchcase(name, glob) for glob in globs), name
+    assert any(fnmatch.fnmatchcase("tun-1921681001", glob) for glob in globs)
