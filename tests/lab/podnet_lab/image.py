@@ -110,6 +110,8 @@ def build(force=False, quiet=False):
 # at the node's next boot (no systemd runs in the build container, so none starts during it).
 VARIANTS = {
     "netmgr": ["udev", "network-manager"],
+    # a node as monitored in production: Debian's node_exporter reads /var/lib/prometheus/node-exporter (textfile)
+    "monitor": ["prometheus-node-exporter"],
 }
 
 
