@@ -13,7 +13,6 @@ PROMTOOL_TESTS = sorted((REPO / "tests" / "promtool").glob("*.yml"))
 PROMTOOL = shutil.which("promtool")
 
 
-
 def _promtool(*args):
     assert PROMTOOL, "promtool is missing: run scripts/setup (it installs Debian's prometheus package)"
     done = subprocess.run([PROMTOOL] + list(args), capture_output=True, text=True, timeout=60, check=False)
