@@ -113,6 +113,8 @@ VARIANTS = {
     # a real dockerd (bookworm's docker.io 20.10.24): its iptables setup (FORWARD policy DROP,
     # DOCKER-USER) is what tests/lab/test_docker_forward.py needs; no container is ever run
     "docker": ["docker.io"],
+    # a node as monitored in production: Debian's node_exporter reads /var/lib/prometheus/node-exporter (textfile)
+    "monitor": ["prometheus-node-exporter"],
 }
 
 
