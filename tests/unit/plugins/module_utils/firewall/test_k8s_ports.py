@@ -63,7 +63,7 @@ def test_sources_validation():
 def test_pass_with_no_firewall_names_the_ports():
     result = _run(OPEN, OPEN)
     assert result["status"] == "pass", result
-    assert "10250/tcp" in result["observed"] and "30000/udp" in result["observed"]
+    assert "10250/tcp" in result["observed"] and "30000-32767/udp" in result["observed"]
     assert "6443/tcp" not in result["observed"]
 
 
@@ -73,7 +73,7 @@ def test_kubelet_dropped_now_fails_naming_port_and_rule():
     assert result["status"] == "fail", result
     assert "10250" in result["observed"] and "now" in result["observed"]
     assert "30000" not in result["observed"]
-    assert "remediate" in result["fix"]
+    assert "by hand" in result["fix"]
 
 
 def test_open_now_but_dropped_after_reboot_fails():
@@ -90,6 +90,7 @@ def test_control_plane_ports_only_on_the_control_plane():
     assert _run(live, live)["status"] == "pass"
     result = _run(live, live, control_plane=True)
     assert result["status"] == "fail" and "6443" in result["observed"] and "2380" in result["observed"]
+    assert "2379-2380/tcp" in result["fix"], result["fix"]
 
 
 def test_nodeport_from_named_sources_only_and_empty_list_skips_it():
