@@ -21,7 +21,11 @@ description:
   - Returns the check results C(ip_forward.runtime), C(ip_forward.boot), C(br_netfilter.loaded),
     C(br_netfilter.boot), C(bridge_nf_call.runtime), C(bridge_nf_call.boot), C(overlay.inbound),
     C(overlay.forward), C(overlay.boot), C(iptables.backends), C(mtu.overlay), C(netmgr.cni_links) and
-    C(ports.nodeport_reserved).
+    C(ports.nodeport_reserved) and C(k8s_ports.inbound).
+  - C(k8s_ports.inbound) judges, with the evaluator of C(overlay.inbound), the Kubernetes component ports of
+    O(k8s_distribution) (kubelet on every node, apiserver, etcd, scheduler, controller-manager or supervisor on the
+    control plane) from the node networks, and the NodePort range from O(nodeport_sources), in the running firewalls
+    and in what the next boot loads.
   - C(iptables.backends) fails when the iptables backend the node's C(iptables) command does not use (its
     alternative) holds rules the kernel still runs, naming the tables and chains of each backend and the overlay or
     pod packets the unused one drops; its fix (move the rules, flush the unused backend) is named, never run.
@@ -39,6 +43,34 @@ description:
     links, remove their routes and policy rules, or rewrite their MAC; no daemon CLI is run for it.
   - Read-only. Reading the rulesets needs root (C(become)); without it the overlay checks are C(error).
 author: podnet.doctor developers (@podnet)
+options:
+  k8s_distribution:
+    description:
+      - The Kubernetes distribution whose component ports C(k8s_ports.inbound) checks; C(none) skips the check.
+    type: str
+    choices: [kubeadm, k3s, rke2, none]
+    default: kubeadm
+  control_plane:
+    description:
+      - Whether this host runs the control plane; wins over O(control_plane_group) when set.
+    type: bool
+  control_plane_group:
+    description:
+      - The inventory group of control-plane hosts (kubespray's C(kube_control_plane)), looked up in O(group_names).
+    type: str
+    default: kube_control_plane
+  group_names:
+    description:
+      - The host's inventory groups (Ansible's C(group_names)).
+    type: list
+    elements: str
+    default: []
+  nodeport_sources:
+    description:
+      - CIDRs the NodePort range must be accepted from (load balancers, clients). Unset = the node networks;
+        V([]) = the NodePort range is not checked.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - podnet.doctor.attributes.read_only
   - podnet.doctor.node
@@ -170,15 +202,16 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
     node_argument_spec, overlay_argument_spec, validated_overlay_params, validated_owned_files)
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import apply_ignore
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, iptables_backends, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, gather_live, iptables_backends, k8s_ports_checks, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import link_sysctl_checks, port_ranges, prereq_checks, sysctl_boot
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, managers, mtu
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, k8s_components, managers, mtu
 
 
 def build_module():
     spec = node_argument_spec()
     spec.update(overlay_argument_spec())
     spec["ignore"] = dict(type="list", elements="str", default=[])
+    spec.update(k8s_components.argument_spec())
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
 
@@ -188,6 +221,7 @@ def main():
     try:
         validated_owned_files(params)
         ports, pod_cidr, node_networks = validated_overlay_params(params)
+        nodeport_sources = k8s_components.validated_sources(params["nodeport_sources"])
     except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     try:
@@ -206,6 +240,9 @@ def main():
         node_networks = host_networks.derive_node_networks(firewall["addresses"], params["peers"])
     checks += overlay_checks.evaluate_overlay(firewall, ports, node_networks, pod_cidr, params["cni"], params["root"])
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
+    checks += k8s_ports_checks.checks(firewall, boot, node_networks, params["k8s_distribution"],
+                                      k8s_components.is_control_plane(params["control_plane"], params["group_names"], params["control_plane_group"]),
+                                      port_ranges.parse_nodeport_range(params["nodeport_range"]), nodeport_sources, params["root"])
     checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"]))
     routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(

@@ -36,9 +36,9 @@ def check_exit_codes(fleet, tmp_path):
     assert rc == 0, out
     assert summary["result"] == "pass" and set(summary["hosts"]) == {"node1", "node2"}
     suites = JUnitXml.fromfile(str(tmp_path / "healthy" / "junit.xml"))
-    # 18 checks per host: overlay.boot, rp_filter.pod_links, ipv6.accept_ra, mtu.overlay, netmgr.cni_links,
-    # ports.nodeport_reserved, iptables.backends among them
-    assert sum(1 for suite in suites for _case in suite) == 2 * 18
+    # 19 checks per host: overlay.boot, rp_filter.pod_links, ipv6.accept_ra, mtu.overlay, netmgr.cni_links,
+    # ports.nodeport_reserved, iptables.backends, k8s_ports.inbound among them
+    assert sum(1 for suite in suites for _case in suite) == 2 * 19
 
     faults.set_sysctl_runtime(fleet.node(2), "net.bridge.bridge-nf-call-iptables", "0")
     try:

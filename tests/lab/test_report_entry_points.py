@@ -17,8 +17,8 @@ from podnet_lab import faults, fleet as lab_fleet, podman
 
 FLEET_NAME = os.environ.get("PODNET_REPORTS_FLEET", "podnet-reports")
 FLEET_SUBNET = os.environ.get("PODNET_REPORTS_SUBNET", "192.168.87.0/24")
-CHECKS_PER_HOST = 18  # 12 + rp_filter.pod_links, ipv6.accept_ra (skip for flannel, IPv4), mtu.overlay, netmgr.cni_links,
-# ports.nodeport_reserved, iptables.backends
+CHECKS_PER_HOST = 19  # 12 + rp_filter.pod_links, ipv6.accept_ra (skip for flannel, IPv4), mtu.overlay, netmgr.cni_links,
+# ports.nodeport_reserved, iptables.backends, k8s_ports.inbound
 BRIDGE = "net.bridge.bridge-nf-call-iptables"
 FORWARD = "net.ipv4.ip_forward"
 

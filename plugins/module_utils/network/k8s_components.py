@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) podnet.doctor developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the Kubernetes components on a node need the host firewall to admit from the other nodes.
+
+One table, one place, like :mod:`cni_catalog`. Each entry: (protocol, first port, last port, what it is).
+Sources (upstream documentation of each distribution):
+
+* kubeadm (kubernetes.io, "Reference / Networking / Ports and Protocols"): every node kubelet API TCP
+  10250; control plane kube-apiserver TCP 6443, etcd server client API TCP 2379-2380, kube-scheduler
+  TCP 10259, kube-controller-manager TCP 10257. NodePort Services TCP and UDP 30000-32767 on every node.
+* k3s (docs.k3s.io, "Installation / Requirements", "Inbound Rules for K3s Nodes"): kubelet TCP 10250 on
+  all nodes; servers TCP 6443 (supervisor and apiserver); TCP 2379-2380 only with embedded etcd (HA).
+* rke2 (docs.rke2.io, "Install / Requirements", "Inbound Network Rules"): kubelet TCP 10250 on all
+  nodes; servers TCP 6443 (apiserver), TCP 9345 (supervisor), TCP 2379-2380 (etcd).
+
+The NodePort range is the cluster's (``podnet_nodeport_range``), opened from ``podnet_nodeport_sources``.
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+
+KUBELET = [("tcp", 10250, 10250, "kubelet API")]
+ETCD = [("tcp", 2379, 2380, "etcd")]
+CONTROL_PLANE = {
+    "kubeadm": [("tcp", 6443, 6443, "kube-apiserver")] + ETCD + [("tcp", 10259, 10259, "kube-scheduler"),
+                                                                 ("tcp", 10257, 10257, "kube-controller-manager")],
+    "k3s": [("tcp", 6443, 6443, "k3s supervisor and kube-apiserver")],
+    "rke2": [("tcp", 6443, 6443, "kube-apiserver"), ("tcp", 9345, 9345, "rke2 supervisor")] + ETCD,
+}
+DISTRIBUTIONS = sorted(CONTROL_PLANE) + ["none"]
+DEFAULT_DISTRIBUTION = "kubeadm"
+# kubeadm's and kubespray's inventory group of control-plane hosts
+DEFAULT_CONTROL_PLANE_GROUP = "kube_control_plane"
+
+
+def argument_spec():
+    """node_info's options for k8s_ports.inbound (documented there)."""
+    return dict(
+        k8s_distribution=dict(type="str", choices=DISTRIBUTIONS, default=DEFAULT_DISTRIBUTION),
+        control_plane=dict(type="bool"),
+        control_plane_group=dict(type="str", default=DEFAULT_CONTROL_PLANE_GROUP),
+        group_names=dict(type="list", elements="str", default=[]),
+        nodeport_sources=dict(type="list", elements="str"),
+    )
+
+
+def validated_distribution(value, variable="podnet_k8s_distribution"):
+    if value not in DISTRIBUTIONS:
+        raise ValueError("%s=%r is not one of %s; set the distribution that runs the cluster (none skips k8s_ports.inbound)"
+                         % (variable, value, ", ".join(DISTRIBUTIONS)))
+    return value
+
+
+def validated_sources(value, variable="podnet_nodeport_sources"):
+    """The NodePort sources as networks: None = the node networks (decided by the caller), [] = no NodePort
+    probe (Services reached through nothing outside the node), else every item a CIDR or address."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("%s=%r is not a list of CIDRs; write e.g. [10.0.0.0/16], [] to skip the NodePort ports, "
+                         "or leave it unset for the node networks" % (variable, value))
+    networks = []
+    for item in value:
+        try:
+            networks.append(str(ipaddress.ip_network(u"%s" % item, strict=False)))
+        except ValueError:
+            raise ValueError("%s: %r is not a CIDR (e.g. 10.0.0.0/16 or 192.0.2.10); fix the list item" % (variable, item))
+    return networks
+
+
+def is_control_plane(host_flag, groups, group_name=DEFAULT_CONTROL_PLANE_GROUP):
+    """Whether this host runs the control plane: ``host_flag`` (podnet_control_plane, True/False) wins
+    when set, else membership of the inventory group ``group_name``."""
+    if host_flag is not None:
+        return bool(host_flag)
+    return group_name in (groups or [])
+
+
+def component_ports(distribution, control_plane, embedded_etcd=True):
+    """[(protocol, first, last, description)] this node must admit from the node networks. ``embedded_etcd``:
+    k3s only opens 2379-2380 with embedded etcd (HA servers)."""
+    if distribution == "none":
+        return []
+    ports = list(KUBELET)
+    if control_plane:
+        ports += CONTROL_PLANE[distribution]
+        if distribution == "k3s" and embedded_etcd:
+            ports += ETCD
+    return ports
+
+
+def nodeport_ports(low, high):
+    return [("tcp", low, high, "NodePort Services"), ("udp", low, high, "NodePort Services")]
+
+
+def probe_ports(entries):
+    """The single-port (protocol, port, description) entries the evaluator sends for each range: its first
+    and its last port (a rule covering part of a range shows at its edges)."""
+    probes = []
+    for proto, first, last, desc in entries:
+        for port in sorted({first, last}):
+            probes.append((proto, port, desc))
+    return probes
