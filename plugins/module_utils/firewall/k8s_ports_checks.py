@@ -48,10 +48,10 @@ def checks(live, boot, node_networks, distribution, control_plane, nodeport_rang
         groups.append((k8s_components.nodeport_ports(*nodeport_range), sources))
     running = live.get("firewalld", {}).get("running")
     dropped, unknown, live_changes, boot_changes = [], [], [], []
-    for entries, networks in groups:
-        probes = k8s_components.probe_ports(entries)
-        for facts, is_boot, when, changes in ((live, False, "now", live_changes), (boot, True, "at the next boot", boot_changes)):
-            found = _judge(facts, probes, networks, is_boot, running, when)
+    for facts, is_boot, when, changes in ((live, False, "now", live_changes), (boot, True, "at the next boot", boot_changes)):
+        mentioned = k8s_components.mentioned_numbers(facts)
+        for entries, networks in groups:
+            found = _judge(facts, k8s_components.probe_ports(entries, mentioned), networks, is_boot, running, when)
             dropped += found[0]
             unknown += found[1]
             changes += found[2]

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
 
 KUBELET = [("tcp", 10250, 10250, "kubelet API")]
 ETCD = [("tcp", 2379, 2380, "etcd")]
@@ -30,6 +31,7 @@ CONTROL_PLANE = {
     "k3s": [("tcp", 6443, 6443, "k3s supervisor and kube-apiserver")],
     "rke2": [("tcp", 6443, 6443, "kube-apiserver"), ("tcp", 9345, 9345, "rke2 supervisor")] + ETCD,
 }
+_NUMBER = re.compile(r"(?<![0-9])[0-9]{1,5}(?![0-9])")
 DISTRIBUTIONS = sorted(CONTROL_PLANE) + ["none"]
 DEFAULT_DISTRIBUTION = "kubeadm"
 # kubeadm's and kubespray's inventory group of control-plane hosts
@@ -96,11 +98,37 @@ def nodeport_ports(low, high):
     return [("tcp", low, high, "NodePort Services"), ("udp", low, high, "NodePort Services")]
 
 
-def probe_ports(entries):
-    """The single-port (protocol, port, description) entries the evaluator sends for each range: its first
-    and its last port (a rule covering part of a range shows at its edges)."""
+def mentioned_numbers(facts):
+    """Every integer a firewall's facts hold (rule texts, nft JSON, firewalld XML): the only places a port
+    match can start or end. Counters and addresses add probes, never hide one."""
+    found = set()
+    todo = [facts]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            found.add(value)
+        elif isinstance(value, str):
+            found.update(int(number) for number in _NUMBER.findall(value))
+        elif isinstance(value, dict):
+            todo.extend(value.keys())
+            todo.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            todo.extend(value)
+    return found
+
+
+def probe_ports(entries, mentioned=()):
+    """The single-port (protocol, port, description) entries the evaluator sends for each range. A rule
+    matches a port interval whose bounds are numbers its text names, so the verdict over a range can only
+    change at a named number ``n`` (an interval starting there) or at ``n + 1`` (one ending at ``n``):
+    probing the range's edges and those points inside it probes every stretch of equal verdict once, and a
+    rule that drops the middle of the NodePort range is seen. ``mentioned``: :func:`mentioned_numbers`."""
     probes = []
     for proto, first, last, desc in entries:
-        for port in sorted({first, last}):
+        ports = {first, last}
+        ports.update(port for number in mentioned for port in (number, number + 1) if first < port < last)
+        for port in sorted(ports):
             probes.append((proto, port, desc))
     return probes

@@ -106,3 +106,28 @@ def test_skip_and_error():
     result = _run(broken, OPEN)
     assert result["status"] == "error" and "iptables-legacy-save failed" in result["observed"]
     assert k8s_ports_checks.checks(OPEN, OPEN, [], "kubeadm", False, (30000, 32767), None)[0]["status"] == "error"
+
+
+@pytest.mark.parametrize("rules", [
+    # a DROP of ports in the middle of the range, before the range's accept
+    ["-A INPUT -p tcp -m tcp --dport 31000:31010 -j DROP", "-A INPUT -p tcp -m tcp --dport 30000:32767 -j ACCEPT",
+     "-A INPUT -p udp -m udp --dport 30000:32767 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 10250 -j ACCEPT"],
+    # accepts that leave a hole in the middle (31001-31499 dropped by the policy)
+    ["-A INPUT -p tcp -m tcp --dport 30000:31000 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 31500:32767 -j ACCEPT",
+     "-A INPUT -p udp -m udp --dport 30000:32767 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 10250 -j ACCEPT"],
+    # one port in the middle, with multiport
+    ["-A INPUT -p tcp -m multiport --dports 31337 -j REJECT", "-A INPUT -p tcp -m tcp --dport 30000:32767 -j ACCEPT",
+     "-A INPUT -p udp -m udp --dport 30000:32767 -j ACCEPT", "-A INPUT -p tcp -m tcp --dport 10250 -j ACCEPT"],
+])
+def test_a_hole_in_the_middle_of_the_nodeport_range_fails(rules):
+    """A range probed only at its edges passes a node that drops NodePorts in the middle (a wrong pass)."""
+    live = _facts(rules)
+    result = _run(live, live)
+    assert result["status"] == "fail", result
+    assert "tcp" in result["observed"] and "NodePort" in result["observed"]
+
+
+def test_the_probes_inside_a_range_are_the_named_numbers_and_their_successors():
+    probes = kc.probe_ports([("tcp", 30000, 32767, "N")], {31000, 31010, 5, 40000, 32767})
+    assert [p[1] for p in probes] == [30000, 31000, 31001, 31010, 31011, 32767]
+    assert kc.mentioned_numbers({"a": "--dport 31000:31010", "b": [{"range": [30500, 30600]}], "c": True}) >= {31000, 31010, 30500, 30600}
