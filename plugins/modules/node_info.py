@@ -46,13 +46,18 @@ author: podnet.doctor developers (@podnet)
 options:
   k8s_distribution:
     description:
-      - The Kubernetes distribution whose component ports C(k8s_ports.inbound) checks; C(none) skips the check.
+      - The Kubernetes distribution whose component ports C(k8s_ports.inbound) checks; C(none) (the default) skips the check.
     type: str
     choices: [kubeadm, k3s, rke2, none]
-    default: kubeadm
+    default: none
   control_plane:
     description:
       - Whether this host runs the control plane; wins over O(control_plane_group) when set.
+    type: bool
+  embedded_etcd:
+    description:
+      - Whether etcd runs on the control-plane nodes (TCP 2379-2380). Unset = the distribution's default (kubeadm
+        stacked etcd and rke2 yes, k3s only with embedded etcd, C(--cluster-init)); V(false) for an external etcd.
     type: bool
   control_plane_group:
     description:
@@ -242,7 +247,8 @@ def main():
     checks.append(overlay_checks.evaluate_boot(boot, ports, node_networks, firewall["firewalld"].get("running"), params["root"]))
     checks += k8s_ports_checks.checks(firewall, boot, node_networks, params["k8s_distribution"],
                                       k8s_components.is_control_plane(params["control_plane"], params["group_names"], params["control_plane_group"]),
-                                      port_ranges.parse_nodeport_range(params["nodeport_range"]), nodeport_sources, params["root"])
+                                      port_ranges.parse_nodeport_range(params["nodeport_range"]), nodeport_sources, params["root"],
+                                      params["embedded_etcd"])
     checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"]))
     routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(

@@ -25,7 +25,7 @@ k8p_fleet = own_fleet(FLEET, 2, SUBNET)
 def k8s_ports(lab, **args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="json")
-    args = dict({"node_networks": [SUBNET]}, **args)
+    args = dict({"node_networks": [SUBNET], "k8s_distribution": "kubeadm"}, **args)
     proc = subprocess.run(["ansible", "-i", lab.inventory_path, "node1", "-m", "podnet.doctor.node_info", "-a", json.dumps(args)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     result = json.JSONDecoder().raw_decode(proc.stdout)[0]["plays"][0]["tasks"][0]["hosts"]["node1"]

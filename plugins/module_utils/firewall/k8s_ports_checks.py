@@ -33,17 +33,18 @@ def _judge(facts, probes, networks, boot, firewalld_running, when):
     return dropped, unknown, changes
 
 
-def checks(live, boot, node_networks, distribution, control_plane, nodeport_range, nodeport_sources, root="/"):
+def checks(live, boot, node_networks, distribution, control_plane, nodeport_range, nodeport_sources, root="/", embedded_etcd=None):
     """[the k8s_ports.inbound result]. ``nodeport_sources``: None = the node networks, [] = no NodePort probe."""
     if distribution == "none":
-        return [check_result(CHECK_ID, "skip", "podnet_k8s_distribution=none", "-")]
+        return [check_result(CHECK_ID, "skip", "podnet_k8s_distribution is none: set it (kubeadm, k3s, rke2) and the control-plane "
+                             "hosts (podnet_control_plane_group or podnet_control_plane) to check the component and NodePort ports", "-")]
     errors = list(live.get("errors") or []) + list(boot.get("errors") or [])
     if errors:
         return [check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(errors), EXPECTED)]
     if not node_networks:
         return [check_result(CHECK_ID, "error", "no node network: set podnet_node_networks or put the peers in the inventory", EXPECTED)]
     sources = node_networks if nodeport_sources is None else nodeport_sources
-    groups = [(k8s_components.component_ports(distribution, control_plane), node_networks)]
+    groups = [(k8s_components.component_ports(distribution, control_plane, embedded_etcd), node_networks)]
     if sources:
         groups.append((k8s_components.nodeport_ports(*nodeport_range), sources))
     running = live.get("firewalld", {}).get("running")

@@ -26,14 +26,19 @@ import re
 KUBELET = [("tcp", 10250, 10250, "kubelet API")]
 ETCD = [("tcp", 2379, 2380, "etcd")]
 CONTROL_PLANE = {
-    "kubeadm": [("tcp", 6443, 6443, "kube-apiserver")] + ETCD + [("tcp", 10259, 10259, "kube-scheduler"),
-                                                                 ("tcp", 10257, 10257, "kube-controller-manager")],
+    "kubeadm": [("tcp", 6443, 6443, "kube-apiserver"), ("tcp", 10259, 10259, "kube-scheduler"),
+                ("tcp", 10257, 10257, "kube-controller-manager")],
     "k3s": [("tcp", 6443, 6443, "k3s supervisor and kube-apiserver")],
-    "rke2": [("tcp", 6443, 6443, "kube-apiserver"), ("tcp", 9345, 9345, "rke2 supervisor")] + ETCD,
+    "rke2": [("tcp", 6443, 6443, "kube-apiserver"), ("tcp", 9345, 9345, "rke2 supervisor")],
 }
 _NUMBER = re.compile(r"(?<![0-9])[0-9]{1,5}(?![0-9])")
 DISTRIBUTIONS = sorted(CONTROL_PLANE) + ["none"]
-DEFAULT_DISTRIBUTION = "kubeadm"
+# none until the user names the distribution (and with it which hosts are control plane): a guessed
+# kubeadm worker fails a k3s agent or passes an apiserver port nobody checked
+DEFAULT_DISTRIBUTION = "none"
+# where etcd runs on the control-plane nodes unless told (podnet_embedded_etcd): kubeadm's stacked etcd
+# and rke2's embedded one do; a k3s server only with --cluster-init (HA), else it keeps SQLite (kine)
+ETCD_ON_CONTROL_PLANE = {"kubeadm": True, "k3s": False, "rke2": True}
 # kubeadm's and kubespray's inventory group of control-plane hosts
 DEFAULT_CONTROL_PLANE_GROUP = "kube_control_plane"
 
@@ -46,6 +51,7 @@ def argument_spec():
         control_plane_group=dict(type="str", default=DEFAULT_CONTROL_PLANE_GROUP),
         group_names=dict(type="list", elements="str", default=[]),
         nodeport_sources=dict(type="list", elements="str"),
+        embedded_etcd=dict(type="bool"),
     )
 
 
@@ -81,15 +87,16 @@ def is_control_plane(host_flag, groups, group_name=DEFAULT_CONTROL_PLANE_GROUP):
     return group_name in (groups or [])
 
 
-def component_ports(distribution, control_plane, embedded_etcd=True):
+def component_ports(distribution, control_plane, embedded_etcd=None):
     """[(protocol, first, last, description)] this node must admit from the node networks. ``embedded_etcd``:
-    k3s only opens 2379-2380 with embedded etcd (HA servers)."""
+    whether etcd runs on the control-plane nodes (None: the distribution's default, :data:`ETCD_ON_CONTROL_PLANE`;
+    False for an external etcd cluster)."""
     if distribution == "none":
         return []
     ports = list(KUBELET)
     if control_plane:
         ports += CONTROL_PLANE[distribution]
-        if distribution == "k3s" and embedded_etcd:
+        if ETCD_ON_CONTROL_PLANE[distribution] if embedded_etcd is None else embedded_etcd:
             ports += ETCD
     return ports
 

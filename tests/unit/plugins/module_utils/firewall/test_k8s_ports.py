@@ -25,12 +25,16 @@ def _run(live, boot, distribution="kubeadm", control_plane=False, sources=None):
 def test_table_kubeadm_control_plane_and_worker():
     assert kc.component_ports("kubeadm", False) == kc.KUBELET
     cp = [(p[0], p[1], p[2]) for p in kc.component_ports("kubeadm", True)]
-    assert cp == [("tcp", 10250, 10250), ("tcp", 6443, 6443), ("tcp", 2379, 2380), ("tcp", 10259, 10259), ("tcp", 10257, 10257)]
+    assert cp == [("tcp", 10250, 10250), ("tcp", 6443, 6443), ("tcp", 10259, 10259), ("tcp", 10257, 10257), ("tcp", 2379, 2380)]
+    # an external etcd cluster: no etcd ports on the control plane
+    assert [p[1] for p in kc.component_ports("kubeadm", True, embedded_etcd=False)] == [10250, 6443, 10259, 10257]
 
 
 def test_table_k3s_and_rke2():
     assert [p[1] for p in kc.component_ports("k3s", True, embedded_etcd=False)] == [10250, 6443]
-    assert [p[1] for p in kc.component_ports("k3s", True)] == [10250, 6443, 2379]
+    # a k3s server keeps SQLite (kine) unless started with --cluster-init: no etcd ports by default
+    assert [p[1] for p in kc.component_ports("k3s", True)] == [10250, 6443]
+    assert [p[1] for p in kc.component_ports("k3s", True, embedded_etcd=True)] == [10250, 6443, 2379]
     assert [p[1] for p in kc.component_ports("rke2", True)] == [10250, 6443, 9345, 2379]
     assert kc.component_ports("none", True) == []
 
