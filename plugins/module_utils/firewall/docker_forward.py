@@ -168,8 +168,14 @@ def unit_covers(root, backend, pod_cidr):
 def forwarding_on_at_boot(root="/"):
     """Whether systemd-sysctl leaves ``net.ipv4.ip_forward = 1`` at boot (files in /run gone), before
     dockerd starts (docker.service is ordered after sysinit.target): dockerd then has nothing to turn on
-    and leaves the FORWARD policy ACCEPT. False when the boot value is 0 or cannot be decided."""
-    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)["systemd"]
+    and leaves the FORWARD policy ACCEPT. Raises Unevaluable when the boot value cannot be decided (a
+    sysctl file that cannot be read): whether dockerd sets DROP again then is unknown, not a boot gap.
+    A value set only in /run/sysctl.d counts as gone after the reboot (tmpfs)."""
+    loaded = sysctl_boot.load_boot_assignments(root)
+    undecided = loaded["undecided"].get("systemd")
+    if undecided:
+        raise Unevaluable("net.ipv4.ip_forward at boot, which decides whether dockerd sets FORWARD to DROP: %s" % "; ".join(undecided))
+    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root, loaded=loaded)["systemd"]
     return boot.get("after_reboot", boot).get("value") == "1"
 
 
@@ -177,14 +183,12 @@ def boot_gaps(facts, root, pod_cidr, packets, parsed_ruleset, rules_file=NETFILT
     """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force now, dockerd will set it again
     at boot (forwarding is not 1 when it starts) and nothing brings the pod accepts back: neither our
     enabled unit nor the iptables-restore file ``rules_file`` (restored before dockerd starts). The sysctl
-    files are read only on such a node. Raises Unevaluable when ``rules_file`` cannot be evaluated."""
-    gaps = []
-    found = docker_backends(facts, parsed_ruleset)
-    if not found or forwarding_on_at_boot(root):
-        return gaps
-    for backend, chains in found:
-        if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets):
-            gaps.append((backend, chains))
+    files are read only when neither covers. Raises Unevaluable when ``rules_file`` or the boot value of
+    forwarding cannot be evaluated."""
+    gaps = [(backend, chains) for backend, chains in docker_backends(facts, parsed_ruleset)
+            if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets)]
+    if not gaps or forwarding_on_at_boot(root):  # sysctl files read last: an unreadable one matters only here
+        return []
     return gaps
 
 
