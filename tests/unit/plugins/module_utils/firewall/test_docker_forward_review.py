@@ -86,3 +86,17 @@ def test_boot_gap_is_error_when_forwarding_at_boot_cannot_be_read(tmp_path, monk
     check = base.forward_check(base.facts_for(fixed), root)
     assert check["status"] == "error", check
     assert "99-forward.conf" in check["observed"] and "Permission denied" in check["observed"]
+
+
+@pytest.mark.parametrize("daemon_json,status", [('{"iptables": false}\n', "pass"), ('{"ip-forward-no-drop": true}\n', "pass"),
+                                                ('{"ip-forward": false}\n', "pass"), ('{"iptables": true}\n', "fail"),
+                                                ('{"iptables": false\n', "error")])
+def test_no_boot_gap_when_dockerd_is_configured_not_to_set_drop(tmp_path, daemon_json, status):
+    """dockerd sets DROP only when it turns forwarding on itself and manages iptables (setupIPForwarding:
+    'if enableIPTables'), and not with moby 28's ip-forward-no-drop: then a runtime-only accept is no gap."""
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    root = make_tree(tmp_path, dict(base.DOCKER_SERVICE, **{"etc/docker/daemon.json": daemon_json}))
+    check = base.forward_check(base.facts_for(fixed), root)
+    assert check["status"] == status, check
+    if status == "error":
+        assert "/etc/docker/daemon.json" in check["observed"]
