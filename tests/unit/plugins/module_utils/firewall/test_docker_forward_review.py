@@ -100,3 +100,15 @@ def test_no_boot_gap_when_dockerd_is_configured_not_to_set_drop(tmp_path, daemon
     assert check["status"] == status, check
     if status == "error":
         assert "/etc/docker/daemon.json" in check["observed"]
+
+
+@pytest.mark.xfail(strict=True, reason="an IPv6 pod CIDR (podnet_pod_cidr accepts one) is judged against the IPv4 "
+                   "iptables ruleset, named Docker's IPv4 FORWARD DROP, and fixed with 'iptables-nft -s fd00:...', which "
+                   "iptables rejects (host/network not found); Docker's IPv6 DROP (ip6tables, moby 27+) is never read")
+def test_ipv6_pod_cidr_is_not_fixed_with_the_ipv4_tool(tmp_path):
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_checks
+    dump = base.fixture("docker-28.iptables-nft-save")
+    check = overlay_checks.evaluate_overlay(base.facts_for(dump), [("udp", 8472, "flannel VXLAN")], [base.NODE_NET], "fd00:10:244::/56",
+                                            "flannel", base.make_tree_with_docker(tmp_path, {}))[1]
+    assert "iptables-nft -w -I DOCKER-USER 1 -s fd00:10:244::/56" not in (check.get("fix") or "")
+    assert "set by Docker" not in check["observed"]
