@@ -2,11 +2,10 @@
 the first tests did not cover. The oracle is Docker's own ruleset (moby 28's generated
 integration/network/bridge/iptablesdoc/generated/new-daemon.md; dockerd 20.10.24 dump of the lab) with
 what our fixer runs applied to it, not our code's opinion."""
-import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, iptables
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, iptables, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 
@@ -106,7 +105,6 @@ def test_no_boot_gap_when_dockerd_is_configured_not_to_set_drop(tmp_path, daemon
                    "iptables ruleset, named Docker's IPv4 FORWARD DROP, and fixed with 'iptables-nft -s fd00:...', which "
                    "iptables rejects (host/network not found); Docker's IPv6 DROP (ip6tables, moby 27+) is never read")
 def test_ipv6_pod_cidr_is_not_fixed_with_the_ipv4_tool(tmp_path):
-    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import overlay_checks
     dump = base.fixture("docker-28.iptables-nft-save")
     check = overlay_checks.evaluate_overlay(base.facts_for(dump), [("udp", 8472, "flannel VXLAN")], [base.NODE_NET], "fd00:10:244::/56",
                                             "flannel", base.make_tree_with_docker(tmp_path, {}))[1]
