@@ -20,12 +20,13 @@ What dockerd does (moby libnetwork; bookworm's docker.io 20.10.24 and moby 28):
 So the fix is an accept for the pod CIDR (both directions) at the top of ``DOCKER-USER``, now, and a
 oneshot unit of ours ordered after docker.service (``WantedBy=``/``PartOf=docker.service``) that
 re-adds it idempotently (``-C || -I``) whenever dockerd starts; the FORWARD policy, which dockerd
-owns and sets again at every start, is never changed. With Docker's own nftables backend (moby 28,
+owns and sets again at every start, is never changed. With Docker's own nftables backend (moby 29, experimental,
 ``firewall-backend=nftables``) Docker leaves the iptables FORWARD policy alone and none of this applies."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import RulesetParseError, Unevaluable
@@ -168,8 +169,14 @@ def unit_covers(root, backend, pod_cidr):
 def forwarding_on_at_boot(root="/"):
     """Whether systemd-sysctl leaves ``net.ipv4.ip_forward = 1`` at boot (files in /run gone), before
     dockerd starts (docker.service is ordered after sysinit.target): dockerd then has nothing to turn on
-    and leaves the FORWARD policy ACCEPT. False when the boot value is 0 or cannot be decided."""
-    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root)["systemd"]
+    and leaves the FORWARD policy ACCEPT. Raises Unevaluable when the boot value cannot be decided (a
+    sysctl file that cannot be read): whether dockerd sets DROP again then is unknown, not a boot gap.
+    A value set only in /run/sysctl.d counts as gone after the reboot (tmpfs)."""
+    loaded = sysctl_boot.load_boot_assignments(root)
+    undecided = loaded["undecided"].get("systemd")
+    if undecided:
+        raise Unevaluable("net.ipv4.ip_forward at boot, which decides whether dockerd sets FORWARD to DROP: %s" % "; ".join(undecided))
+    boot = sysctl_boot.effective_boot_value("net.ipv4.ip_forward", root, loaded=loaded)["systemd"]
     return boot.get("after_reboot", boot).get("value") == "1"
 
 
@@ -177,15 +184,35 @@ def boot_gaps(facts, root, pod_cidr, packets, parsed_ruleset, rules_file=NETFILT
     """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force now, dockerd will set it again
     at boot (forwarding is not 1 when it starts) and nothing brings the pod accepts back: neither our
     enabled unit nor the iptables-restore file ``rules_file`` (restored before dockerd starts). The sysctl
-    files are read only on such a node. Raises Unevaluable when ``rules_file`` cannot be evaluated."""
-    gaps = []
-    found = docker_backends(facts, parsed_ruleset)
-    if not found or forwarding_on_at_boot(root):
-        return gaps
-    for backend, chains in found:
-        if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets):
-            gaps.append((backend, chains))
+    files are read only when neither covers. Raises Unevaluable when ``rules_file`` or the boot value of
+    forwarding cannot be evaluated."""
+    gaps = [(backend, chains) for backend, chains in docker_backends(facts, parsed_ruleset)
+            if not unit_covers(root, backend, pod_cidr) and not rules_v4_accepts(root, rules_file, packets)]
+    if not gaps or not dockerd_sets_drop(root) or forwarding_on_at_boot(root):  # sysctl files read last: an unreadable one matters only here
+        return []
     return gaps
+
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+# dockerd options under which it does not set FORWARD to DROP at start: it does not turn forwarding on
+# ("ip-forward": false), does not touch iptables ("iptables": false; setupIPForwarding sets the policy
+# only with iptables enabled), or is told not to (moby 28's "ip-forward-no-drop").
+NO_DROP_OPTIONS = (("iptables", False), ("ip-forward", False), ("ip-forward-no-drop", True))
+
+
+def dockerd_sets_drop(root="/"):
+    """Whether dockerd's configuration file lets it set FORWARD to DROP at its next start (command-line
+    flags of docker.service are not read). Raises Unevaluable when the file is not a JSON object."""
+    text = read_text(root, DAEMON_JSON)
+    if text is None:
+        return True
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise Unevaluable("%s: not JSON (%s); dockerd refuses to start with it" % (DAEMON_JSON, exc))
+    if not isinstance(options, dict):
+        raise Unevaluable("%s: not a JSON object" % DAEMON_JSON)
+    return not any(options.get(key) is value for key, value in NO_DROP_OPTIONS)
 
 
 def rules_v4_accepts(root, path, packets):

@@ -1,0 +1,112 @@
+"""Review of the Docker FORWARD DROP change (issue #15): what the fix and the verdict must do on layouts
+the first tests did not cover. The oracle is Docker's own ruleset (moby 28's generated
+integration/network/bridge/iptablesdoc/generated/new-daemon.md; dockerd 20.10.24 dump of the lab) with
+what our fixer runs applied to it, not our code's opinion."""
+
+import pytest
+
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, iptables, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
+
+from . import test_docker_forward as base
+from ....fixture_tree import make_tree
+
+POD = base.POD
+USER_DROP = "-A DOCKER-USER -s 10.244.0.0/16 -d 10.99.0.0/16 -j DROP\n"
+
+
+def apply_fix(dump, backend="iptables-nft"):
+    """``dump`` after the commands the fixer runs (``-I DOCKER-USER <n>`` / ``-A DOCKER-USER``)."""
+    lines = dump.splitlines(True)
+    for argv in docker_forward.insert_commands(backend, POD):
+        args = [a for a in argv[1:] if a != "-w"]
+        op, chain = args[0], args[1]
+        rest = args[2:]
+        position = None
+        if op == "-I" and rest and rest[0].isdigit():
+            position, rest = int(rest[0]), rest[1:]
+        elif op == "-I":
+            position = 1
+        rule = "-A %s %s\n" % (chain, " ".join(rest))
+        indexes = [i for i, line in enumerate(lines) if line.startswith("-A %s " % chain)]
+        if position is None:
+            at = indexes[-1] + 1 if indexes else lines.index("COMMIT\n")
+        else:
+            at = indexes[position - 1] if len(indexes) >= position else (indexes[-1] + 1 if indexes else lines.index("COMMIT\n"))
+        lines.insert(at, rule)
+    return "".join(lines)
+
+
+def verdict(dump, packet):
+    return iptables.ipt_verdict(iptables.IptablesRuleset(dump, "iptables-nft"), packet)["verdict"]
+
+
+def forward(src, dst, iif, oif):
+    return Packet("tcp", 8080, src=src, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False)
+
+
+@pytest.mark.xfail(strict=True, reason="the -s/-d pod CIDR accepts at the top of DOCKER-USER match traffic to Docker's "
+                   "bridges too: pods reach every unpublished container port, bypassing moby 28's "
+                   "'-A DOCKER ! -i docker0 -o docker0 -j DROP' (and 20.10's policy DROP for docker0)")
+@pytest.mark.parametrize("name", ["docker-28.iptables-nft-save", "docker-20.10.iptables-nft-save"])
+def test_fix_keeps_dockers_isolation_of_unpublished_container_ports(name):
+    dump = base.fixture(name)
+    to_container = forward("10.244.1.5/32", "172.17.0.2/32", "cni0", "docker0")
+    assert verdict(dump, to_container) == "drop"  # Docker's own isolation, before our fix
+    fixed = apply_fix(dump)
+    assert verdict(fixed, forward("10.244.1.5/32", "10.244.2.5/32", "cni0", "flannel.1")) == "accept"
+    assert verdict(fixed, to_container) == "drop"
+
+
+@pytest.mark.xfail(strict=True, reason="-I DOCKER-USER 1 puts the pod accept above the administrator's own DROP in "
+                   "DOCKER-USER (Docker's documented place for user policy), so the deliberate drop stops applying")
+def test_fix_keeps_the_users_own_drop_in_docker_user():
+    dump = base.fixture("docker-28.iptables-nft-save").replace("COMMIT\n", USER_DROP + "-A DOCKER-USER -j RETURN\nCOMMIT\n")
+    blocked = forward("10.244.1.5/32", "10.99.0.7/32", "cni0", "eth0")
+    assert verdict(dump, blocked) == "drop"
+    fixed = apply_fix(dump)
+    assert verdict(fixed, forward("10.244.1.5/32", "10.244.2.5/32", "cni0", "flannel.1")) == "accept"
+    assert verdict(fixed, blocked) == "drop"
+
+
+def test_boot_gap_is_error_when_forwarding_at_boot_cannot_be_read(tmp_path, monkeypatch):
+    """Accepted now, Docker's DROP in force, no unit: whether dockerd sets DROP again at boot depends on the
+    boot value of ip_forward. A sysctl.d file that cannot be read leaves it undecided: error, not fail."""
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    root = make_tree(tmp_path, dict(base.DOCKER_SERVICE, **{"etc/sysctl.d/99-forward.conf": "net.ipv4.ip_forward = 1\n"}))
+    real = sysctl_boot._read_file
+
+    def unreadable(path):
+        if path.endswith("99-forward.conf"):
+            return sysctl_boot.Unreadable("[Errno 13] Permission denied")
+        return real(path)
+    monkeypatch.setattr(sysctl_boot, "_read_file", unreadable)
+    check = base.forward_check(base.facts_for(fixed), root)
+    assert check["status"] == "error", check
+    assert "99-forward.conf" in check["observed"] and "Permission denied" in check["observed"]
+
+
+@pytest.mark.parametrize("daemon_json,status", [('{"iptables": false}\n', "pass"), ('{"ip-forward-no-drop": true}\n', "pass"),
+                                                ('{"ip-forward": false}\n', "pass"), ('{"iptables": true}\n', "fail"),
+                                                ('{"iptables": false\n', "error")])
+def test_no_boot_gap_when_dockerd_is_configured_not_to_set_drop(tmp_path, daemon_json, status):
+    """dockerd sets DROP only when it turns forwarding on itself and manages iptables (setupIPForwarding:
+    'if enableIPTables'), and not with moby 28's ip-forward-no-drop: then a runtime-only accept is no gap."""
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    root = make_tree(tmp_path, dict(base.DOCKER_SERVICE, **{"etc/docker/daemon.json": daemon_json}))
+    check = base.forward_check(base.facts_for(fixed), root)
+    assert check["status"] == status, check
+    if status == "error":
+        assert "/etc/docker/daemon.json" in check["observed"]
+
+
+@pytest.mark.xfail(strict=True, reason="an IPv6 pod CIDR (podnet_pod_cidr accepts one) is judged against the IPv4 "
+                   "iptables ruleset, named Docker's IPv4 FORWARD DROP, and fixed with 'iptables-nft -s fd00:...', which "
+                   "iptables rejects (host/network not found); Docker's IPv6 DROP (ip6tables, moby 27+) is never read")
+def test_ipv6_pod_cidr_is_not_fixed_with_the_ipv4_tool(tmp_path):
+    dump = base.fixture("docker-28.iptables-nft-save")
+    check = overlay_checks.evaluate_overlay(base.facts_for(dump), [("udp", 8472, "flannel VXLAN")], [base.NODE_NET], "fd00:10:244::/56",
+                                            "flannel", base.make_tree_with_docker(tmp_path, {}))[1]
+    assert "iptables-nft -w -I DOCKER-USER 1 -s fd00:10:244::/56" not in (check.get("fix") or "")
+    assert "set by Docker" not in check["observed"]
