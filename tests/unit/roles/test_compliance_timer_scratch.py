@@ -23,3 +23,11 @@ def test_controller_scratch_tasks_do_not_become():
     assert len(delegated) == 3, [t["name"] for t in delegated]
     for task in delegated:
         assert task.get("become") is False, task["name"]
+
+
+def test_failed_run_still_publishes_its_error_report():
+    # systemd skips ExecStartPost= when ExecStart= fails (systemd.service(5)); the report of a failed run,
+    # where the host's checks are error, must reach node_exporter all the same.
+    unit = (TASKS.parents[1] / "templates" / "podnet-doctor-compliance.service.j2").read_text()
+    copy = [line for line in unit.splitlines() if "podnet.prom" in line and line.startswith("Exec")]
+    assert copy and all(line.startswith("ExecStopPost=") for line in copy), copy
