@@ -65,8 +65,9 @@ def _gather_ip6tables(run, root, which, facts):
             facts[key] = None
 
 
-def gather_firewall(run, root="/", which=None):
-    """Every ruleset and firewall state, read-only."""
+def gather_firewall(run, root="/", which=None, ip6tables=True):
+    """Every ruleset and firewall state, read-only. ``ip6tables``: also the IPv6 dumps (only iptables.backends
+    reads them; the overlay fix does not need them)."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}}
     # -d: the link details (linkinfo), which mtu.overlay needs for a VXLAN's underlay (``vxlan ... dev X`` is not in
@@ -100,7 +101,8 @@ def gather_firewall(run, root="/", which=None):
         except RulesetParseError as exc:
             facts["errors"].append(str(exc))
             facts[key] = None
-    _gather_ip6tables(run, root, which, facts)
+    if ip6tables:
+        _gather_ip6tables(run, root, which, facts)
     daemon = {"running": False}
     cmd = which("firewall-cmd") if process_running(root, "firewalld") else None
     if cmd:

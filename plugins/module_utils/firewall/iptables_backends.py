@@ -151,9 +151,10 @@ def evaluate(facts, root, ports, node_networks, pod_cidr, cni, ip_families=("ipv
     if how is None:
         return check_result(CHECK_ID, "skip", "no iptables command on the node", EXPECTED)
     v4 = _evaluate_family(facts, root, FAMILIES["ipv4"], (selected, how), None, ports, node_networks, pod_cidr, cni, True)
-    if not any(facts.get(key) is not None for key in BACKEND6_KEYS.values()) and not facts.get("errors6"):
-        legacy6 = (read_text(root, LEGACY6_TABLE_NAMES) or "").split()
-        if not legacy6:  # no ip6tables-*-save installed and no legacy IPv6 table: nothing more to judge
+    gathered6 = "errors6" in facts  # gather_firewall(..., ip6tables=False) read no IPv6 dump
+    if not gathered6 or not any(facts.get(key) is not None for key in BACKEND6_KEYS.values()) and not facts["errors6"]:
+        if not gathered6 or not (read_text(root, LEGACY6_TABLE_NAMES) or "").split():
+            # no ip6tables-*-save installed and no legacy IPv6 table: nothing more to judge
             return check_result(CHECK_ID, v4[0], v4[1], EXPECTED, v4[2])
     own6 = selected_backend(root, IP6TABLES_PATHS, BACKEND6_BINARIES)
     v6 = _evaluate_family(facts, root, FAMILIES["ipv6"], own6 if own6[1] else (selected, how), v4[3], ports,

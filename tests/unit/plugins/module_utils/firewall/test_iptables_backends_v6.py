@@ -140,3 +140,19 @@ def test_the_v4_kubelet_hint_keeps_the_clusters_backend_for_v6(tmp_path):
     check = iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel", DUAL)
     assert check["status"] == "fail" and "ip6tables-nft drops 8472/udp" in check["observed"], check
     assert "ip6tables-nft -t filter -F" in check["fix"] and "ip6tables-legacy -t filter -F" not in check["fix"], check
+
+
+def test_the_overlay_fix_gather_runs_no_ip6tables_command(tmp_path):
+    # overlay_firewall gathers with ip6tables=False: it judges IPv4 only and must not pay for the IPv6 dumps
+    calls = []
+    outputs = {"nft": "", "ip": ADDRESSES6, "iptables-legacy-save": "", "iptables-nft-save": EMPTY}
+
+    def run(argv):
+        calls.append(argv[0])
+        return 0, outputs[argv[0]], ""
+    root = node(tmp_path)
+    _proc(root, "filter\n")
+    facts = gather_live.gather_firewall(run, root, lambda name: name, ip6tables=False)
+    assert not [c for c in calls if c.startswith("ip6tables")], calls
+    check = iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel", DUAL)
+    assert check["status"] == "pass" and "IPv6" not in check["observed"], check
