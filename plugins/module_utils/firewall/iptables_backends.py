@@ -47,8 +47,10 @@ BACKEND6_BINARIES = {"legacy": ("ip6tables-legacy", "xtables-legacy-multi", "xta
                      "nft": ("ip6tables-nft", "xtables-nft-multi")}
 
 
-def selected_backend(root, paths=IPTABLES_PATHS, binaries=BACKEND_BINARIES):
-    """(``legacy``/``nft``/None, how it was decided): what the node's ``iptables`` (``paths``) command is."""
+def selected_backend(root, paths=IPTABLES_PATHS, binaries=None):
+    """(``legacy``/``nft``/None, how it was decided): what the node's ``iptables`` (``paths``) command is;
+    ``binaries``: BACKEND_BINARIES unless given (BACKEND6_BINARIES for ip6tables)."""
+    binaries = binaries or BACKEND_BINARIES
     for path in paths:
         if not os.path.lexists(host_path(root, path)):
             continue

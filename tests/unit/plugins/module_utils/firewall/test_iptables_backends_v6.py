@@ -6,7 +6,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gath
 
 from .test_iptables_backends import EMPTY, NODE_NET, SSH_ONLY_NFT, VXLAN, node
 
-DUAL = ["ipv4", "ipv6"]
+DUAL = ("ipv4", "ipv6")
 # eth0 holds the IPv4 node network and a global IPv6 one (the dual-stack peers), plus its link-local address
 ADDRESSES6 = ('[{"ifname": "eth0", "addr_info": [{"local": "192.168.76.11", "prefixlen": 24}, '
               '{"local": "fd76::11", "prefixlen": 64}, {"local": "fe80::1", "prefixlen": 64}]}]')
