@@ -86,7 +86,14 @@ def _drops(facts, ruleset, name, ports, node_networks, pod_cidr, cni):
             unknown.append("%s (%s): %s" % (packet.describe(), desc, error))
         elif result["verdict"] != "accept":
             found.append("%s (%s) by %s" % (packet.describe(), desc, result["where"]))
-    for flow, packet in (flows.forward_packets(facts, node_networks, pod_cidr, cni) if pod_cidr else []):
+    _tally(backend, flows.forward_packets(facts, node_networks, pod_cidr, cni) if pod_cidr else [], found, unknown)
+    return found, unknown
+
+
+def _tally(backend, labelled, found, unknown):
+    """Adds each (label, packet) of ``labelled`` that ``backend`` drops to ``found``, or to ``unknown`` when it cannot
+    be evaluated."""
+    for flow, packet in labelled:
         try:
             result = flows.packet_result(backend, packet)
         except Unevaluable as exc:
@@ -94,7 +101,6 @@ def _drops(facts, ruleset, name, ports, node_networks, pod_cidr, cni):
             continue
         if result["verdict"] != "accept":
             found.append("%s by %s" % (flow, result["where"]))
-    return found, unknown
 
 
 def fix_text(selected, stale, both, tables=TABLES, alternative=None, tool="iptables"):
@@ -281,14 +287,7 @@ def _drops6(facts, ruleset, name, ports, node_networks6, cni):
     for flow, dst, iif, oif in zip(flows.FORWARD_FLOWS, (POD6, POD6, OUTSIDE6), (in_if, out_if, in_if), (out_if, in_if, node_if)):
         packets.append((flow, Packet("tcp", 443, src=POD6, dst=dst, iif=iif, oif=oif, hook="forward", family="ipv6", dst_local=False)))
     found, unknown = [], []
-    for flow, packet in packets:
-        try:
-            result = iptables.ipt_verdict(ruleset, packet)
-        except Unevaluable as exc:
-            unknown.append("%s: %s" % (flow, exc))
-            continue
-        if result["verdict"] != "accept":
-            found.append("%s by %s" % (flow, result["where"]))
+    _tally([(name, lambda p: iptables.ipt_verdict(ruleset, p))], packets, found, unknown)
     return found, unknown
 
 
