@@ -29,6 +29,8 @@ description:
   - C(iptables.backends) fails when the iptables backend the node's C(iptables) command does not use (its
     alternative) holds rules the kernel still runs, naming the tables and chains of each backend and the overlay or
     pod packets the unused one drops; its fix (move the rules, flush the unused backend) is named, never run.
+    IPv6 (C(ip6tables-legacy-save), C(ip6tables-nft-save)) is judged the same way; dropped IPv6 overlay or pod
+    packets only when O(ip_families) has C(ipv6).
   - C(mtu.overlay) compares the MTU of the CNI's overlay devices (C(flannel.1), C(vxlan.calico), C(tunl0)...) and
     its configured MTU (C(FLANNEL_MTU) in C(/run/flannel/subnet.env), every C(mtu) key of the C(/etc/cni/net.d) file
     the container runtime uses - the first that loads in byte order) with the uplink's MTU (the link holding the node
@@ -249,7 +251,7 @@ def main():
                                       k8s_components.is_control_plane(params["control_plane"], params["group_names"], params["control_plane_group"]),
                                       port_ranges.parse_nodeport_range(params["nodeport_range"]), nodeport_sources, params["root"],
                                       params["embedded_etcd"])
-    checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"]))
+    checks.append(iptables_backends.evaluate(firewall, params["root"], ports, node_networks, pod_cidr, params["cni"], params["ip_families"]))
     routes = host_networks.gather_routes(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
     link_checks, facts["link_sysctl"] = link_sysctl_checks.evaluate(
         params["root"], params["cni"], params["ip_families"], firewall["addresses"], routes, node_networks, loaded)

@@ -122,7 +122,7 @@ def fix(module):
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
     def gather_live_rules():
-        return gather_live.gather_firewall(run, root, module.get_bin_path)
+        return gather_live.gather_firewall(run, root, module.get_bin_path, ip6tables=False)
 
     def gather_boot_rules(live):
         return gather_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])

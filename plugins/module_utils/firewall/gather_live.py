@@ -24,6 +24,12 @@ from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_t
 # iptables-legacy-save dumps the tables this file lists (iptables/iptables-save.c, for_each_table: each line
 # a table, nothing printed and exit 0 for none). Read in the node's network namespace like the command would.
 LEGACY_TABLE_NAMES = "/proc/net/ip_tables_names"
+# the same for ip6tables-legacy-save (net/ipv6/netfilter/ip6_tables.c registers ip6_tables_names)
+LEGACY6_TABLE_NAMES = "/proc/net/ip6_tables_names"
+# the IPv6 dumps, read for iptables.backends only: their failures go to ``errors6`` so that the IPv4 checks
+# (overlay.inbound, overlay.forward), which never read them, are not turned into errors by them
+IP6TABLES_DUMPS = (("ip6tables_legacy", ["ip6tables-legacy-save"], LEGACY6_TABLE_NAMES),
+                   ("ip6tables_nft", ["ip6tables-nft-save"], None))
 
 
 def _tool(run, argv):
@@ -31,15 +37,37 @@ def _tool(run, argv):
     return {"rc": rc, "out": out, "err": err.strip()}
 
 
-def _no_legacy_tables(root):
+def _no_legacy_tables(root, names=LEGACY_TABLE_NAMES):
     """True when the kernel holds no iptables-legacy table: the file is there and empty, so the dump would be
     empty and the command is not run (one fork and exec less on every pre-flight of an nftables node). A
     missing or unreadable file decides nothing: the command runs as before."""
-    return read_text(root, LEGACY_TABLE_NAMES) == ""
+    return read_text(root, names) == ""
 
 
-def gather_firewall(run, root="/", which=None):
-    """Every ruleset and firewall state, read-only."""
+def _gather_ip6tables(run, root, which, facts):
+    """``ip6tables_legacy``/``ip6tables_nft``: the dump, or None when the command is missing or failed (then named
+    in ``errors6``)."""
+    facts["errors6"] = []
+    for key, argv, names in IP6TABLES_DUMPS:
+        binary = which(argv[0])
+        facts[key] = None
+        if not binary:
+            continue
+        result = {"rc": 0, "out": "", "err": ""} if names and _no_legacy_tables(root, names) else _tool(run, [binary] + argv[1:])
+        if result["rc"] != 0:
+            facts["errors6"].append("%s failed (rc=%d): %s (run with become: true)" % (argv[0], result["rc"], result["err"]))
+            continue
+        facts[key] = result["out"]
+        try:
+            flows.parsed_ruleset(facts, key)
+        except RulesetParseError as exc:
+            facts["errors6"].append(str(exc))
+            facts[key] = None
+
+
+def gather_firewall(run, root="/", which=None, ip6tables=True):
+    """Every ruleset and firewall state, read-only. ``ip6tables``: also the IPv6 dumps (only iptables.backends
+    reads them; the overlay fix does not need them)."""
     which = which or (lambda name: name)
     facts = {"errors": [], "parsed": {}}
     # -d: the link details (linkinfo), which mtu.overlay needs for a VXLAN's underlay (``vxlan ... dev X`` is not in
@@ -73,6 +101,8 @@ def gather_firewall(run, root="/", which=None):
         except RulesetParseError as exc:
             facts["errors"].append(str(exc))
             facts[key] = None
+    if ip6tables:
+        _gather_ip6tables(run, root, which, facts)
     daemon = {"running": False}
     cmd = which("firewall-cmd") if process_running(root, "firewalld") else None
     if cmd:

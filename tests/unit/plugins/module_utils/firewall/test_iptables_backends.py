@@ -36,10 +36,11 @@ def node(tmp_path, alternative="/usr/sbin/iptables-nft", layout="debian"):
     return root
 
 
-def judge(root, legacy="", nft=""):
-    outputs = {"nft": "", "iptables-legacy-save": legacy, "iptables-nft-save": nft, "ip": ADDRESSES}
+def judge(root, legacy="", nft="", legacy6="", nft6="", families=("ipv4",)):
+    outputs = {"nft": "", "iptables-legacy-save": legacy, "iptables-nft-save": nft, "ip": ADDRESSES,
+               "ip6tables-legacy-save": legacy6, "ip6tables-nft-save": nft6}
     facts = gather_live.gather_firewall(lambda argv: (0, outputs[argv[0]], ""), root, lambda name: name)
-    return iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel")
+    return iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel", families)
 
 
 @pytest.mark.parametrize("alternative,layout,backend", [
@@ -101,7 +102,7 @@ def test_no_iptables_is_skip_and_an_unknown_target_is_an_error(tmp_path):
 
 def test_an_unreadable_ruleset_is_an_error_not_a_pass(tmp_path):
     root = node(tmp_path)
-    outputs = {"nft": "", "iptables-nft-save": EMPTY, "ip": ADDRESSES}
+    outputs = {"nft": "", "iptables-nft-save": EMPTY, "ip": ADDRESSES, "ip6tables-legacy-save": "", "ip6tables-nft-save": ""}
 
     def run(argv):
         if argv[0] == "iptables-legacy-save":

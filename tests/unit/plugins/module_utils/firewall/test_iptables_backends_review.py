@@ -2,8 +2,6 @@
 node really does; an ``xfail(strict=True)`` one is a defect still open."""
 import os
 
-import pytest
-
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, iptables_backends
 
 from .test_iptables_backends import ADDRESSES, EMPTY, NODE_NET, SSH_ONLY_NFT, STALE_KUBE_PROXY, VXLAN, judge, node
@@ -14,7 +12,7 @@ INPUT_DROP_SSH = ("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT AC
 
 def _judge_without(root, missing, outputs):
     """gather + evaluate on a node where the commands in ``missing`` are not installed."""
-    outputs = dict({"nft": "", "ip": ADDRESSES}, **outputs)
+    outputs = dict({"nft": "", "ip": ADDRESSES, "ip6tables-legacy-save": "", "ip6tables-nft-save": ""}, **outputs)
     facts = gather_live.gather_firewall(lambda argv: (0, outputs[argv[0]], ""), root,
                                         lambda name: None if name in missing else name)
     return iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel")
@@ -62,15 +60,15 @@ def test_the_fix_does_not_restore_stale_kube_proxy_chains_into_the_used_backend(
 STALE_V6 = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
 
 
-@pytest.mark.xfail(strict=True, reason="only iptables-{legacy,nft}-save (IPv4) are read: a dual-stack node's stale "
-                   "ip6tables-legacy FORWARD DROP drops IPv6 pod traffic and the check passes")
 def test_stale_ip6tables_rules_are_not_a_pass(tmp_path):
+    # a dual-stack cluster (podnet_ip_families ipv4+ipv6): the stale ip6tables-legacy FORWARD DROP drops IPv6 pod traffic
     root = node(tmp_path)
     outputs = {"nft": "", "ip": ADDRESSES, "iptables-legacy-save": "", "iptables-nft-save": EMPTY,
                "ip6tables-legacy-save": STALE_V6, "ip6tables-nft-save": EMPTY}
     facts = gather_live.gather_firewall(lambda argv: (0, outputs[argv[0]], ""), root, lambda name: name)
-    check = iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel")
-    assert check["status"] != "pass", check
+    check = iptables_backends.evaluate(facts, root, VXLAN, [NODE_NET], "10.244.0.0/16", "flannel", ["ipv4", "ipv6"])
+    assert check["status"] == "fail" and "ip6tables-legacy drops pod -> pod on another node" in check["observed"], check
+    assert "ip6tables-legacy -t filter -F" in check["fix"], check
 
 
 KUBE_PROXY_LEGACY = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:KUBE-IPTABLES-HINT - [0:0]\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n"

@@ -32,7 +32,7 @@ class FakeNode(object):
         key = " ".join([name] + argv[1:])
         if key in self.outputs:
             return self.outputs[key]
-        if name in ("nft", "iptables-legacy-save", "iptables-nft-save", "ip"):
+        if name in ("nft", "iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save", "ip"):
             return 0, "", ""
         raise AssertionError("unexpected command %r" % argv)
 

@@ -42,7 +42,7 @@ def nft_json(l4proto_right):
 class Node(object):
     def __init__(self, nft_out="", legacy="", ipt_nft=""):
         self.outputs = {"nft": nft_out, "iptables-legacy-save": legacy, "iptables-nft-save": ipt_nft,
-                        "ip": ADDRESSES}
+                        "ip6tables-legacy-save": "", "ip6tables-nft-save": "", "ip": ADDRESSES}
 
     def run(self, argv):
         return 0, self.outputs[argv[0].rsplit("/", 1)[-1]], ""
