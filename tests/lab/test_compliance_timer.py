@@ -62,20 +62,29 @@ def test_timer_runs_the_checks_on_the_node(fleet, tmp_path):
 
 def test_a_node_that_cannot_run_its_checks_is_named(fleet):
     """No timer that fails every hour in silence: the role stops on a node whose ansible-playbook
-    is missing, or whose interpreter cannot import netaddr, and says what to do."""
+    is missing, or whose interpreter cannot import netaddr, and says what to do; a wrapper script is fine."""
     node = fleet.node(1)
     rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1",
                                "-e", "podnet_timer_install_requirements=false", "-e", "podnet_timer_ansible_playbook=/usr/local/bin/nothing")
     assert rc != 0 and "/usr/local/bin/nothing is not an executable file" in out and "podnet_timer_install_requirements: true" in out, out
-    # an ansible-playbook whose interpreter runs without site-packages (-S) cannot import the node's netaddr
-    faults.node_exec(node, ["sh", "-c", "printf '#!/usr/bin/python3 -S\\nimport sys\\n' > /usr/local/bin/bare-playbook && "
-                                        "chmod +x /usr/local/bin/bare-playbook"])
+    # an ansible-playbook behind a wrapper script (a shebang that is no Python) is followed to its interpreter
+    faults.node_exec(node, ["sh", "-c", "printf '#!/bin/sh\\nexec /usr/bin/ansible-playbook \"$@\"\\n' > /usr/local/bin/wrapped-playbook && "
+                                        "chmod +x /usr/local/bin/wrapped-playbook"])
+    # one whose interpreter is a virtualenv without system site-packages (no netaddr): pyvenv.cfg, as venv writes it
+    faults.node_exec(node, ["sh", "-c", "mkdir -p /opt/bare/bin && ln -sf /usr/bin/python3 /opt/bare/bin/python3 && "
+                                        "printf 'home = /usr/bin\\ninclude-system-site-packages = false\\n' > /opt/bare/pyvenv.cfg && "
+                                        "printf '#!/bin/sh\\necho \"ansible-playbook [core 2.14.18]\"\\n"
+                                        "echo \"  python version = 3.11.2 (main) [GCC 12.2.0] (/opt/bare/bin/python3)\"\\n' "
+                                        "> /usr/local/bin/bare-playbook && chmod +x /usr/local/bin/bare-playbook"])
     try:
         rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1",
+                                   "-e", "podnet_timer_ansible_playbook=/usr/local/bin/wrapped-playbook")
+        assert rc == 0, out
+        rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1",
                                    "-e", "podnet_timer_ansible_playbook=/usr/local/bin/bare-playbook")
-        assert rc != 0 and "cannot import netaddr" in out, out
+        assert rc != 0 and "/opt/bare/bin/python3 (the interpreter of /usr/local/bin/bare-playbook) cannot import netaddr" in out, out
     finally:
-        faults.node_exec(node, ["rm", "-f", "/usr/local/bin/bare-playbook"])
+        faults.node_exec(node, ["rm", "-rf", "/usr/local/bin/bare-playbook", "/usr/local/bin/wrapped-playbook", "/opt/bare"])
     # the default: the packages are there (installed by the role, ok on the lab image), the timer runs
     rc, out = ansible_playbook(fleet.inventory_path, "tests/lab/playbooks/compliance_timer.yml", "-l", "node1")
     assert rc == 0 and "changed=0" in out, out

@@ -1,6 +1,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,3 +36,28 @@ def test_every_alert_is_tested():
     assert alerts
     for alert in alerts:
         assert "alertname: %s" % alert in tested, alert
+
+
+def _readme_check_ids():
+    """The check IDs of the README's check table (its first column; `a` / `b` rows name two)."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = lines.index("| id | passes when |") + 2
+    ids = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        ids += re.findall(r"`([a-z0-9_]+\.[a-z0-9_]+)`", line.split("|")[1])
+    return ids
+
+
+def test_every_check_has_the_runbook_anchor_the_failing_alert_links_to():
+    """PodnetCheckFailing's runbook_url is docs/troubleshooting.md#check-<check>: every check ID of the README
+    has that anchor, and every link of the by-check index lands on an anchor of the page."""
+    assert 'runbook_url: "docs/troubleshooting.md#check-{{ $labels.check }}"' in RULES.read_text()
+    text = (REPO / "docs" / "troubleshooting.md").read_text()
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', text)) | {"a-check-says-error"}
+    ids = _readme_check_ids()
+    assert len(ids) >= 20, ids
+    assert [i for i in ids if "check-" + i not in anchors] == []
+    index = text[text.index("## By check ID"):text.index("\n## ", text.index("## By check ID") + 1)]
+    assert [link for link in re.findall(r"\]\(#([^)]+)\)", index) if link not in anchors] == []
