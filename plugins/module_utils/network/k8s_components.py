@@ -55,13 +55,6 @@ def argument_spec():
     )
 
 
-def validated_distribution(value, variable="podnet_k8s_distribution"):
-    if value not in DISTRIBUTIONS:
-        raise ValueError("%s=%r is not one of %s; set the distribution that runs the cluster (none skips k8s_ports.inbound)"
-                         % (variable, value, ", ".join(DISTRIBUTIONS)))
-    return value
-
-
 def validated_sources(value, variable="podnet_nodeport_sources"):
     """The NodePort sources as networks: None = the node networks (decided by the caller), [] = no NodePort
     probe (Services reached through nothing outside the node), else every item a CIDR or address."""

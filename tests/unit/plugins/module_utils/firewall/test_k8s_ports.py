@@ -60,8 +60,6 @@ def test_sources_validation():
         kc.validated_sources(["10.0.0.0/8", "lb"])
     with pytest.raises(ValueError, match="podnet_nodeport_sources=.* is not a list"):
         kc.validated_sources("10.0.0.0/8")
-    with pytest.raises(ValueError, match="podnet_k8s_distribution='k0s'"):
-        kc.validated_distribution("k0s")
 
 
 def test_pass_with_no_firewall_names_the_ports():
