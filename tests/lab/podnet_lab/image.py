@@ -9,6 +9,8 @@ generations of systemd, procps, firewalld, nftables, iptables and ufw. A fleet c
 them, as a fleet in the middle of an upgrade does. ``PODNET_LAB_RELEASE`` sets the
 release of fleets that do not name one (default bookworm).
 """
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -96,9 +98,13 @@ def _chroot(root, command, log):
 
 
 def build_rootfs(root, log, release):
-    subprocess.run(
+    proc = subprocess.run(
         ["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
-         release, root, MIRROR], check=True, stdout=log, stderr=subprocess.STDOUT)
+         release, root, MIRROR], check=False, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        detail = os.path.join(root, "debootstrap", "debootstrap.log")
+        tail = open(detail, errors="replace").read()[-3000:] if os.path.exists(detail) else ""
+        raise LabError("debootstrap %s exited %d (log %s):\n%s" % (release, proc.returncode, log.name, tail))
     policy = os.path.join(root, "usr/sbin/policy-rc.d")
     with open(policy, "w") as handle:
         handle.write("#!/bin/sh\nexit 101\n")  # no service starts inside the chroot
@@ -118,15 +124,42 @@ def build_rootfs(root, log, release):
     os.unlink(os.path.join(root, "tmp/node-setup.sh"))
 
 
+def remove_rootfs(root):
+    """Remove a build root, unmounting first what a failed build left mounted in it (debootstrap's
+    /proc): never let rmtree walk into a live /proc or /sys."""
+    with open("/proc/mounts") as handle:
+        mounts = [line.split()[1] for line in handle]
+    for mount in sorted((m for m in mounts if m == root or m.startswith(root + "/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _tag(ref, release):
     run(["tag", ref, "%s:%s" % (IMAGE_NAME, release)])
     if release == DEFAULT_RELEASE:
         run(["tag", ref, IMAGE_NAME + ":latest"])  # molecule's and the probes' image
 
 
+@contextlib.contextmanager
+def build_lock():
+    """One image build at a time on this machine: two test runs asking for the same missing image
+    must not debootstrap into the same root directory."""
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    with open(os.path.join(CACHE_DIR, "build.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build(force=False, quiet=False, release=None):
     """Return the image reference of ``release``, building it when the recipe changed."""
-    release = checked_release(release)
+    with build_lock():
+        return _build(force, quiet, checked_release(release))
+
+
+def _build(force, quiet, release):
     ref = image_ref(release)
     if image_exists(ref) and not force:
         _tag(ref, release)
@@ -138,7 +171,7 @@ def build(force=False, quiet=False, release=None):
     tarball = os.path.join(CACHE_DIR, "node-%s.tar" % tag)
     if force or not os.path.exists(tarball):
         root = os.path.join(CACHE_DIR, "rootfs-%s" % tag)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_rootfs(root)
         log_path = os.path.join(CACHE_DIR, "build-%s.log" % tag)
         if not quiet:
             print("lab: building node image %s (debootstrap %s, log %s)" % (ref, release, log_path))
@@ -147,7 +180,7 @@ def build(force=False, quiet=False, release=None):
         subprocess.run(["tar", "-C", root, "--numeric-owner", "-cf", tarball + ".tmp", "."],
                        check=True)
         os.replace(tarball + ".tmp", tarball)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_rootfs(root)
     run(["import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
          tarball, ref], timeout=900)
     _tag(ref, release)
