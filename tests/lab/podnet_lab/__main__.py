@@ -8,7 +8,11 @@ from .podman import LabError
 
 
 def _fleet(args):
-    return fleet.Fleet(name=args.fleet, size=args.nodes, subnet=args.subnet, image_variant=args.image_variant)
+    releases = args.release.split(",") if args.release else None
+    if releases and len(releases) == 1:
+        releases = releases[0]
+    return fleet.Fleet(name=args.fleet, size=args.nodes, subnet=args.subnet, image_variant=args.image_variant,
+                       release=releases)
 
 
 def main(argv=None):
@@ -18,6 +22,9 @@ def main(argv=None):
     parser.add_argument("--subnet", default="192.168.77.0/24", help="node network")
     parser.add_argument("--image-variant", choices=sorted(image.VARIANTS),
                         help="nodes from the base image plus these packages (default: the base image)")
+    parser.add_argument("--release", help="Debian release of the nodes (%s; default %s or $PODNET_LAB_RELEASE), "
+                        "or one per node separated by commas (a fleet in mid-upgrade: bullseye,bookworm,trixie); "
+                        "for 'image': the releases to build, or 'all'" % (", ".join(sorted(image.RELEASES)), image.DEFAULT_RELEASE))
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("image", help="build (or reuse) the node image and its variants")
     up = sub.add_parser("up", help="start the fleet")
@@ -38,13 +45,17 @@ def main(argv=None):
     probe.add_argument("src", type=int)
     probe.add_argument("dst", type=int)
     args = parser.parse_args(argv)
-    lab = _fleet(args)
     try:
         if args.command == "image":
-            print(image.build())
+            wanted = sorted(image.RELEASES) if args.release == "all" else (args.release or image.default_release()).split(",")
+            for release in wanted:
+                print(image.build(release=release))
+            # variants (NetworkManager, Docker, node_exporter) serve bookworm-only tests
             for variant in sorted(image.VARIANTS):
                 print(image.build_variant(variant))
-        elif args.command == "up":
+            return 0
+        lab = _fleet(args)
+        if args.command == "up":
             for node in lab.up():
                 print("up: %s (%s)" % (node, lab.address(lab.index_of(node))))
             if args.inventory:

@@ -21,12 +21,19 @@ LABEL = "io.podnet.lab.fleet"
 
 
 class Fleet(object):
-    """N nodes named ``<name>-node<i>`` on network ``<name>-net`` (``subnet``)."""
+    """N nodes named ``<name>-node<i>`` on network ``<name>-net`` (``subnet``).
 
-    def __init__(self, name="podnet", size=3, subnet="192.168.77.0/24", image_variant=None):
+    ``release``: the Debian release of every node (a key of ``image.RELEASES``; None: the lab's
+    default), or a list with one release per node, node1 first (a fleet in mid-upgrade)."""
+
+    def __init__(self, name="podnet", size=3, subnet="192.168.77.0/24", image_variant=None, release=None):
         self.name = name
         self.image_variant = image_variant  # a key of image.VARIANTS, None: the base image
         self.size = size
+        releases = list(release) if isinstance(release, (list, tuple)) else [release] * size
+        if len(releases) != size:
+            raise LabError("fleet %s: %d releases for %d nodes: %s" % (name, len(releases), size, releases))
+        self.releases = [image.checked_release(r) for r in releases]
         self.subnet = ipaddress.ip_network(subnet)
         self.network = "%s-net" % name
 
@@ -36,6 +43,14 @@ class Fleet(object):
 
     def hostname(self, index):
         return "node%d" % index
+
+    def release(self, index):
+        return self.releases[index - 1]
+
+    def image_ref(self, release):
+        if self.image_variant:
+            return image.build_variant(self.image_variant, release=release)
+        return image.build(release=release)
 
     def address(self, index):
         return str(self.subnet.network_address + 10 + index)
@@ -59,7 +74,7 @@ class Fleet(object):
 
     # lifecycle ----------------------------------------------------------
     def up(self, wait=True):
-        ref = image.build_variant(self.image_variant) if self.image_variant else image.build()
+        refs = dict((release, self.image_ref(release)) for release in sorted(set(self.releases)))
         ensure_ssh_key()
         ensure_inotify_capacity(len(self.existing_nodes()) + self.size)
         if run(["network", "exists", self.network], check=False).returncode != 0:
@@ -74,7 +89,8 @@ class Fleet(object):
             run(["create", "--name", node, "--hostname", self.hostname(index),
                  "--privileged", "--systemd=always", "--network", self.network,
                  "--ip", self.address(index), "--mac-address", self.mac(index), "--label", "%s=%s" % (LABEL, self.name),
-                 "--stop-timeout", "20", ref])
+                 "--label", "io.podnet.lab.release=%s" % self.release(index),
+                 "--stop-timeout", "20", refs[self.release(index)]])
             run(["cp", SSH_KEY + ".pub", "%s:/root/.ssh/authorized_keys" % node])
             run(["start", node])
         if wait:
@@ -119,6 +135,8 @@ class Fleet(object):
                     "ansible_ssh_private_key_file": SSH_KEY,
                     "ansible_ssh_common_args": "-o StrictHostKeyChecking=no "
                                                "-o UserKnownHostsFile=/dev/null"}
+        for index in range(1, self.size + 1):
+            hosts[self.hostname(index)]["podnet_lab_release"] = self.release(index)  # which image, for reports
         fleet_vars = {"ansible_python_interpreter": "/usr/bin/python3", "podnet_node_networks": [str(self.subnet)]}
         fleet_vars.update(inventory_vars or {})
         return {"all": {"children": {"lab_nodes": {"hosts": hosts}}, "vars": fleet_vars}}

@@ -3,7 +3,14 @@
 No container registry is reachable here, so the image is made from Debian's packages.
 The image tag carries a hash of the recipe (suite, package lists and
 node-setup.sh); an unchanged recipe reuses the cached image or root tarball.
+
+One image per Debian release (``RELEASES``): bullseye, bookworm and trixie carry three
+generations of systemd, procps, firewalld, nftables, iptables and ufw. A fleet can mix
+them, as a fleet in the middle of an upgrade does. ``PODNET_LAB_RELEASE`` sets the
+release of fleets that do not name one (default bookworm).
 """
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -11,7 +18,7 @@ import subprocess
 
 from .podman import LAB_DIR, LabError, run
 
-SUITE = "bookworm"
+DEFAULT_RELEASE = "bookworm"
 MIRROR = os.environ.get("PODNET_LAB_MIRROR", "http://deb.debian.org/debian")
 # Debootstrap only what apt itself needs; apt then resolves the rest properly
 # (debootstrap's own resolver cannot satisfy firewalld -> polkitd -> logind).
@@ -23,22 +30,61 @@ NODE_PACKAGES = [
     # for podnet.doctor.compliance_timer: the node runs the checks on itself
     "ansible-core", "python3-netaddr",
 ]
+# Debian release -> packages of NODE_PACKAGES it does not have. bullseye has no ansible-core (only
+# ansible 2.10): the tests that run ansible on the node itself (compliance_timer) use bookworm.
+RELEASES = {
+    "bullseye": {"missing": ["ansible-core"]},
+    "bookworm": {"missing": []},
+    "trixie": {"missing": []},
+}
 IMAGE_NAME = "localhost/podnet-node"
 CACHE_DIR = os.environ.get("PODNET_LAB_CACHE", "/var/cache/podnet-lab")
 SETUP_SCRIPT = os.path.join(LAB_DIR, "node-setup.sh")
 
 
-def recipe_hash():
+def default_release():
+    return os.environ.get("PODNET_LAB_RELEASE") or DEFAULT_RELEASE
+
+
+def checked_release(release):
+    """``release`` (None: the default) after checking it is one the lab builds."""
+    release = release or default_release()
+    if release not in RELEASES:
+        raise LabError("unknown lab release %r (known: %s; PODNET_LAB_RELEASE or --release)"
+                       % (release, ", ".join(sorted(RELEASES))))
+    return release
+
+
+# The three generations, oldest first: a differential fleet built with matrix_releases() has nodes of
+# each, so one run of a suite judges every release (and a fleet in mid-upgrade) at no extra cost.
+MATRIX = ("bullseye", "bookworm", "trixie")
+
+
+def matrix_releases(size):
+    """One release per node, cycling through MATRIX (node1 bullseye, node2 bookworm, node3 trixie, ...);
+    ``PODNET_LAB_RELEASE`` pins every node to one release instead (to reproduce a layout there)."""
+    pinned = os.environ.get("PODNET_LAB_RELEASE")
+    if pinned:
+        return [checked_release(pinned)] * size
+    return [MATRIX[index % len(MATRIX)] for index in range(size)]
+
+
+def node_packages(release):
+    return [p for p in NODE_PACKAGES if p not in RELEASES[release]["missing"]]
+
+
+def recipe_hash(release=None):
     """Hash of what goes into the image (not of this code): suite, packages, setup."""
+    release = checked_release(release)
     digest = hashlib.sha256()
-    digest.update(repr((SUITE, BASE_PACKAGES, NODE_PACKAGES)).encode())
+    digest.update(repr((release, BASE_PACKAGES, node_packages(release))).encode())
     with open(SETUP_SCRIPT, "rb") as handle:
         digest.update(handle.read())
     return digest.hexdigest()[:12]
 
 
-def image_ref():
-    return "%s:%s" % (IMAGE_NAME, recipe_hash())
+def image_ref(release=None):
+    return "%s:%s" % (IMAGE_NAME, recipe_hash(release))
 
 
 def image_exists(ref):
@@ -51,10 +97,14 @@ def _chroot(root, command, log):
                         "DEBIAN_FRONTEND": "noninteractive"})
 
 
-def build_rootfs(root, log):
-    subprocess.run(
+def build_rootfs(root, log, release):
+    proc = subprocess.run(
         ["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
-         SUITE, root, MIRROR], check=True, stdout=log, stderr=subprocess.STDOUT)
+         release, root, MIRROR], check=False, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        detail = os.path.join(root, "debootstrap", "debootstrap.log")
+        tail = open(detail, errors="replace").read()[-3000:] if os.path.exists(detail) else ""
+        raise LabError("debootstrap %s exited %d (log %s):\n%s" % (release, proc.returncode, log.name, tail))
     policy = os.path.join(root, "usr/sbin/policy-rc.d")
     with open(policy, "w") as handle:
         handle.write("#!/bin/sh\nexit 101\n")  # no service starts inside the chroot
@@ -64,7 +114,7 @@ def build_rootfs(root, log):
     try:
         _chroot(root, ["apt-get", "update", "-qq"], log)
         _chroot(root, ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
-                + NODE_PACKAGES, log)
+                + node_packages(release), log)
         shutil.copy(SETUP_SCRIPT, os.path.join(root, "tmp/node-setup.sh"))
         _chroot(root, ["/bin/sh", "/tmp/node-setup.sh"], log)
     finally:
@@ -74,31 +124,66 @@ def build_rootfs(root, log):
     os.unlink(os.path.join(root, "tmp/node-setup.sh"))
 
 
-def build(force=False, quiet=False):
-    """Return the image reference, building it when the recipe changed."""
-    ref = image_ref()
+def remove_rootfs(root):
+    """Remove a build root, unmounting first what a failed build left mounted in it (debootstrap's
+    /proc): never let rmtree walk into a live /proc or /sys."""
+    with open("/proc/mounts") as handle:
+        mounts = [line.split()[1] for line in handle]
+    for mount in sorted((m for m in mounts if m == root or m.startswith(root + "/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _tag(ref, release):
+    run(["tag", ref, "%s:%s" % (IMAGE_NAME, release)])
+    if release == DEFAULT_RELEASE:
+        run(["tag", ref, IMAGE_NAME + ":latest"])  # molecule's and the probes' image
+
+
+@contextlib.contextmanager
+def build_lock():
+    """One image build at a time on this machine: two test runs asking for the same missing image
+    must not debootstrap into the same root directory."""
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    with open(os.path.join(CACHE_DIR, "build.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build(force=False, quiet=False, release=None):
+    """Return the image reference of ``release``, building it when the recipe changed."""
+    with build_lock():
+        return _build(force, quiet, checked_release(release))
+
+
+def _build(force, quiet, release):
+    ref = image_ref(release)
     if image_exists(ref) and not force:
-        run(["tag", ref, IMAGE_NAME + ":latest"])
+        _tag(ref, release)
         return ref
     if not shutil.which("debootstrap"):
         raise LabError("debootstrap is not installed: apt-get install debootstrap")
     os.makedirs(CACHE_DIR, exist_ok=True)
-    tarball = os.path.join(CACHE_DIR, "node-%s.tar" % recipe_hash())
+    tag = recipe_hash(release)
+    tarball = os.path.join(CACHE_DIR, "node-%s.tar" % tag)
     if force or not os.path.exists(tarball):
-        root = os.path.join(CACHE_DIR, "rootfs-%s" % recipe_hash())
-        shutil.rmtree(root, ignore_errors=True)
-        log_path = os.path.join(CACHE_DIR, "build-%s.log" % recipe_hash())
+        root = os.path.join(CACHE_DIR, "rootfs-%s" % tag)
+        remove_rootfs(root)
+        log_path = os.path.join(CACHE_DIR, "build-%s.log" % tag)
         if not quiet:
-            print("lab: building node image %s (debootstrap %s, log %s)" % (ref, SUITE, log_path))
+            print("lab: building node image %s (debootstrap %s, log %s)" % (ref, release, log_path))
         with open(log_path, "w") as log:
-            build_rootfs(root, log)
+            build_rootfs(root, log, release)
         subprocess.run(["tar", "-C", root, "--numeric-owner", "-cf", tarball + ".tmp", "."],
                        check=True)
         os.replace(tarball + ".tmp", tarball)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_rootfs(root)
     run(["import", "--change", 'CMD ["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
          tarball, ref], timeout=900)
-    run(["tag", ref, IMAGE_NAME + ":latest"])
+    _tag(ref, release)
     return ref
 
 
@@ -143,22 +228,22 @@ def _variant_script(variant):
             % (" ".join(VARIANTS[variant]), UDEV_TRIGGER_NODE_ONLY)) + VARIANT_SETUP.get(variant, "")
 
 
-def variant_ref(variant):
+def variant_ref(variant, release=None):
     """Tag: the base recipe's hash, the extra packages and the install command."""
     digest = hashlib.sha256()
-    digest.update(repr((recipe_hash(), sorted(VARIANTS[variant]), _variant_script(variant))).encode())
+    digest.update(repr((recipe_hash(release), sorted(VARIANTS[variant]), _variant_script(variant))).encode())
     return "%s-%s:%s" % (IMAGE_NAME, variant, digest.hexdigest()[:12])
 
 
-def build_variant(variant, quiet=False):
+def build_variant(variant, quiet=False, release=None):
     """Return the reference of the base image plus ``VARIANTS[variant]``, building it when absent.
     A failed apt-get raises LabError carrying apt's output (a test ERROR, never a skip)."""
     if variant not in VARIANTS:
         raise LabError("unknown lab image variant %r (known: %s)" % (variant, ", ".join(sorted(VARIANTS))))
-    ref = variant_ref(variant)
+    ref = variant_ref(variant, release)
     if image_exists(ref):
         return ref
-    base = build(quiet=quiet)
+    base = build(quiet=quiet, release=release)
     builder = "podnet-image-build-%s" % ref.rsplit(":", 1)[1]
     run(["rm", "-f", builder], check=False)
     if not quiet:
