@@ -143,8 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
 from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import (firewalld, gather_boot, gather_live, k8s_ports_checks,
-                                                                            overlay_checks, overlay_fix)
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, gather_boot, gather_live, k8s_ports_checks, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel.port_ranges import parse_nodeport_range
 from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, k8s_components
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import write_atomic
