@@ -7,6 +7,12 @@ Only additions: an accept scoped to the node network (or, for forwarding, to the
 CIDR) in the backend, chain or zone that dropped the packet. Never a policy change,
 a flush, a removal, or enabling/disabling a firewall; the SSH rule is never touched.
 
+The same steps open the Kubernetes component ports and the NodePort range (``groups`` of
+:func:`plan_overlay_fix`, from :func:`k8s_ports_checks.port_groups`): a port set is (protocol, first,
+last), judged by single-port probes and opened whole where one of them is dropped, in the backend's
+range syntax (:func:`packet.port_span`: ``30000-32767`` for nft and firewalld, ``30000:32767`` for
+iptables and ufw, which takes a range only with ``proto tcp`` or ``udp``).
+
 Runtime and boot are handled separately per backend:
 
 * firewalld: a rich rule in the zone, with and without ``--permanent`` (the permanent
