@@ -18,9 +18,10 @@ from podnet_lab.podman import node_exec, node_sh, run
 
 FLEET, SUBNET, OUTSIDE_SUBNET = "podnet-k8r", "192.168.111.0/24", "192.168.112.0/24"
 OUTSIDE = {1: "192.168.112.11", 2: "192.168.112.12"}
-PROBES = [("tcp", 10250, "kubelet"), ("tcp", 6443, "kube-apiserver"), ("tcp", 2379, "etcd"), ("tcp", 2380, "etcd"),
-          ("tcp", 10259, "kube-scheduler"), ("tcp", 10257, "kube-controller-manager")] + [
-          (proto, port, "NodePort") for proto in ("tcp", "udp") for port in (30000, 31337, 32767)]
+COMPONENTS = [("tcp", 10250, "kubelet"), ("tcp", 6443, "kube-apiserver"), ("tcp", 2379, "etcd"), ("tcp", 2380, "etcd"),
+              ("tcp", 10259, "kube-scheduler"), ("tcp", 10257, "kube-controller-manager")]
+# the NodePort range's ends and a port in the middle, TCP and UDP
+PROBES = COMPONENTS + [(proto, port, "NodePort") for proto in ("tcp", "udp") for port in (30000, 31337, 32767)]
 BACKENDS = ("firewalld", "nftables", "iptables-legacy", "ufw")
 K8S = {"k8s_distribution": "kubeadm", "control_plane": True}
 IPT_DEFAULT_DROP = ["-P INPUT DROP", "-A INPUT -i lo -j ACCEPT", "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
