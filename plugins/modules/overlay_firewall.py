@@ -8,7 +8,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: overlay_firewall
-short_description: Open the CNI's overlay ports to the node network in the firewall that drops them
+short_description: Open the CNI's overlay ports and the Kubernetes component ports in the firewall that drops them
 version_added: 1.0.0
 description:
   - Evaluates every firewall in charge (nftables, iptables-nft, iptables-legacy, firewalld, ufw)
@@ -28,6 +28,10 @@ description:
     chain Docker keeps for users, and C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled
     for C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a
     reboot). Docker's own chains and the FORWARD policy are never changed.
+  - With O(k8s_distribution) set, the Kubernetes component ports of C(k8s_ports.inbound) (kubelet, and on the control
+    plane the apiserver, etcd, scheduler, controller-manager or supervisor) are opened from the node networks and the
+    NodePort range, TCP and UDP, from O(nodeport_sources), by the same steps; a range is opened whole, in each backend's
+    range syntax (firewalld and nftables C(30000-32767), iptables and ufw C(30000:32767) with its protocol).
   - A ruleset it cannot evaluate, now or at boot, fails the task before anything is changed.
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:
@@ -44,6 +48,43 @@ options:
     description: Also open forwarded pod traffic (C(overlay.forward)).
     type: bool
     default: true
+  overlay:
+    description:
+      - Open the overlay ports (and, with O(forward), forwarded pod traffic). V(false) opens only the Kubernetes ports
+        (podnet.doctor.remediate's C(k8s_ports) area without its C(overlay_firewall) area); the overlay checks are
+        still returned.
+    type: bool
+    default: true
+  k8s_distribution:
+    description:
+      - The distribution whose component ports are opened (see M(podnet.doctor.node_info)); V(none) opens none and
+        returns no C(k8s_ports.inbound).
+    type: str
+    choices: [kubeadm, k3s, rke2, none]
+    default: none
+  control_plane:
+    description: Whether this host runs the control plane; wins over O(control_plane_group) when set.
+    type: bool
+  control_plane_group:
+    description: The inventory group of control-plane hosts, looked up in O(group_names).
+    type: str
+    default: kube_control_plane
+  group_names:
+    description: The host's inventory groups (the play's C(group_names)).
+    type: list
+    elements: str
+    default: []
+  embedded_etcd:
+    description: Whether etcd runs on the control-plane nodes; unset takes the distribution's default.
+    type: bool
+  nodeport_range:
+    description: The cluster's NodePort range, as kube-apiserver's C(--service-node-port-range) takes it.
+    type: str
+    default: 30000-32767
+  nodeport_sources:
+    description: The networks the NodePort range is opened from; unset is the node networks, V([]) opens none.
+    type: list
+    elements: str
   root:
     description:
       - Directory to treat as C(/) for the files read and written. For tests over fixture trees;
@@ -57,6 +98,14 @@ EXAMPLES = r"""
   podnet.doctor.overlay_firewall:
     cni: flannel
     cni_mode: vxlan
+    node_networks: [192.168.77.0/24]
+  become: true
+
+- name: Open only the kubeadm worker ports and the NodePort range to the node network
+  podnet.doctor.overlay_firewall:
+    overlay: false
+    k8s_distribution: kubeadm
+    control_plane: false
     node_networks: [192.168.77.0/24]
   become: true
 """
@@ -83,7 +132,7 @@ backups:
   type: list
   elements: str
 checks:
-  description: C(overlay.inbound), C(overlay.forward) and C(overlay.boot) after the change.
+  description: C(overlay.inbound), C(overlay.forward) and C(overlay.boot) after the change, and C(k8s_ports.inbound) with O(k8s_distribution).
   returned: always
   type: list
   elements: dict
@@ -94,14 +143,17 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.doctor.plugins.module_utils import fix_lock
 from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs import overlay_argument_spec, validated_overlay_params
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import CatalogError, Unevaluable
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, gather_boot, gather_live, overlay_checks, overlay_fix
-from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, gather_boot, gather_live, k8s_ports_checks, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.kernel.port_ranges import parse_nodeport_range
+from ansible_collections.podnet.doctor.plugins.module_utils.network import host_networks, k8s_components
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import write_atomic
 
 
 def build_module():
     spec = overlay_argument_spec()
-    spec.update(forward=dict(type="bool", default=True), root=dict(type="path", default="/"))
+    spec.update(forward=dict(type="bool", default=True), root=dict(type="path", default="/"), overlay=dict(type="bool", default=True),
+                nodeport_range=dict(type="str", default="30000-32767"))
+    spec.update(k8s_components.argument_spec())
     return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
 
@@ -115,6 +167,8 @@ def fix(module):
     result = dict(changed=False, openings=[], commands=[], unresolved=[], backups=[])
     try:
         ports, pod_cidr, node_networks = validated_overlay_params(params)
+        nodeport_sources = k8s_components.validated_sources(params["nodeport_sources"])
+        nodeport_range = parse_nodeport_range(params["nodeport_range"])
     except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
 
@@ -148,12 +202,17 @@ def fix(module):
             module.fail_json(msg="cannot read firewalld's permanent configuration: %s; nothing was changed"
                              % "; ".join(errors), **result)
         permanent = firewalld.parse_all_zones(out)
+    control_plane = k8s_components.is_control_plane(params["control_plane"], params["group_names"], params["control_plane_group"])
+    groups = k8s_ports_checks.port_groups(node_networks, params["k8s_distribution"], control_plane, nodeport_range,
+                                          nodeport_sources, params["embedded_etcd"])
     try:
-        plan = overlay_fix.plan_overlay_fix(facts, ports, node_networks, pod_cidr, params["cni"], root,
-                                            params["forward"], permanent, boot)
+        plan = overlay_fix.plan_overlay_fix(facts, ports if params["overlay"] else [], node_networks, pod_cidr, params["cni"], root,
+                                            params["forward"] and params["overlay"], permanent, boot, groups)
     except Unevaluable as exc:
         module.fail_json(msg="refusing to change a ruleset that cannot be evaluated: %s; nothing was changed"
                          % exc, **result)
+    except ValueError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc, **result)
     changed_files = dict((path, entry) for path, entry in plan["files"].items() if entry["before"] != entry["after"])
     result.update(openings=plan["openings"], commands=plan["commands"], unresolved=plan["unresolved"],
                   changed=bool(plan["commands"] or changed_files))
@@ -182,6 +241,9 @@ def fix(module):
         boot = gather_boot_rules(facts)
     result["checks"] = overlay_checks.evaluate_overlay(facts, ports, node_networks, pod_cidr, params["cni"], root)
     result["checks"].append(overlay_checks.evaluate_boot(boot, ports, node_networks, facts["firewalld"].get("running"), root))
+    if groups:
+        result["checks"] += k8s_ports_checks.checks(facts, boot, node_networks, params["k8s_distribution"], control_plane, nodeport_range,
+                                                    nodeport_sources, root, params["embedded_etcd"])
     for text in result["unresolved"]:
         module.warn(text)
     module.exit_json(**result)

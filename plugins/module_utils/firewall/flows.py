@@ -11,6 +11,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Un
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import firewalld, iptables, nftables
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.ufw import ufw_loaded
+from ansible_collections.podnet.doctor.plugins.module_utils.network import k8s_components
 from ansible_collections.podnet.doctor.plugins.module_utils.network.host_networks import interface_for
 
 
@@ -38,6 +39,35 @@ def inbound_packets(facts, ports, node_networks):
             iface, own = interface_for(facts.get("addresses", []), network)
             packets.append((Packet(proto, port, src=network, dst=own, iif=iface), network, desc))
     return packets
+
+
+def port_groups(ports, node_networks):
+    """Overlay ports ((protocol, port or None, description)) as one group of :func:`range_packets`."""
+    return [([(proto, port, port, desc) for proto, port, desc in ports], node_networks)] if ports else []
+
+
+def range_packets(facts, groups, also_mentioned=None):
+    """[(probe, whole, network, description)] for every port set of ``groups`` ([(entries, networks)],
+    entries (protocol, first, last or None, description)) from each of its networks: ``probe``, a single-port
+    packet the evaluators judge (a range's edges and every point inside it where a rule of ``facts`` or of
+    ``also_mentioned`` can change the verdict, :func:`k8s_components.probe_ports`), and ``whole``, the same
+    flow over the entry's whole range: what a fixer opens when ``probe`` is dropped."""
+    mentioned = None
+    found = []
+    for entries, networks in groups:
+        for proto, first, last, desc in entries:
+            if first is None or last is None or first == last:
+                ports = [first]
+            else:
+                if mentioned is None:
+                    mentioned = k8s_components.mentioned_numbers(facts)
+                    mentioned.update(k8s_components.mentioned_numbers(also_mentioned) if also_mentioned else ())
+                ports = [port for _proto, port, _desc in k8s_components.probe_ports([(proto, first, last, desc)], mentioned)]
+            for network in networks:
+                iface, own = interface_for(facts.get("addresses", []), network)
+                whole = Packet(proto, first, src=network, dst=own, iif=iface, dport_last=last)
+                found += [(Packet(proto, port, src=network, dst=own, iif=iface), whole, network, desc) for port in ports]
+    return found
 
 
 def forward_packets(facts, node_networks, pod_cidr, cni):

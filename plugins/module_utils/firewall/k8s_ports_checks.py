@@ -3,12 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ``k8s_ports.inbound`` check: the Kubernetes component ports (:mod:`k8s_components`) and the NodePort
 range accepted by the running firewalls AND by what the next boot loads (a port opened only at runtime drops
-after a reboot), judged by the same evaluator as ``overlay.inbound`` (:func:`flows.inbound_results`)."""
+after a reboot), judged by the same evaluator as ``overlay.inbound`` (:func:`flows.range_packets`). Its fix is
+the overlay fixer's plan for the same port sets (:func:`overlay_fix.plan_overlay_fix` with :func:`port_groups`),
+each range opened whole: what podnet.doctor.remediate's ``k8s_ports`` area runs."""
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible_collections.podnet.doctor.plugins.module_utils.checks import check_result
+from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows
 from ansible_collections.podnet.doctor.plugins.module_utils.network import k8s_components
 
@@ -21,15 +24,32 @@ def _fixer():
     return overlay_fix
 
 
-def _judge(facts, probes, networks, boot, firewalld_running, when):
+def port_groups(node_networks, distribution, control_plane, nodeport_range, nodeport_sources, embedded_etcd=None):
+    """[(entries, networks)]: the component ports from the node networks, the NodePort range (TCP and UDP) from
+    ``nodeport_sources`` (None = the node networks, [] = not at all); [] for distribution ``none``."""
+    if distribution == "none":
+        return []
+    groups = [(k8s_components.component_ports(distribution, control_plane, embedded_etcd), node_networks)]
+    sources = node_networks if nodeport_sources is None else nodeport_sources
+    if sources:
+        groups.append((k8s_components.nodeport_ports(*nodeport_range), sources))
+    return groups
+
+
+def _judge(facts, groups, boot, firewalld_running, when):
     dropped, unknown, changes = [], [], []
-    for packet, network, desc, result, error in flows.inbound_results(facts, probes, networks):
-        if error is not None:
-            unknown.append("%s (%s): cannot evaluate %s: %s" % (packet.describe(), desc, when, error))
-        elif result["verdict"] != "accept":
-            dropped.append("%s (%s): %s %s by %s" % (packet.describe(), desc, result["verdict"], when, result["where"]))
-            changes.append(_fixer().boot_opening(facts, packet, result, network, firewalld_running, desc) if boot
-                           else _fixer().opening(facts, packet, result, network, desc))
+    backends = flows.firewall_backends(facts)
+    for probe, whole, network, desc in flows.range_packets(facts, groups):
+        try:
+            result = flows.packet_result(backends, probe)
+        except Unevaluable as exc:
+            unknown.append("%s (%s): cannot evaluate %s: %s" % (probe.describe(), desc, when, exc))
+            continue
+        if result["verdict"] != "accept":
+            dropped.append("%s (%s): %s %s by %s" % (probe.describe(), desc, result["verdict"], when, result["where"]))
+            # the whole range, where a probe inside it is dropped: what the fixer opens
+            changes.append(_fixer().boot_opening(facts, whole, result, network, firewalld_running, desc) if boot
+                           else _fixer().opening(facts, whole, result, network, desc))
     return dropped, unknown, changes
 
 
@@ -43,28 +63,21 @@ def checks(live, boot, node_networks, distribution, control_plane, nodeport_rang
         return [check_result(CHECK_ID, "error", "cannot read the firewall rulesets: %s" % "; ".join(errors), EXPECTED)]
     if not node_networks:
         return [check_result(CHECK_ID, "error", "no node network: set podnet_node_networks or put the peers in the inventory", EXPECTED)]
-    sources = node_networks if nodeport_sources is None else nodeport_sources
-    groups = [(k8s_components.component_ports(distribution, control_plane, embedded_etcd), node_networks)]
-    if sources:
-        groups.append((k8s_components.nodeport_ports(*nodeport_range), sources))
+    groups = port_groups(node_networks, distribution, control_plane, nodeport_range, nodeport_sources, embedded_etcd)
     running = live.get("firewalld", {}).get("running")
     dropped, unknown, live_changes, boot_changes = [], [], [], []
     for facts, is_boot, when, changes in ((live, False, "now", live_changes), (boot, True, "at the next boot", boot_changes)):
-        mentioned = k8s_components.mentioned_numbers(facts)
-        for entries, networks in groups:
-            found = _judge(facts, k8s_components.probe_ports(entries, mentioned), networks, is_boot, running, when)
-            dropped += found[0]
-            unknown += found[1]
-            changes += found[2]
+        found = _judge(facts, groups, is_boot, running, when)
+        dropped += found[0]
+        unknown += found[1]
+        changes += found[2]
     role = "control plane" if control_plane else "worker"
     notes = ["%s %s node" % (distribution, role)]
     if dropped:
         fix = "; ".join(filter(None, [_fixer().describe_changes(live_changes, root) if live_changes else "",
                                       _fixer().describe_changes(boot_changes, root) + " (boot configuration)" if boot_changes else ""]))
-        ranges = sorted({"%s-%s/%s" % (first, last, proto) for entries, _nets in groups for proto, first, last, _d in entries if first != last})
-        # the rules above name the probed ports; a range must be opened whole, and remediate has no area for it (yet)
-        hint = " (by hand; open each range whole: %s)" % ", ".join(ranges) if ranges else " (by hand)"
-        return [check_result(CHECK_ID, "fail", "; ".join(dropped + unknown + notes), EXPECTED, fix + hint)]
+        return [check_result(CHECK_ID, "fail", "; ".join(dropped + unknown + notes), EXPECTED,
+                             fix + " (what podnet.doctor.remediate does with k8s_ports in podnet_remediate_areas)")]
     if unknown:
         return [check_result(CHECK_ID, "error", "; ".join(unknown + notes), EXPECTED)]
     ports = sorted({("%s/%s" % (first, proto) if first == last else "%s-%s/%s" % (first, last, proto))

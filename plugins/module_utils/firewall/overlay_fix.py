@@ -7,6 +7,12 @@ Only additions: an accept scoped to the node network (or, for forwarding, to the
 CIDR) in the backend, chain or zone that dropped the packet. Never a policy change,
 a flush, a removal, or enabling/disabling a firewall; the SSH rule is never touched.
 
+The same steps open the Kubernetes component ports and the NodePort range (``groups`` of
+:func:`plan_overlay_fix`, from :func:`k8s_ports_checks.port_groups`): a port set is (protocol, first,
+last), judged by single-port probes and opened whole where one of them is dropped, in the backend's
+range syntax (:func:`packet.port_span`: ``30000-32767`` for nft and firewalld, ``30000:32767`` for
+iptables and ufw, which takes a range only with ``proto tcp`` or ``udp``).
+
 Runtime and boot are handled separately per backend:
 
 * firewalld: a rich rule in the zone, with and without ``--permanent`` (the permanent
@@ -33,6 +39,7 @@ import shlex
 
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import Unevaluable
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, firewalld, flows
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import port_span
 from ansible_collections.podnet.doctor.plugins.module_utils.network.protocols import tool_protocol
 from ansible_collections.podnet.doctor.plugins.module_utils.rootfs import read_text
 
@@ -43,20 +50,22 @@ IPTABLES_RULES = "/etc/iptables/rules.v4"
 NFT_HEADER = "# Managed by podnet.doctor (podnet.doctor.overlay_firewall); changes here are overwritten.\n"
 
 
-def _spec(proto, port):
-    return "%s/%s" % (port, proto) if port else proto
+def _spec(proto, port, last=None):
+    return "%s/%s" % (port_span(port, last, "-"), proto) if port else proto
 
 
-def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
-    """[(packet, result, source network, purpose)] for every packet some backend drops.
+def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True, groups=()):
+    """[(packet, result, source network, purpose)] for every packet some backend drops: the overlay
+    ``ports`` from the node networks, and each port set of ``groups`` ([(entries, networks)], see
+    :func:`flows.range_packets`) opened whole where any port of it is dropped.
 
     Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
     wanted = []
     backends = flows.firewall_backends(facts)
-    for packet, network, desc in flows.inbound_packets(facts, ports, node_networks):
-        result = flows.packet_result(backends, packet)
+    for probe, whole, network, desc in flows.range_packets(facts, flows.port_groups(ports, node_networks) + list(groups)):
+        result = flows.packet_result(backends, probe)
         if result["verdict"] != "accept":
-            wanted.append((packet, result, network, desc))
+            wanted.append((whole, result, network, desc))
     if forward:
         for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
             result = flows.packet_result(backends, packet)
@@ -65,9 +74,10 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True):
     return wanted
 
 
-def _rich_rule(network, proto, port):
+def _rich_rule(network, proto, port, last=None):
     proto = tool_protocol(proto)  # a number for IP protocols: firewalld hands names to /etc/protocols
-    match = 'port port="%s" protocol="%s"' % (port, proto) if port else 'protocol value="%s"' % proto
+    # firewalld writes a range first-last (firewalld.richlanguage.Rich_Port, checked by its portStr)
+    match = 'port port="%s" protocol="%s"' % (port_span(port, last, "-"), proto) if port else 'protocol value="%s"' % proto
     return 'rule family="ipv4" source address="%s" %s accept' % (network, match)
 
 
@@ -75,7 +85,7 @@ def _nft_tokens(packet, network):
     if packet.hook == "forward":
         return ["ip", "saddr", network, "accept", "comment", '"%s"' % COMMENT]
     proto = tool_protocol(packet.proto)
-    l4 = [proto, "dport", str(packet.dport)] if packet.dport else ["meta", "l4proto", proto]
+    l4 = [proto, "dport", port_span(packet.dport, packet.dport_last, "-")] if packet.dport else ["meta", "l4proto", proto]
     return ["ip", "saddr", network] + l4 + ["accept", "comment", '"%s"' % COMMENT]
 
 
@@ -84,7 +94,8 @@ def _ipt_args(packet, network):
     if packet.hook == "input":
         args += ["-p", tool_protocol(packet.proto)]
         if packet.dport:
-            args += ["-m", packet.proto, "--dport", str(packet.dport)]
+            # the tcp/udp match takes a range as first:last (iptables-extensions(8), --destination-port)
+            args += ["-m", packet.proto, "--dport", port_span(packet.dport, packet.dport_last, ":")]
     return args + ["-m", "comment", "--comment", COMMENT, "-j", "ACCEPT"]
 
 
@@ -105,7 +116,7 @@ def opening(facts, packet, result, network, desc=None):
     label = _label(packet, network, result, desc, "")
     if backend == "firewalld":
         if packet.hook == "input":
-            rich = _rich_rule(network, packet.proto, packet.dport)
+            rich = _rich_rule(network, packet.proto, packet.dport, packet.dport_last)
             change["commands"] += [["firewall-cmd", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich],
                                    ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich]]
         else:
@@ -154,7 +165,7 @@ def boot_opening(boot, packet, result, network, firewalld_running, desc=None):
     backend = result["backend"]
     label = _label(packet, network, result, desc, " at the next boot")
     if backend == "firewalld":
-        rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)
+        rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last)
         change["commands"].append(["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
                                   ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich])
     elif backend.startswith("iptables") and boot.get("ufw_active"):
@@ -222,35 +233,47 @@ def _merge_change(plan, change, nft_lines, ipt_lines):
 
 
 def _label(packet, network, result, desc, when):
-    spec = _spec(packet.proto, packet.dport) if packet.hook == "input" else "forward"
+    spec = _spec(packet.proto, packet.dport, packet.dport_last) if packet.hook == "input" else "forward"
     return "%s%s from %s: %s%s by %s" % (spec, " (%s)" % desc if desc else "", network, result["verdict"], when, result["where"])
 
 
 def _ufw_allow(packet, network):
-    return ["ufw", "allow", "from", network, "to", "any", "port", str(packet.dport), "proto", packet.proto, "comment", COMMENT]
+    return ufw_allow_command(network, packet.proto, packet.dport, packet.dport_last)
+
+
+def ufw_allow_command(network, proto, first, last=None):
+    """``ufw allow`` for one port or a range; ufw takes a range as first:last and only with ``proto`` tcp or
+    udp (ufw's parser: "Port ranges must be tcp or udp"), so anything else is a ValueError."""
+    if last is not None and last != first and proto not in ("tcp", "udp"):
+        raise ValueError("ufw opens the port range %s only for proto tcp or udp (got %r); give each range its protocol"
+                         % (port_span(first, last, ":"), proto))
+    return ["ufw", "allow", "from", network, "to", "any", "port", port_span(first, last, ":"), "proto", proto, "comment", COMMENT]
 
 
 def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
-                     boot=None):
+                     boot=None, groups=()):
     """Every command and file change, computed before anything runs. ``boot``: the rulesets the next
     boot loads (:func:`gather_boot.gather_boot`); what they drop is written to the boot configuration
-    even when the running firewall accepts it (a port opened by hand at runtime only)."""
+    even when the running firewall accepts it (a port opened by hand at runtime only). ``groups``: more
+    port sets to open from their own sources (the Kubernetes component ports and the NodePort range,
+    :func:`k8s_ports_checks.port_groups`), ranges whole, by the same steps as the overlay's ports."""
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
-    wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward)
+    wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward, groups)
+    groups = flows.port_groups(ports, node_networks) + list(groups)
     nft_lines, ipt_lines = [], []
     seen = set()
     for packet, result, network, desc in wanted:
-        key = (result["backend"], packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
+        key = (result["backend"], packet.hook, packet.proto, packet.dport, packet.dport_last, network,
+               str(result.get("chain") or result.get("zone")))
         if key in seen:
             continue
         seen.add(key)
         plan["openings"].append(_label(packet, network, result, desc, ""))
         _merge_change(plan, opening(facts, packet, result, network, desc), nft_lines, ipt_lines)
     if permanent_zones is not None:
-        _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones)
+        _plan_firewalld_permanent(plan, facts, groups, permanent_zones)
     if boot is not None:
-        _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines,
-                            (facts.get("firewalld") or {}).get("running"))
+        _plan_boot_openings(plan, boot, groups, nft_lines, ipt_lines, (facts.get("firewalld") or {}).get("running"))
     if forward:
         _plan_docker_boot_gaps(plan, facts, root, node_networks, pod_cidr, cni)
     _plan_nft_persistence(plan, root, nft_lines)
@@ -287,36 +310,37 @@ def _plan_docker_user_unit(plan, root):
     plan["commands"].extend(c for c in commands if c not in plan["commands"])
 
 
-def _plan_firewalld_permanent(plan, facts, ports, node_networks, permanent_zones):
+def _plan_firewalld_permanent(plan, facts, groups, permanent_zones):
     """Accepted now but not by the permanent config: the next reload or boot drops it."""
     fwd = facts.get("firewalld") or {}
-    for packet, network, desc in flows.inbound_packets(facts, ports, node_networks):
-        result = firewalld.firewalld_verdict(packet, permanent_zones, fwd.get("default_zone", "public"),
+    for probe, packet, network, desc in flows.range_packets(facts, groups, permanent_zones):
+        result = firewalld.firewalld_verdict(probe, permanent_zones, fwd.get("default_zone", "public"),
                                              fwd.get("services", {}), facts.get("protocols"), fwd.get("policies"))
         if result["verdict"] == "accept":
             continue
         command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
-                   "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport)]
+                   "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last)]
         if command not in plan["commands"]:
             plan["commands"].append(command)
             plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "
-                                    "drops it (%s)" % (_spec(packet.proto, packet.dport), desc, network,
+                                    "drops it (%s)" % (_spec(packet.proto, packet.dport, packet.dport_last), desc, network,
                                                        result["where"]))
 
 
-def _plan_boot_openings(plan, boot, ports, node_networks, nft_lines, ipt_lines, firewalld_running):
+def _plan_boot_openings(plan, boot, groups, nft_lines, ipt_lines, firewalld_running):
     """What the next boot's rulesets drop, opened in the boot configuration only (runtime is
     handled above): the file line, the permanent rich rule, or ``ufw allow`` (ufw writes its
     rule files itself). Raises Unevaluable like the runtime plan."""
     backends = flows.firewall_backends(boot)
-    for packet, network, desc in flows.inbound_packets(boot, ports, node_networks):
-        result = flows.packet_result(backends, packet)
+    for probe, packet, network, desc in flows.range_packets(boot, groups):
+        result = flows.packet_result(backends, probe)
         if result["verdict"] == "accept":
             continue
         change = boot_opening(boot, packet, result, network, firewalld_running, desc)
         fresh = _merge_change(plan, change, nft_lines, ipt_lines)
-        if fresh or change["nft_lines"] or change["ipt_lines"]:
-            plan["openings"].append(_label(packet, network, result, desc, " at the next boot"))
+        label = _label(packet, network, result, desc, " at the next boot")
+        if (fresh or change["nft_lines"] or change["ipt_lines"]) and label not in plan["openings"]:
+            plan["openings"].append(label)
 
 
 def _plan_nft_persistence(plan, root, lines):

@@ -32,13 +32,15 @@ TERMINAL = ("accept", "drop", "reject")
 
 
 class Packet(object):
-    """A new flow arriving on a node (``hook='input'``) or routed through it."""
+    """A new flow arriving on a node (``hook='input'``) or routed through it. ``dport_last``: the end of the
+    port range a fixer opens with this packet's match (the evaluators judge ``dport`` alone)."""
 
     def __init__(self, proto, dport=None, src="0.0.0.0/0", dst=None, iif=None, oif=None,
-                 hook="input", family="ipv4", ct_state="new", dst_local=True):
+                 hook="input", family="ipv4", ct_state="new", dst_local=True, dport_last=None):
         self.proto = proto
         self.proto_number = protocol_number(proto)
         self.dport = dport
+        self.dport_last = dport if dport_last is None else dport_last
         self.src = ipaddress.ip_network(text_type(src), strict=False)
         self.dst = ipaddress.ip_network(text_type(dst), strict=False) if dst else None
         self.iif = iif
@@ -49,8 +51,19 @@ class Packet(object):
         self.dst_local = dst_local
 
     def describe(self):
-        port = "%s/%s" % (self.dport, self.proto) if self.dport else self.proto
+        port = "%s/%s" % (port_span(self.dport, self.dport_last, "-"), self.proto) if self.dport else self.proto
         return "%s from %s%s" % (port, self.src, " on %s" % self.iif if self.iif else "")
+
+
+def port_span(first, last, separator):
+    """One port, or the range ``first``..``last`` in a rule language's syntax (``separator``: ``-`` for
+    nft and firewalld, ``:`` for iptables and ufw). ValueError for a range written backwards."""
+    if last is None or last == first:
+        return str(first)
+    if first is None or last < first:
+        raise ValueError("port range %s-%s is backwards: the first port must not be above the last; write %s-%s"
+                         % (first, last, last, first))
+    return "%d%s%d" % (first, separator, last)
 
 
 def net_match(packet_net, prefixes, what):

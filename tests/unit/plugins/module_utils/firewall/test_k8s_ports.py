@@ -75,7 +75,7 @@ def test_kubelet_dropped_now_fails_naming_port_and_rule():
     assert result["status"] == "fail", result
     assert "10250" in result["observed"] and "now" in result["observed"]
     assert "30000" not in result["observed"]
-    assert "by hand" in result["fix"]
+    assert "--dport 10250 " in result["fix"] and "podnet.doctor.remediate" in result["fix"] and "by hand" not in result["fix"]
 
 
 def test_open_now_but_dropped_after_reboot_fails():
@@ -92,7 +92,7 @@ def test_control_plane_ports_only_on_the_control_plane():
     assert _run(live, live)["status"] == "pass"
     result = _run(live, live, control_plane=True)
     assert result["status"] == "fail" and "6443" in result["observed"] and "2380" in result["observed"]
-    assert "2379-2380/tcp" in result["fix"], result["fix"]
+    assert "--dport 2379:2380 " in result["fix"], result["fix"]
 
 
 def test_nodeport_from_named_sources_only_and_empty_list_skips_it():
