@@ -107,3 +107,11 @@ def test_an_undecidable_nodeport_source_does_not_block_the_overlay_opening(tmp_p
                                         str(tmp_path), forward=False, groups=groups)
     assert any("--dport 8472" in " ".join(c) for c in plan["commands"])
     assert any("0.0.0.0/0" in text for text in plan["unresolved"])
+
+
+def test_nft_named_interval_set_with_a_hole_fails_at_the_hole():
+    nft = BASE_NFT.replace(" chain input {\n", " set nodeports {\n  type inet_service\n  flags interval\n  elements = { 30000-30999, "
+                           "31001-32767 }\n }\n chain input {\n").replace(
+        "  tcp dport 22 accept\n", "  tcp dport 22 accept\n  ip saddr 192.168.77.0/24 tcp dport @nodeports accept\n")
+    result = k8s_status(facts(nft=in_netns("nft -f - <<'EOF'\n%sEOF\nnft -j list ruleset\n" % nft)))
+    assert "31000/tcp" in result["observed"] and "31001/tcp" not in result["observed"] and "30999/tcp" not in result["observed"]
