@@ -115,3 +115,16 @@ def test_nft_named_interval_set_with_a_hole_fails_at_the_hole():
         "  tcp dport 22 accept\n", "  tcp dport 22 accept\n  ip saddr 192.168.77.0/24 tcp dport @nodeports accept\n")
     result = k8s_status(facts(nft=in_netns("nft -f - <<'EOF'\n%sEOF\nnft -j list ruleset\n" % nft)))
     assert "31000/tcp" in result["observed"] and "31001/tcp" not in result["observed"] and "30999/tcp" not in result["observed"]
+
+
+def test_firewalld_second_plan_is_empty_once_runtime_and_permanent_hold_the_range():
+    zone = firewalld.parse_list_all(fixture("firewalld.list-all").split("\n", 2)[2])
+    live = _firewalld_facts(zone)
+    plan = plan_for(live, "/nonexistent", boot=copy.deepcopy(live), permanent={"public": copy.deepcopy(zone)})
+    runtime = [c[-1].split("=", 1)[1] for c in plan["commands"] if "--permanent" not in c]
+    permanent = [c[-1].split("=", 1)[1] for c in plan["commands"] if "--permanent" in c]
+    assert sorted(runtime) == sorted(set(permanent)) and any('port="30000-32767" protocol="udp"' in r for r in runtime)
+    opened = _firewalld_facts(dict(zone, **{"rich rules": zone.get("rich rules", []) + runtime}))
+    again = plan_for(opened, "/nonexistent", boot=copy.deepcopy(opened),
+                     permanent={"public": dict(zone, **{"rich rules": zone.get("rich rules", []) + sorted(set(permanent))})})
+    assert again["commands"] == [] and again["unresolved"] == []
