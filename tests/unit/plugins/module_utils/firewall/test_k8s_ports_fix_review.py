@@ -93,10 +93,11 @@ def test_port_groups_for_distribution_none_is_empty(distribution, expected):
     assert (groups == []) if expected == [] else (len(groups) == expected and groups[1][0][0][1:3] == (30000, 30000))
 
 
-@pytest.mark.xfail(strict=True, raises=Unevaluable, reason="one call for both areas: a NodePort source the evaluator cannot "
-                                                          "decide (0.0.0.0/0 against a 10.0.0.0/8 DROP) makes the whole plan "
-                                                          "refuse, the overlay's opening too, while the k8s check's fix says "
-                                                          "remediate opens it")
+UNDECIDABLE = ("one call for both areas: a NodePort source the evaluator cannot decide (0.0.0.0/0 against a 10.0.0.0/8 DROP) "
+               "makes the whole plan refuse, the overlay's opening too, while the k8s check's fix says remediate opens it")
+
+
+@pytest.mark.xfail(strict=True, raises=Unevaluable, reason=UNDECIDABLE)
 def test_an_undecidable_nodeport_source_does_not_block_the_overlay_opening(tmp_path):
     ipt = BASE_IPT.replace("-A INPUT -p tcp", "-A INPUT -s 10.0.0.0/8 -j DROP\n-A INPUT -p tcp")
     live = facts(iptables_legacy=ipt)
