@@ -74,7 +74,7 @@ options:
     default: []
   nodeport_sources:
     description:
-      - CIDRs the NodePort range must be accepted from (load balancers, clients). Unset = the node networks;
+      - IPv4 CIDRs the NodePort range must be accepted from (load balancers, clients). Unset = the node networks;
         V([]) = the NodePort range is not checked.
     type: list
     elements: str

@@ -82,7 +82,7 @@ options:
     type: str
     default: 30000-32767
   nodeport_sources:
-    description: The networks the NodePort range is opened from; unset is the node networks, V([]) opens none.
+    description: The IPv4 networks the NodePort range is opened from (an IPv6 one is refused); unset is the node networks, V([]) opens none.
     type: list
     elements: str
   root:

@@ -66,9 +66,15 @@ def validated_sources(value, variable="podnet_nodeport_sources"):
     networks = []
     for item in value:
         try:
-            networks.append(str(ipaddress.ip_network(u"%s" % item, strict=False)))
+            network = ipaddress.ip_network(u"%s" % item, strict=False)
         except ValueError:
             raise ValueError("%s: %r is not a CIDR (e.g. 10.0.0.0/16 or 192.0.2.10); fix the list item" % (variable, item))
+        if network.version != 4:
+            # the evaluators judge the IPv4 rulesets only (an IPv6 flow is not theirs: ip6tables / nft ip6 decide it)
+            # and the fixer writes IPv4 rules (iptables refuses -s with an IPv6 prefix, nft `ip saddr` too)
+            raise ValueError("%s: %r is IPv6; k8s_ports.inbound judges and opens IPv4 sources only: list the IPv4 "
+                             "networks the NodePorts are reached from" % (variable, item))
+        networks.append(str(network))
     return networks
 
 
