@@ -122,7 +122,9 @@ def fix(module):
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
     def gather_live_rules():
-        return gather_live.gather_firewall(run, root, module.get_bin_path, ip6tables=False)
+        # IPv6 packets cross ip6tables, not the iptables dumps: read them only when the overlay has an IPv6 network
+        ipv6 = any(":" in str(network) for network in [pod_cidr] + list(node_networks))
+        return gather_live.gather_firewall(run, root, module.get_bin_path, ip6tables=ipv6)
 
     def gather_boot_rules(live):
         return gather_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])

@@ -118,9 +118,10 @@ def opening(facts, packet, result, network, desc=None):
             change["commands"].append(_ufw_allow(packet, network))
         else:
             change["unresolved"].append(_ufw_cannot_open(label, packet))
-    elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset):
-        change["commands"] += docker_forward.insert_commands(backend, network)
-        change["docker_user"].append((backend, network))
+    elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
+        ruleset = flows.parsed_ruleset(facts, docker_forward.tool(backend, network).replace("-", "_"))
+        change["commands"] += docker_forward.insert_commands(backend, network, packet, ruleset)
+        change["docker_user"] += docker_forward.unit_entries(backend, network, [packet])
     elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
         chain, table = result["chain"], result["table"]
         change["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
@@ -241,6 +242,8 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
     seen = set()
     for packet, result, network, desc in wanted:
         key = (result["backend"], packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
+        if packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
+            key += (packet.iif, packet.oif)  # Docker's accepts are per interface pair: each flow brings its own
         if key in seen:
             continue
         seen.add(key)
@@ -264,9 +267,9 @@ def _plan_docker_boot_gaps(plan, facts, root, node_networks, pod_cidr, cni):
     run whose unit was removed) but nothing re-adds the accepts after a reboot: the unit only."""
     packets = [packet for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni)]
     for backend, _chains in docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset):
-        entry = (backend, pod_cidr)
-        if entry not in plan.setdefault("docker_user", []):
-            plan["docker_user"].append(entry)
+        entries = [e for e in docker_forward.unit_entries(backend, pod_cidr, packets) if e not in plan.setdefault("docker_user", [])]
+        if entries:
+            plan["docker_user"] += entries
             plan["openings"].append("forward from %s: accepted now in %s DOCKER-USER, but dropped after a reboot by Docker's "
                                     "FORWARD policy DROP (nothing re-adds the accept)" % (pod_cidr, backend))
 

@@ -5,7 +5,7 @@ what our fixer runs applied to it, not our code's opinion."""
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, iptables, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import iptables, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 
@@ -16,11 +16,15 @@ POD = base.POD
 USER_DROP = "-A DOCKER-USER -s 10.244.0.0/16 -d 10.99.0.0/16 -j DROP\n"
 
 
-def apply_fix(dump, backend="iptables-nft"):
-    """``dump`` after the commands the fixer runs (``-I DOCKER-USER <n>`` / ``-A DOCKER-USER``)."""
+def apply_fix(dump, root):
+    """``dump`` after the DOCKER-USER commands the fixer plans for it (``-I DOCKER-USER <n>`` / ``-A DOCKER-USER``),
+    applied the way iptables does: -I n puts the rule at position n, -A at the end."""
+    plan = overlay_fix.plan_overlay_fix(base.facts_for(dump), [], [base.NODE_NET], POD, "flannel", root)
     lines = dump.splitlines(True)
-    for argv in docker_forward.insert_commands(backend, POD):
-        args = [a for a in argv[1:] if a != "-w"]
+    argvs = [argv for argv in plan["commands"] if argv[0] != "systemctl"]
+    assert argvs and all(argv[:4] in (["iptables-nft", "-w", "-I", "DOCKER-USER"], ["iptables-nft", "-w", "-A", "DOCKER-USER"]) for argv in argvs)
+    for argv in argvs:
+        args = argv[2:]
         op, chain = args[0], args[1]
         rest = args[2:]
         position = None
@@ -46,26 +50,36 @@ def forward(src, dst, iif, oif):
     return Packet("tcp", 8080, src=src, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False)
 
 
-@pytest.mark.xfail(strict=True, reason="the -s/-d pod CIDR accepts at the top of DOCKER-USER match traffic to Docker's "
-                   "bridges too: pods reach every unpublished container port, bypassing moby 28's "
-                   "'-A DOCKER ! -i docker0 -o docker0 -j DROP' (and 20.10's policy DROP for docker0)")
 @pytest.mark.parametrize("name", ["docker-28.iptables-nft-save", "docker-20.10.iptables-nft-save"])
-def test_fix_keeps_dockers_isolation_of_unpublished_container_ports(name):
+def test_fix_keeps_dockers_isolation_of_unpublished_container_ports(tmp_path, name):
+    """Was a strict xfail: the -s/-d pod CIDR accepts at the top of DOCKER-USER matched traffic to Docker's bridges
+    too (pods reached every unpublished container port, bypassing moby 28's '-A DOCKER ! -i docker0 -o docker0 -j
+    DROP' and 20.10's policy DROP for docker0). The accepts are tied to the CNI's interface pairs now."""
     dump = base.fixture(name)
     to_container = forward("10.244.1.5/32", "172.17.0.2/32", "cni0", "docker0")
+    from_internal_network = forward("172.18.0.2/32", "10.244.2.5/32", "br-0123456789ab", "flannel.1")
     assert verdict(dump, to_container) == "drop"  # Docker's own isolation, before our fix
-    fixed = apply_fix(dump)
+    assert verdict(dump, from_internal_network) == "drop"
+    fixed = apply_fix(dump, base.make_tree_with_docker(tmp_path, {}))
     assert verdict(fixed, forward("10.244.1.5/32", "10.244.2.5/32", "cni0", "flannel.1")) == "accept"
+    assert verdict(fixed, forward("10.244.2.5/32", "10.244.1.5/32", "flannel.1", "cni0")) == "accept"
+    assert verdict(fixed, forward("10.244.1.5/32", "198.51.100.1/32", "cni0", "eth0")) == "accept"
+    assert verdict(fixed, forward("198.51.100.1/32", "10.244.1.5/32", "eth0", "cni0")) == "accept"
     assert verdict(fixed, to_container) == "drop"
+    assert verdict(fixed, forward("10.244.1.5/32", "172.18.0.2/32", "cni0", "br-0123456789ab")) == "drop"
+    assert verdict(fixed, from_internal_network) == "drop"
 
 
-@pytest.mark.xfail(strict=True, reason="-I DOCKER-USER 1 puts the pod accept above the administrator's own DROP in "
-                   "DOCKER-USER (Docker's documented place for user policy), so the deliberate drop stops applying")
-def test_fix_keeps_the_users_own_drop_in_docker_user():
-    dump = base.fixture("docker-28.iptables-nft-save").replace("COMMIT\n", USER_DROP + "-A DOCKER-USER -j RETURN\nCOMMIT\n")
+@pytest.mark.parametrize("tail", ["-A DOCKER-USER -j RETURN\n", ""])
+def test_fix_keeps_the_users_own_drop_in_docker_user(tmp_path, tail):
+    """Was a strict xfail: -I DOCKER-USER 1 put the pod accept above the administrator's own DROP in DOCKER-USER
+    (Docker's documented place for user policy). Ours go just above the final RETURN, or are appended."""
+    dump = base.fixture("docker-28.iptables-nft-save").replace("COMMIT\n", USER_DROP + tail + "COMMIT\n")
     blocked = forward("10.244.1.5/32", "10.99.0.7/32", "cni0", "eth0")
     assert verdict(dump, blocked) == "drop"
-    fixed = apply_fix(dump)
+    fixed = apply_fix(dump, base.make_tree_with_docker(tmp_path, {}))
+    user = [line for line in fixed.splitlines(True) if line.startswith("-A DOCKER-USER")]
+    assert user[0] == USER_DROP and user[-1] == (tail or user[-1]), user
     assert verdict(fixed, forward("10.244.1.5/32", "10.244.2.5/32", "cni0", "flannel.1")) == "accept"
     assert verdict(fixed, blocked) == "drop"
 
@@ -101,12 +115,41 @@ def test_no_boot_gap_when_dockerd_is_configured_not_to_set_drop(tmp_path, daemon
         assert "/etc/docker/daemon.json" in check["observed"]
 
 
-@pytest.mark.xfail(strict=True, reason="an IPv6 pod CIDR (podnet_pod_cidr accepts one) is judged against the IPv4 "
-                   "iptables ruleset, named Docker's IPv4 FORWARD DROP, and fixed with 'iptables-nft -s fd00:...', which "
-                   "iptables rejects (host/network not found); Docker's IPv6 DROP (ip6tables, moby 27+) is never read")
 def test_ipv6_pod_cidr_is_not_fixed_with_the_ipv4_tool(tmp_path):
+    """Was a strict xfail: an IPv6 pod CIDR was judged against the IPv4 iptables ruleset, named Docker's IPv4
+    FORWARD DROP, and fixed with 'iptables-nft -s fd00:...'. Without the ip6tables dump it cannot be judged: error."""
     dump = base.fixture("docker-28.iptables-nft-save")
     check = overlay_checks.evaluate_overlay(base.facts_for(dump), [("udp", 8472, "flannel VXLAN")], [base.NODE_NET], "fd00:10:244::/56",
                                             "flannel", base.make_tree_with_docker(tmp_path, {}))[1]
     assert "iptables-nft -w -I DOCKER-USER 1 -s fd00:10:244::/56" not in (check.get("fix") or "")
     assert "set by Docker" not in check["observed"]
+    assert check["status"] == "error" and "ip6tables-nft" in check["observed"], check
+
+
+POD6 = "fd00:10:244::/56"
+
+
+def check6(tmp_path, dump4, dump6):
+    facts = base.facts_for(dump4, ip6tables_nft=dump6, ip6tables_legacy=None, errors6=[])
+    return overlay_checks.evaluate_overlay(facts, [("udp", 8472, "flannel VXLAN")], [base.NODE_NET], POD6, "flannel",
+                                           base.make_tree_with_docker(tmp_path, {}))[1]
+
+
+def test_ipv6_pod_cidr_is_judged_against_ip6tables_and_fixed_with_ip6tables(tmp_path):
+    """Docker with ip6tables (default since moby 27) sets the ip6tables FORWARD policy to DROP as well: the IPv6 pod
+    traffic is dropped there, named Docker, and the accepts go to ip6tables' DOCKER-USER, never iptables'."""
+    dump = base.fixture("docker-28.iptables-nft-save")
+    check = check6(tmp_path, dump.replace(":FORWARD DROP", ":FORWARD ACCEPT"), dump)
+    assert check["status"] == "fail" and "set by Docker" in check["observed"], check
+    assert "ip6tables-nft -w -A DOCKER-USER -i cni0 -o flannel.1 -d fd00:10:244::/56" in check["fix"], check
+    assert "ip6tables-nft -w -A DOCKER-USER -i cni0 -o eth0 -s fd00:10:244::/56" in check["fix"], check
+    assert "iptables-nft -w" not in check["fix"].replace("ip6tables-nft -w", ""), check
+
+
+def test_ipv6_pod_cidr_passes_when_only_the_ipv4_forward_policy_is_dockers_drop(tmp_path):
+    """dockerd 20.10 leaves ip6tables alone (its ip6tables option is off by default): the IPv4 DROP does not touch
+    IPv6 pod traffic, which ip6tables forwards."""
+    dump = base.fixture("docker-20.10.iptables-nft-save")
+    empty6 = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    check = check6(tmp_path, dump, empty6)
+    assert check["status"] == "pass", check
