@@ -196,7 +196,7 @@ def unit_text(entries):
              "Description=podnet.doctor: accept forwarded pod traffic in Docker's DOCKER-USER chain\n",
              "After=docker.service\n", "PartOf=docker.service\n", "\n", "[Service]\n", "Type=oneshot\n",
              "RemainAfterExit=yes\n"]
-    for command, args in entries:
+    for command, args in sorted(entries):
         lines.append(UNIT_EXEC.format(t=command, chain=USER_CHAIN, rule=_quoted(args)))
     lines += ["\n", "[Install]\n", "WantedBy=docker.service\n"]
     return "".join(lines)
@@ -310,3 +310,80 @@ def rules_v4_accepts(root, path, packets):
     if not any(args[-2:] == ["-j", USER_CHAIN] for args in forward):
         forward.insert(0, ["-j", USER_CHAIN])  # dockerd puts its jump first
     return all(iptables.ipt_verdict(ruleset, packet)["verdict"] == "accept" for packet in packets)
+
+
+# firewalld and DOCKER-USER (lab, bookworm's firewalld 1.3.3 with FirewallBackend=nftables and dockerd 20.10.24): a
+# start or ``firewall-cmd --reload`` of firewalld flushes and deletes every iptables chain too (Firewall.flush runs
+# each backend's flush rules, ipXtables's being "-F", "-X", "-Z" per table, for iptables whatever the
+# FirewallBackend), while the FORWARD policy DROP stays; dockerd, subscribed to firewalld's Reloaded D-Bus signal
+# since it started with firewalld running, re-creates its chains and an empty DOCKER-USER with its RETURN
+# (libnetwork arrangeUserFilterRule on iptables.OnReloaded; moby#35043). Our unit does not run then (a reload over
+# D-Bus is no systemd job), so the accepts are also put in firewalld's permanent direct configuration: firewalld
+# re-creates the chain with them at every start and reload, before it signals dockerd, which keeps them and appends
+# its RETURN below.
+DIRECT_XML = "/etc/firewalld/direct.xml"
+# direct rules of a chain are ordered by priority, lowest first: ours go below the administrator's usual 0..99
+DIRECT_PRIORITY = "100"
+
+
+def _direct_ipv(command):
+    return "ipv6" if command.startswith("ip6") else "ipv4"
+
+
+def direct_config(root="/"):
+    """(chains, rules) of firewalld's permanent direct configuration: {(ipv, table, chain)} and {(ipv, table, chain,
+    args tuple)}; empty when there is no file. Raises Unevaluable when it is not readable XML."""
+    text = read_text(root, DIRECT_XML)
+    if text is None:
+        return set(), set()
+    # imported here: only a node with firewalld and Docker reads it (import cost on every other pre-flight)
+    import shlex
+    import xml.etree.ElementTree as ET
+    try:
+        tree = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise Unevaluable("%s: not XML (%s); firewalld refuses it at its next start or reload" % (DIRECT_XML, exc))
+    chains = {(c.get("ipv"), c.get("table"), c.get("chain")) for c in tree.findall("chain")}
+    rules = {(r.get("ipv"), r.get("table"), r.get("chain"), tuple(shlex.split(r.text or ""))) for r in tree.findall("rule")}
+    return chains, rules
+
+
+def direct_commands(root, entries):
+    """The ``firewall-cmd --permanent --direct`` commands that put every accept of ``entries`` ([(command, accept
+    arguments)]) in firewalld's permanent direct configuration; [] when all are there. Permanent only: the runtime
+    chain is dockerd's and holds the accepts already; firewalld applies them at its next start or reload."""
+    chains, rules = direct_config(root)
+    commands = []
+    for command, args in entries:
+        ipv = _direct_ipv(command)
+        if (ipv, "filter", USER_CHAIN) not in chains:
+            chains.add((ipv, "filter", USER_CHAIN))
+            commands.append(["firewall-cmd", "--permanent", "--direct", "--add-chain", ipv, "filter", USER_CHAIN])
+        if (ipv, "filter", USER_CHAIN, tuple(args)) not in rules:
+            commands.append(["firewall-cmd", "--permanent", "--direct", "--add-rule", ipv, "filter", USER_CHAIN, DIRECT_PRIORITY]
+                            + list(args))
+    return commands
+
+
+def firewalld_running(facts):
+    return bool((facts.get("firewalld") or {}).get("running"))
+
+
+def reload_gaps(facts, root, pod_cidr, packets, parsed_ruleset):
+    """[(backend, Docker's chains)] where Docker's FORWARD DROP is in force, firewalld runs, and its permanent direct
+    configuration lacks the accepts: the next ``firewall-cmd --reload`` (or firewalld start) removes them while the
+    DROP policy stays. Raises Unevaluable when direct.xml cannot be read."""
+    if not firewalld_running(facts):
+        return []
+    return [(backend, chains) for backend, chains in docker_backends(facts, parsed_ruleset, pod_cidr)
+            if direct_commands(root, unit_entries(backend, pod_cidr, packets))]
+
+
+def our_direct_rules_only(text):
+    """Whether every direct rule in the text of direct.xml is one of ours (DOCKER-USER, our comment), which the
+    overlay.boot evaluation may skip: they only accept pod traffic in Docker's user chain."""
+    import re
+    rules = re.findall(r"<\s*rule\b[^>]*>([^<]*)<", text)
+    return not re.search(r"<\s*passthrough\b", text) and all(
+        "--comment %s" % COMMENT in body for body in rules) and all(
+        'chain="%s"' % USER_CHAIN in tag for tag in re.findall(r"<\s*rule\b[^>]*>", text))

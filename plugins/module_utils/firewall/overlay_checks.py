@@ -94,6 +94,13 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
     if unknown:
         return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
     try:
+        reload_gaps = docker_forward.reload_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset)
+    except Unevaluable as exc:
+        return check_result("overlay.forward", "error", "pod traffic is accepted now in Docker's DOCKER-USER, but whether the next "
+                            "firewall-cmd --reload keeps it cannot be evaluated: %s" % exc, FORWARD_EXPECTED)
+    if reload_gaps:
+        return _docker_reload_gap(reload_gaps, pod_cidr, packets, root)
+    try:
         gaps = docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset)
     except Unevaluable as exc:
         return check_result("overlay.forward", "error", "pod traffic is accepted now, but Docker sets FORWARD to DROP at its next "
@@ -113,6 +120,19 @@ def _docker_boot_gap(gaps, pod_cidr, packets, root):
         for backend, chains in gaps)
     entries = [entry for backend, _chains in gaps for entry in docker_forward.unit_entries(backend, pod_cidr, packets)]
     change = dict(commands=[], nft_lines=[], ipt_lines=[], unresolved=[], docker_user=entries)
+    return check_result("overlay.forward", "fail", observed, FORWARD_EXPECTED,
+                        _fix_text([change], root, " (what podnet.doctor.remediate does)"))
+
+
+def _docker_reload_gap(gaps, pod_cidr, packets, root):
+    """overlay.forward when firewalld runs and its next reload flushes the DOCKER-USER accepts (its policy DROP stays)."""
+    observed = "; ".join(
+        "forwarded pod traffic accepted now in %s DOCKER-USER, but firewalld runs: a firewall-cmd --reload (or firewalld "
+        "start) flushes every iptables chain, Docker re-creates DOCKER-USER empty and its FORWARD policy DROP (chains %s) "
+        "stays; the accepts are not in firewalld's permanent direct rules (%s)" % (backend, ", ".join(chains), docker_forward.DIRECT_XML)
+        for backend, chains in gaps)
+    entries = [entry for backend, _chains in gaps for entry in docker_forward.unit_entries(backend, pod_cidr, packets)]
+    change = dict(commands=[], nft_lines=[], ipt_lines=[], unresolved=[], docker_user=entries, docker_direct=True)
     return check_result("overlay.forward", "fail", observed, FORWARD_EXPECTED,
                         _fix_text([change], root, " (what podnet.doctor.remediate does)"))
 

@@ -5,7 +5,7 @@ what our fixer runs applied to it, not our code's opinion."""
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import iptables, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, iptables, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 
@@ -153,3 +153,74 @@ def test_ipv6_pod_cidr_passes_when_only_the_ipv4_forward_policy_is_dockers_drop(
     empty6 = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
     check = check6(tmp_path, dump, empty6)
     assert check["status"] == "pass", check
+
+
+# firewalld running (nftables backend) with the pod CIDR in its trusted zone: firewalld forwards pod traffic itself;
+# Docker's FORWARD DROP in iptables-nft is the drop that is left
+FIREWALLD = {"running": True, "backend": "nftables", "default_zone": "public", "services": {},
+             "zones": {"public": {"interfaces": ["eth0"], "sources": []}, "trusted": {"sources": [POD], "target": "ACCEPT"}}}
+DIRECT_CHAIN = ["firewall-cmd", "--permanent", "--direct", "--add-chain", "ipv4", "filter", "DOCKER-USER"]
+
+
+def firewalld_facts(dump):
+    return base.facts_for(dump, firewalld=dict(FIREWALLD))
+
+
+def direct_xml(rules, extra=""):
+    body = "".join('  <rule ipv="ipv4" table="filter" chain="DOCKER-USER" priority="100">%s -m comment --comment podnet.doctor -j ACCEPT'
+                   '</rule>\n' % rule for rule in rules)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<direct>\n  <chain ipv="ipv4" table="filter" chain="DOCKER-USER"/>\n%s%s</direct>\n'
+            % (body, extra))
+
+
+def test_with_firewalld_the_fix_also_goes_to_its_permanent_direct_rules(tmp_path):
+    """A firewall-cmd --reload flushes every iptables chain (lab: firewalld 1.3.3, nftables backend) and dockerd
+    re-creates DOCKER-USER empty: the accepts go to firewalld's permanent direct config too, which it re-applies."""
+    check = base.forward_check(firewalld_facts(base.fixture("docker-20.10.iptables-nft-save")), base.make_tree_with_docker(tmp_path, {}))
+    assert check["status"] == "fail" and "set by Docker" in check["observed"], check
+    assert " ".join(DIRECT_CHAIN) in check["fix"], check["fix"]
+    for rule in base.ACCEPTS:
+        assert "firewall-cmd --permanent --direct --add-rule ipv4 filter DOCKER-USER 100 %s -m comment" % rule in check["fix"]
+
+
+def test_accepts_missing_from_firewalds_direct_rules_fail_before_the_reload_that_drops_them(tmp_path):
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    root = base.installed_unit(tmp_path / "unit")
+    check = base.forward_check(firewalld_facts(fixed), root)
+    assert check["status"] == "fail" and "firewall-cmd --reload" in check["observed"] and "direct rules" in check["observed"], check
+    plan = overlay_fix.plan_overlay_fix(firewalld_facts(fixed), [], [base.NODE_NET], POD, "flannel", root)
+    assert plan["commands"][0] == DIRECT_CHAIN and all(c[:3] == ["firewall-cmd", "--permanent", "--direct"] for c in plan["commands"])
+    assert len(plan["commands"]) == 1 + len(base.ACCEPTS) and plan["files"] == {}
+    # once there: pass, and a second run changes nothing
+    done = base.installed_unit(tmp_path / "done", extra={"etc/firewalld/direct.xml": direct_xml(base.ACCEPTS)})
+    assert base.forward_check(firewalld_facts(fixed), done)["status"] == "pass"
+    again = overlay_fix.plan_overlay_fix(firewalld_facts(fixed), [], [base.NODE_NET], POD, "flannel", done)
+    assert again["commands"] == [] and again["files"] == {}
+    # one accept missing from it: only that one is added
+    partial = base.installed_unit(tmp_path / "partial", extra={"etc/firewalld/direct.xml": direct_xml(base.ACCEPTS[1:])})
+    plan = overlay_fix.plan_overlay_fix(firewalld_facts(fixed), [], [base.NODE_NET], POD, "flannel", partial)
+    assert [c[8:-6] for c in plan["commands"]] == [base.ACCEPTS[0].split()]
+
+
+def test_unreadable_direct_xml_is_an_error_not_a_verdict(tmp_path):
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    root = base.installed_unit(tmp_path, extra={"etc/firewalld/direct.xml": "<direct><rule"})
+    check = base.forward_check(firewalld_facts(fixed), root)
+    assert check["status"] == "error" and "/etc/firewalld/direct.xml" in check["observed"], check
+
+
+def test_without_firewalld_running_no_direct_rule_is_needed(tmp_path):
+    fixed = base.with_our_rules(base.fixture("docker-20.10.iptables-nft-save"))
+    assert base.forward_check(base.facts_for(fixed), base.installed_unit(tmp_path))["status"] == "pass"
+
+
+@pytest.mark.parametrize("extra,unmodelled", [
+    ("", False),
+    ('  <rule ipv="ipv4" table="filter" chain="INPUT" priority="0">-p tcp --dport 22 -j DROP</rule>\n', True),
+    ('  <passthrough ipv="ipv4">-I FORWARD -j DROP</passthrough>\n', True),
+])
+def test_our_direct_rules_are_no_unmodelled_boot_policy(tmp_path, extra, unmodelled):
+    root = make_tree(tmp_path, {"etc/firewalld/direct.xml": direct_xml(base.ACCEPTS, extra)})
+    errors = []
+    gather_boot.firewalld_unmodelled(root, errors)
+    assert bool(errors) == unmodelled, errors
