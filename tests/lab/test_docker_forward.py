@@ -237,3 +237,54 @@ def test_forwarding_on_at_boot_dockerd_leaves_the_policy_and_a_runtime_accept_pa
     assert forward_policy(filter_dump(node)) == "ACCEPT"
     assert probes.pod_connect(fleet, 2, 1).ok
     assert node_info(fleet.inventory_path, "node1")["overlay.forward"]["status"] == "pass"
+
+
+def direct_rules(node):
+    return node_exec(node, ["firewall-cmd", "--permanent", "--direct", "--get-all-rules"]).stdout.splitlines()
+
+
+def test_firewalld_reload_flushes_docker_user_and_the_fix_survives_it(fleet):
+    """firewalld (bookworm's 1.3.3, FirewallBackend=nftables) flushes and deletes every iptables chain at its start and
+    at firewall-cmd --reload; Docker's FORWARD policy DROP stays and dockerd (subscribed to firewalld's reload signal)
+    re-creates its chains with an empty DOCKER-USER. Shown with real packets; the fix's firewalld direct rules bring
+    the accepts back at every reload. The pod CIDR and the node network are put in the trusted zone by hand, so that
+    firewalld's own forward and input filtering is not what is tested here."""
+    node = fleet.node(1)
+    node_sh(node, "rm -f /etc/sysctl.d/90-kubernetes.conf; printf 'net.ipv4.ip_forward = 0\\n' > %s; systemctl start firewalld; "
+                  "for zone in '' --permanent; do for src in %s %s; do firewall-cmd $zone --zone=trusted --add-source=$src; done; done; "
+                  "sysctl -qw net.ipv4.ip_forward=0; systemctl restart docker" % (HARDENING, POD_CIDR, fleet.subnet))
+    try:
+        wait_docker(node)
+        assert forward_policy(filter_dump(node)) == "DROP"
+        assert not probes.pod_connect(fleet, 2, 1).ok  # Docker's DROP on node1
+
+        fixed = overlay_firewall(fleet, "node1")
+        assert fixed["changed"] and not fixed.get("failed"), fixed
+        ours = user_rules(filter_dump(node))
+        assert len(ours) == 6 and ours[-1] == "-A DOCKER-USER -j RETURN", ours
+        assert len([rule for rule in direct_rules(node) if "DOCKER-USER 100" in rule]) == 5, direct_rules(node)
+        assert probes.pod_connect(fleet, 2, 1).ok
+        assert node_info(fleet.inventory_path, "node1")["overlay.forward"]["status"] == "pass"
+        assert not overlay_firewall(fleet, "node1")["changed"]
+
+        # the symptom, with the fix as it was before (unit and runtime accepts, no direct rules)
+        node_sh(node, "firewall-cmd --permanent --direct --remove-rules ipv4 filter DOCKER-USER")
+        check = node_info(fleet.inventory_path, "node1")["overlay.forward"]
+        assert check["status"] == "fail" and "firewall-cmd --reload" in check["observed"], check
+        node_sh(node, "firewall-cmd --reload; sleep 2")
+        flushed = filter_dump(node)
+        assert forward_policy(flushed) == "DROP" and user_rules(flushed) == ["-A DOCKER-USER -j RETURN"], user_rules(flushed)
+        assert not probes.pod_connect(fleet, 2, 1).ok, "the reload did not cut pod traffic: nothing is proven below"
+
+        fixed = overlay_firewall(fleet, "node1")
+        assert fixed["changed"] and not fixed.get("failed"), fixed
+        assert probes.pod_connect(fleet, 2, 1).ok
+        node_sh(node, "firewall-cmd --reload; sleep 2")
+        reloaded = filter_dump(node)
+        assert forward_policy(reloaded) == "DROP" and sorted(user_rules(reloaded)) == sorted(ours), user_rules(reloaded)
+        assert user_rules(reloaded)[-1] == "-A DOCKER-USER -j RETURN"
+        assert probes.pod_connect(fleet, 2, 1).ok
+        assert node_info(fleet.inventory_path, "node1")["overlay.forward"]["status"] == "pass"
+        assert not overlay_firewall(fleet, "node1")["changed"]
+    finally:
+        node_sh(node, "systemctl stop firewalld; rm -f /etc/firewalld/direct.xml; systemctl restart docker", check=False)
