@@ -24,10 +24,13 @@ description:
     accepted now but dropped by the boot configuration (opened by hand at runtime only, or a firewall enabled
     at boot but stopped now) is opened in the boot configuration only.
   - Where the drop is Docker's FORWARD policy DROP (dockerd sets it at every start when it turned on
-    C(ip_forward) itself), the pod CIDR is accepted in both directions at the top of C(DOCKER-USER), the
-    chain Docker keeps for users, and C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled
-    for C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a
-    reboot). Docker's own chains and the FORWARD policy are never changed.
+    C(ip_forward) itself), pod traffic is accepted in C(DOCKER-USER), the chain Docker keeps for users, each
+    accept tied to the interfaces pod traffic crosses (so Docker's bridges and unpublished container ports stay
+    Docker's) and placed just above the chain's final C(RETURN) (below the administrator's own rules); IPv6 pod
+    CIDRs with C(ip6tables). C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled for
+    C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a reboot);
+    when firewalld runs they also go to its permanent direct rules, as a C(firewall-cmd --reload) flushes
+    every iptables chain. Docker's own chains and the FORWARD policy are never changed.
   - A ruleset it cannot evaluate, now or at boot, fails the task before anything is changed.
 author: podnet.doctor developers (@podnet)
 extends_documentation_fragment:

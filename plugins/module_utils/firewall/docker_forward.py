@@ -17,10 +17,13 @@ What dockerd does (moby libnetwork; bookworm's docker.io 20.10.24 and moby 28):
   rules", libnetwork firewall_linux.go ``arrangeUserFilterRule``). So an accept there survives
   ``systemctl restart docker``, but not a reboot: the kernel starts with empty tables.
 
-So the fix is an accept for the pod CIDR (both directions) at the top of ``DOCKER-USER``, now, and a
-oneshot unit of ours ordered after docker.service (``WantedBy=``/``PartOf=docker.service``) that
-re-adds it idempotently (``-C || -I``) whenever dockerd starts; the FORWARD policy, which dockerd
-owns and sets again at every start, is never changed. With Docker's own nftables backend (moby 29, experimental,
+So the fix is accepts for pod traffic in ``DOCKER-USER``, each tied to the interface pair pod traffic
+crosses (a bare pod-CIDR accept would open Docker's bridges to pods), placed just above the chain's final
+``-j RETURN`` (below the administrator's own rules), now, and a oneshot unit of ours ordered after
+docker.service (``WantedBy=``/``PartOf=docker.service``) that re-adds them idempotently whenever dockerd
+starts, plus firewalld's permanent direct rules when firewalld runs (its reload flushes iptables); the
+FORWARD policy, which dockerd owns and sets again at every start, is never changed. IPv6 pod CIDRs are
+handled in ip6tables. With Docker's own nftables backend (moby 29, experimental,
 ``firewall-backend=nftables``) Docker leaves the iptables FORWARD policy alone and none of this applies."""
 from __future__ import absolute_import, division, print_function
 
