@@ -111,7 +111,7 @@ POD_VETH_PREFIXES = ("cali", "lxc", "vethwe")
 def interface_pattern(name):
     """The iptables ``-i``/``-o`` argument that matches ``name`` and its siblings (cali0a1b2c3 -> cali+)."""
     for prefix in POD_VETH_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix) and not name[len(prefix)].isalpha():
+        if name.startswith(prefix) and len(name) > len(prefix):
             return prefix + "+"
     return name
 

@@ -245,7 +245,7 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
     for packet, result, network, desc in wanted:
         key = (result["backend"], packet.hook, packet.proto, packet.dport, network, str(result.get("chain") or result.get("zone")))
         if packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
-            key += (packet.iif, packet.oif)  # Docker's accepts are per interface pair: each flow brings its own
+            key += (packet.iif, packet.oif, str(packet.dst))  # Docker's accepts are per flow (interface pair, to pods or out)
         if key in seen:
             continue
         seen.add(key)

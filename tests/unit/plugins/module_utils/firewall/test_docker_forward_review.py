@@ -5,7 +5,7 @@ what our fixer runs applied to it, not our code's opinion."""
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_boot, iptables, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import flows, gather_boot, iptables, overlay_checks, overlay_fix
 from ansible_collections.podnet.doctor.plugins.module_utils.firewall.packet import Packet
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import sysctl_boot
 
@@ -224,3 +224,29 @@ def test_our_direct_rules_are_no_unmodelled_boot_policy(tmp_path, extra, unmodel
     errors = []
     gather_boot.firewalld_unmodelled(root, errors)
     assert bool(errors) == unmodelled, errors
+
+
+@pytest.mark.parametrize("name,pattern", [("cali0a1b2c3d4e5", "cali+"), ("lxc0a1b2c3d4e5", "lxc+"), ("vethwepl0a1b2c3", "vethwe+"),
+                                          ("cni0", "cni0"), ("flannel.1", "flannel.1"), ("vxlan.calico", "vxlan.calico"),
+                                          ("kube-bridge", "kube-bridge"), ("weave", "weave")])
+def test_per_pod_veths_are_matched_by_their_prefix_and_bridges_by_name(name, pattern):
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward
+    assert docker_forward.interface_pattern(name) == pattern
+
+
+@pytest.mark.parametrize("cni", ["calico", "cilium", "weave", "canal", "kube-router", "antrea"])
+def test_the_fix_accepts_each_cnis_pod_traffic_and_keeps_dockers_bridge_closed(tmp_path, cni):
+    """For every CNI of the catalog: what the fixer plans makes overlay.forward pass, and docker0 stays Docker's."""
+    dump = base.fixture("docker-28.iptables-nft-save")
+    root = base.make_tree_with_docker(tmp_path, {})
+    plan = overlay_fix.plan_overlay_fix(base.facts_for(dump), [], [base.NODE_NET], POD, cni, root)
+    lines = dump.splitlines(True)
+    at = lines.index("COMMIT\n")
+    lines[at:at] = ["-A DOCKER-USER %s\n" % " ".join(argv[4:]) for argv in plan["commands"] if argv[0] == "iptables-nft"]
+    fixed = "".join(lines)
+    check = overlay_checks.evaluate_overlay(base.facts_for(fixed), [], [base.NODE_NET], POD, cni,
+                                            base.installed_unit(tmp_path / "unit"))[1]
+    assert check["status"] in ("pass", "fail"), check
+    assert "DROP of FORWARD" not in check["observed"], check
+    pod_if = flows.POD_INTERFACES[cni][0]
+    assert verdict(fixed, forward("10.244.1.5/32", "172.17.0.2/32", pod_if, "docker0")) == "drop"
