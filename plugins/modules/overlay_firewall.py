@@ -24,10 +24,13 @@ description:
     accepted now but dropped by the boot configuration (opened by hand at runtime only, or a firewall enabled
     at boot but stopped now) is opened in the boot configuration only.
   - Where the drop is Docker's FORWARD policy DROP (dockerd sets it at every start when it turned on
-    C(ip_forward) itself), the pod CIDR is accepted in both directions at the top of C(DOCKER-USER), the
-    chain Docker keeps for users, and C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled
-    for C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a
-    reboot). Docker's own chains and the FORWARD policy are never changed.
+    C(ip_forward) itself), pod traffic is accepted in C(DOCKER-USER), the chain Docker keeps for users, each
+    accept tied to the interfaces pod traffic crosses (so Docker's bridges and unpublished container ports stay
+    Docker's) and placed just above the chain's final C(RETURN) (below the administrator's own rules); IPv6 pod
+    CIDRs with C(ip6tables). C(/etc/systemd/system/podnet-doctor-docker-user.service), enabled for
+    C(docker.service), adds the accepts back after every dockerd start (the tables are empty after a reboot);
+    when firewalld runs they also go to its permanent direct rules, as a C(firewall-cmd --reload) flushes
+    every iptables chain. Docker's own chains and the FORWARD policy are never changed.
   - With O(k8s_distribution) set, the Kubernetes component ports of C(k8s_ports.inbound) (kubelet, and on the control
     plane the apiserver, etcd, scheduler, controller-manager or supervisor) are opened from the node networks and the
     NodePort range, TCP and UDP, from O(nodeport_sources), by the same steps; a range is opened whole, in each backend's
@@ -176,7 +179,9 @@ def fix(module):
         return module.run_command(argv, environ_update={"LC_ALL": "C"})
 
     def gather_live_rules():
-        return gather_live.gather_firewall(run, root, module.get_bin_path, ip6tables=False)
+        # IPv6 packets cross ip6tables, not the iptables dumps: read them only when the overlay has an IPv6 network
+        ipv6 = any(":" in str(network) for network in [pod_cidr] + list(node_networks))
+        return gather_live.gather_firewall(run, root, module.get_bin_path, ip6tables=ipv6)
 
     def gather_boot_rules(live):
         return gather_boot.gather_boot(run, root, module.get_bin_path, live["addresses"])

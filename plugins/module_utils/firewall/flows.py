@@ -26,6 +26,7 @@ POD_INTERFACES = {"flannel": ("cni0", "flannel.1"), "calico": ("cali0a1b2c3d4e5"
 
 
 OUTSIDE = "198.51.100.1/32"  # TEST-NET-2: stands for "any address outside the cluster"
+OUTSIDE6 = "2001:db8::1/128"  # the IPv6 documentation prefix, for an IPv6 pod CIDR
 
 
 FORWARD_FLOWS = ("pod -> pod on another node", "pod on another node -> pod", "pod -> outside")
@@ -75,7 +76,8 @@ def forward_packets(facts, node_networks, pod_cidr, cni):
     in_if, out_if = POD_INTERFACES.get(cni, POD_INTERFACES["custom"])
     node_if = interface_for(facts.get("addresses", []), node_networks[0])[0] if node_networks else None
     out_if = out_if or node_if
-    ends = ((pod_cidr, in_if, out_if), (pod_cidr, out_if, in_if), (OUTSIDE, in_if, node_if))
+    outside = OUTSIDE6 if ":" in pod_cidr else OUTSIDE
+    ends = ((pod_cidr, in_if, out_if), (pod_cidr, out_if, in_if), (outside, in_if, node_if))
     return [(name, Packet("tcp", 443, src=pod_cidr, dst=dst, iif=iif, oif=oif, hook="forward", dst_local=False))
             for name, (dst, iif, oif) in zip(FORWARD_FLOWS, ends)]
 
@@ -112,14 +114,27 @@ def firewall_backends(facts):
         # only the tables iptables-nft-save could read: one it prints as "incompatible" (native nft
         # rules in an ip table of its name) is judged by the nftables evaluator instead
         skip += [("ip", t) for t in ipt_nft.tables]
-        backends.append(("iptables-nft", lambda p: iptables.ipt_verdict(ipt_nft, p)))
+        backends.append(("iptables-nft", lambda p: _ipt_family_verdict(facts, "iptables_nft", ipt_nft, p)))
     if facts.get("nft"):
         ruleset = parsed_ruleset(facts, "nft")
         backends.append(("nftables", lambda p: nftables.nft_verdict(ruleset, p, skip)))
     legacy = parsed_ruleset(facts, "iptables_legacy")
     if legacy.in_use() and not (fwd.get("running") and fwd.get("backend") == "iptables"):
-        backends.append(("iptables-legacy", lambda p: iptables.ipt_verdict(legacy, p)))
+        backends.append(("iptables-legacy", lambda p: _ipt_family_verdict(facts, "iptables_legacy", legacy, p)))
     return backends
+
+
+def _ipt_family_verdict(facts, key, ruleset, packet):
+    """``ruleset`` (an iptables-save dump: IPv4 only) judges an IPv4 packet; an IPv6 one crosses the
+    ip6tables ruleset of the same backend (Docker's IPv6 FORWARD DROP is there), read by
+    gather_firewall(ip6tables=True). Raises Unevaluable when that dump was not read."""
+    if packet.src.version == 4:
+        return iptables.ipt_verdict(ruleset, packet)
+    key6 = key.replace("iptables", "ip6tables")
+    if facts.get(key6) is None:
+        why = "; ".join(facts.get("errors6") or []) or ("not read" if "errors6" not in facts else "no %s-save" % key6.replace("_", "-"))
+        raise Unevaluable("IPv6 traffic crosses %s, whose ruleset could not be judged: %s" % (key6.replace("_", "-"), why))
+    return iptables.ipt_verdict(parsed_ruleset(facts, key6), packet)
 
 
 def firewalls_in_charge(facts, backends=None):

@@ -341,7 +341,10 @@ def _unmodelled_order(root, restores, ufw_init, errors):
 def firewalld_unmodelled(root, errors):
     """Errors for the parts of firewalld's boot configuration firewall-offline-cmd --list-all-zones does not show:
     direct rules, and zones bound to interfaces by NetworkManager or ifcfg files."""
-    if re.search(r"<\s*(rule|passthrough)\b", read_text(root, "/etc/firewalld/direct.xml") or ""):
+    from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward  # it imports this module
+    direct = read_text(root, "/etc/firewalld/direct.xml") or ""
+    # podnet.doctor's own accepts in Docker's DOCKER-USER (docker_forward.direct_commands) are no unmodelled policy
+    if re.search(r"<\s*(rule|passthrough)\b", direct) and not docker_forward.our_direct_rules_only(direct):
         errors.append("direct rules in /etc/firewalld/direct.xml are not evaluated; judge them by hand")
     for directory, suffix in (("/etc/NetworkManager/system-connections", ".nmconnection"),
                               ("/etc/sysconfig/network-scripts", "")):

@@ -83,7 +83,7 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
             unknown.append("%s (%s -> %s): cannot evaluate %s" % (name, packet.iif, packet.oif, exc))
             continue
         if result["verdict"] != "accept":
-            source = _docker_source(facts, result)
+            source = _docker_source(facts, result, pod_cidr)
             docker_named = docker_named or bool(source)
             dropped.append("%s (%s -> %s): %s by %s%s" % (name, packet.iif, packet.oif, result["verdict"], result["where"], source))
             changes.append(_fixer().opening(facts, packet, result, pod_cidr, "forwarded pod traffic"))
@@ -93,32 +93,42 @@ def _forward_check(facts, node_networks, pod_cidr, cni, backends, active, root):
                             _fix_text(changes, root, " (what podnet.doctor.remediate does)"))
     if unknown:
         return check_result("overlay.forward", "error", "; ".join(unknown), FORWARD_EXPECTED)
-    try:
-        gaps = docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset)
-    except Unevaluable as exc:
-        return check_result("overlay.forward", "error", "pod traffic is accepted now, but Docker sets FORWARD to DROP at its next "
-                            "start and what the boot restores cannot be evaluated: %s" % exc, FORWARD_EXPECTED)
-    if gaps:
-        return _docker_boot_gap(gaps, pod_cidr, root)
+    # Docker's DROP in force and pod traffic accepted now: what a firewalld reload, then a reboot, would take away
+    for find, undecided, observed_of, direct in (
+            (docker_forward.reload_gaps, "pod traffic is accepted now in Docker's DOCKER-USER, but whether the next "
+             "firewall-cmd --reload keeps it cannot be evaluated", _reload_gap_text, True),
+            (docker_forward.boot_gaps, "pod traffic is accepted now, but Docker sets FORWARD to DROP at its next start and what "
+             "the boot restores cannot be evaluated", _boot_gap_text, False)):
+        try:
+            gaps = find(facts, root, pod_cidr, packets, flows.parsed_ruleset)
+        except Unevaluable as exc:
+            return check_result("overlay.forward", "error", "%s: %s" % (undecided, exc), FORWARD_EXPECTED)
+        if gaps:
+            entries = [entry for backend, _chains in gaps for entry in docker_forward.unit_entries(backend, pod_cidr, packets)]
+            change = dict(commands=[], nft_lines=[], ipt_lines=[], unresolved=[], docker_user=entries, docker_direct=direct)
+            return check_result("overlay.forward", "fail", "; ".join(observed_of(backend, chains) for backend, chains in gaps),
+                                FORWARD_EXPECTED, _fix_text([change], root, " (what podnet.doctor.remediate does)"))
     return check_result("overlay.forward", "pass", "pod <-> pod and pod -> outside forwarded (%s)" % (", ".join(active) or "no firewall"),
                         FORWARD_EXPECTED)
 
 
-def _docker_boot_gap(gaps, pod_cidr, root):
-    """overlay.forward when pod traffic is accepted now but Docker's FORWARD DROP comes back at boot alone."""
-    observed = "; ".join(
-        "forwarded pod traffic accepted now, but %s FORWARD policy is DROP, set by Docker (chains %s: %s), and forwarding is "
-        "not on at boot, so dockerd sets DROP again; nothing adds the pod accept back after a reboot (no enabled %s, no accept "
-        "in %s)" % (backend, ", ".join(chains), docker_forward.WHY, docker_forward.UNIT, docker_forward.NETFILTER_PERSISTENT_RULES)
-        for backend, chains in gaps)
-    change = dict(commands=[], nft_lines=[], ipt_lines=[], unresolved=[], docker_user=[(backend, pod_cidr) for backend, _chains in gaps])
-    return check_result("overlay.forward", "fail", observed, FORWARD_EXPECTED,
-                        _fix_text([change], root, " (what podnet.doctor.remediate does)"))
+def _boot_gap_text(backend, chains):
+    """Pod traffic accepted now, but Docker's FORWARD DROP comes back at boot alone."""
+    return ("forwarded pod traffic accepted now, but %s FORWARD policy is DROP, set by Docker (chains %s: %s), and forwarding is "
+            "not on at boot, so dockerd sets DROP again; nothing adds the pod accept back after a reboot (no enabled %s, no accept "
+            "in %s)" % (backend, ", ".join(chains), docker_forward.WHY, docker_forward.UNIT, docker_forward.NETFILTER_PERSISTENT_RULES))
 
 
-def _docker_source(facts, result):
+def _reload_gap_text(backend, chains):
+    """firewalld runs and its next reload flushes the DOCKER-USER accepts (Docker's policy DROP stays)."""
+    return ("forwarded pod traffic accepted now in %s DOCKER-USER, but firewalld runs: a firewall-cmd --reload (or firewalld "
+            "start) flushes every iptables chain, Docker re-creates DOCKER-USER empty and its FORWARD policy DROP (chains %s) "
+            "stays; the accepts are not in firewalld's permanent direct rules (%s)" % (backend, ", ".join(chains), docker_forward.DIRECT_XML))
+
+
+def _docker_source(facts, result, pod_cidr):
     """Why the drop is Docker's, when it is: its FORWARD policy, with Docker's chains present."""
-    chains = docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset)
+    chains = docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, pod_cidr)
     if not chains:
         return ""
     return ", set by Docker (chains %s)" % ", ".join(chains)

@@ -129,9 +129,11 @@ def opening(facts, packet, result, network, desc=None):
             change["commands"].append(_ufw_allow(packet, network))
         else:
             change["unresolved"].append(_ufw_cannot_open(label, packet))
-    elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset):
-        change["commands"] += docker_forward.insert_commands(backend, network)
-        change["docker_user"].append((backend, network))
+    elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
+        ruleset = flows.parsed_ruleset(facts, docker_forward.tool(backend, network).replace("-", "_"))
+        change["commands"] += docker_forward.insert_commands(backend, network, packet, ruleset)
+        change["docker_user"] += docker_forward.unit_entries(backend, network, [packet])
+        change["docker_direct"] = docker_forward.firewalld_running(facts)
     elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
         chain, table = result["chain"], result["table"]
         change["commands"].append([backend, "-t", table, "-I", chain, "1"] + _ipt_args(packet, network))
@@ -229,6 +231,7 @@ def _merge_change(plan, change, nft_lines, ipt_lines):
     ipt_lines.extend(line for line in change["ipt_lines"] if line not in ipt_lines)
     docker_user = plan.setdefault("docker_user", [])
     docker_user.extend(entry for entry in change.get("docker_user", []) if entry not in docker_user)
+    plan["docker_direct"] = plan.get("docker_direct") or change.get("docker_direct", False)
     return fresh
 
 
@@ -265,6 +268,8 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
     for packet, result, network, desc in wanted:
         key = (result["backend"], packet.hook, packet.proto, packet.dport, packet.dport_last, network,
                str(result.get("chain") or result.get("zone")))
+        if packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
+            key += (packet.iif, packet.oif, str(packet.dst))  # Docker's accepts are per flow (interface pair, to pods or out)
         if key in seen:
             continue
         seen.add(key)
@@ -286,10 +291,21 @@ def _plan_docker_boot_gaps(plan, facts, root, node_networks, pod_cidr, cni):
     """Docker's FORWARD DROP in force and pod traffic accepted now (DOCKER-USER filled by hand or by a
     run whose unit was removed) but nothing re-adds the accepts after a reboot: the unit only."""
     packets = [packet for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni)]
+    try:
+        reload_gaps = docker_forward.reload_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset)
+    except Unevaluable as exc:
+        reload_gaps = []
+        plan["unresolved"].append(str(exc))
+    for backend, _chains in reload_gaps:
+        plan["docker_direct"] = True
+        entries = [e for e in docker_forward.unit_entries(backend, pod_cidr, packets) if e not in plan.setdefault("docker_user", [])]
+        plan["docker_user"] += entries
+        plan["openings"].append("forward from %s: accepted now in %s DOCKER-USER, but the next firewall-cmd --reload flushes it "
+                                "(not in firewalld's permanent direct rules)" % (pod_cidr, backend))
     for backend, _chains in docker_forward.boot_gaps(facts, root, pod_cidr, packets, flows.parsed_ruleset):
-        entry = (backend, pod_cidr)
-        if entry not in plan.setdefault("docker_user", []):
-            plan["docker_user"].append(entry)
+        entries = [e for e in docker_forward.unit_entries(backend, pod_cidr, packets) if e not in plan.setdefault("docker_user", [])]
+        if entries:
+            plan["docker_user"] += entries
             plan["openings"].append("forward from %s: accepted now in %s DOCKER-USER, but dropped after a reboot by Docker's "
                                     "FORWARD policy DROP (nothing re-adds the accept)" % (pod_cidr, backend))
 
@@ -306,6 +322,11 @@ def _plan_docker_user_unit(plan, root):
                 % (", ".join(docker_forward.DOCKER_UNIT_DIRS), docker_forward.UNIT))
         if note not in plan["unresolved"]:
             plan["unresolved"].append(note)
+    if plan.get("docker_direct"):
+        try:
+            commands += docker_forward.direct_commands(root, entries)
+        except Unevaluable as exc:
+            plan["unresolved"].append(str(exc))
     plan["files"].update(files)
     plan["commands"].extend(c for c in commands if c not in plan["commands"])
 

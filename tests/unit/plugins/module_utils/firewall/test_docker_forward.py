@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, overlay_checks, overlay_fix
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import docker_forward, flows, overlay_checks, overlay_fix
 
 from ....fixture_tree import make_tree
 
@@ -14,8 +14,10 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures",
 POD = "10.244.0.0/16"
 NODE_NET = "192.168.77.0/24"
 ADDRESSES = [{"ifname": "eth0", "addr_info": [{"local": "192.168.77.11", "prefixlen": 24}]}]
-OUR_RULES = ("-A DOCKER-USER -s 10.244.0.0/16 -m comment --comment podnet.doctor -j ACCEPT\n"
-             "-A DOCKER-USER -d 10.244.0.0/16 -m comment --comment podnet.doctor -j ACCEPT\n")
+# the accepts of the fix for flannel (cni0 <-> flannel.1, cni0 <-> eth0 and cni0 <-> cni0): pod traffic only
+ACCEPTS = ("-i cni0 -o flannel.1 -d 10.244.0.0/16", "-i flannel.1 -o cni0 -d 10.244.0.0/16", "-i cni0 -o eth0 -s 10.244.0.0/16",
+           "-i eth0 -o cni0 -d 10.244.0.0/16", "-i cni0 -o cni0 -d 10.244.0.0/16")
+OUR_RULES = "".join("-A DOCKER-USER %s -m comment --comment podnet.doctor -j ACCEPT\n" % rule for rule in ACCEPTS)
 
 
 def fixture(name):
@@ -50,8 +52,12 @@ def make_tree_with_docker(path, files):
 DOCKER_SERVICE = {"lib/systemd/system/docker.service": "[Service]\nType=notify\nExecStart=/usr/sbin/dockerd -H fd://\n"}
 
 
+def pod_packets(pod_cidr=POD):
+    return [packet for _name, packet in flows.forward_packets({"addresses": ADDRESSES}, [NODE_NET], pod_cidr, "flannel")]
+
+
 def installed_unit(tmp_path, backend="iptables-nft", linked=True, extra=None):
-    files = {"etc/systemd/system/" + docker_forward.UNIT: docker_forward.unit_text([(backend, POD)])}
+    files = {"etc/systemd/system/" + docker_forward.UNIT: docker_forward.unit_text(docker_forward.unit_entries(backend, POD, pod_packets()))}
     files.update(DOCKER_SERVICE)
     files.update(extra or {})
     root = make_tree_with_docker(tmp_path, files)
@@ -62,20 +68,22 @@ def installed_unit(tmp_path, backend="iptables-nft", linked=True, extra=None):
     return root
 
 
-@pytest.mark.parametrize("name,chains", [
-    ("docker-20.10.iptables-nft-save", "DOCKER, DOCKER-ISOLATION-STAGE-1, DOCKER-ISOLATION-STAGE-2, DOCKER-USER"),
-    ("docker-28.iptables-nft-save", "DOCKER, DOCKER-BRIDGE, DOCKER-CT, DOCKER-FORWARD, DOCKER-INTERNAL, DOCKER-USER"),
+@pytest.mark.parametrize("name,chains,where", [
+    # 20.10 ends DOCKER-USER with "-j RETURN" (rule 1 here): ours go just above it; moby 28 adds none: appended
+    ("docker-20.10.iptables-nft-save", "DOCKER, DOCKER-ISOLATION-STAGE-1, DOCKER-ISOLATION-STAGE-2, DOCKER-USER", "-I DOCKER-USER 1"),
+    ("docker-28.iptables-nft-save", "DOCKER, DOCKER-BRIDGE, DOCKER-CT, DOCKER-FORWARD, DOCKER-INTERNAL, DOCKER-USER", "-A DOCKER-USER"),
 ])
 @pytest.mark.parametrize("backend", ["iptables_nft", "iptables_legacy"])
-def test_docker_forward_drop_is_named_with_why_and_fixed_in_docker_user(tmp_path, name, chains, backend):
+def test_docker_forward_drop_is_named_with_why_and_fixed_in_docker_user(tmp_path, name, chains, where, backend):
     dump = fixture(name)
     check = forward_check(facts_for(dump, backend), make_tree_with_docker(tmp_path, {}))
     assert check["status"] == "fail"
     assert "policy DROP of FORWARD, set by Docker (chains %s)" % chains in check["observed"]
     assert "at every start when it turned ip_forward on itself" in check["observed"]
     tool = backend.replace("_", "-")
-    assert "%s -w -I DOCKER-USER 1 -s 10.244.0.0/16" % tool in check["fix"]
-    assert "%s -w -I DOCKER-USER 1 -d 10.244.0.0/16" % tool in check["fix"]
+    for rule in ACCEPTS:
+        assert "%s -w %s %s -m comment" % (tool, where, rule) in check["fix"]
+    assert " -s 10.244.0.0/16 -m comment" not in check["fix"].replace("-o eth0 -s", "")  # no bare pod-CIDR accept
     assert docker_forward.UNIT_PATH in check["fix"] and "systemctl enable %s" % docker_forward.UNIT in check["fix"]
     assert "-I FORWARD" not in check["fix"] and " -P " not in check["fix"]
 
@@ -141,14 +149,21 @@ def test_plan_inserts_in_docker_user_writes_our_unit_and_is_idempotent(tmp_path)
     dump = fixture("docker-20.10.iptables-nft-save")
     root = make_tree_with_docker(tmp_path, {})
     plan = overlay_fix.plan_overlay_fix(facts_for(dump), [], [NODE_NET], POD, "flannel", root)
-    assert [c for c in plan["commands"] if c[0] != "systemctl"] == docker_forward.insert_commands("iptables-nft", POD)
+    ruleset = flows.parsed_ruleset(facts_for(dump), "iptables_nft")
+    expected = [c for packet in pod_packets() for c in docker_forward.insert_commands("iptables-nft", POD, packet, ruleset)]
+    assert [c for c in plan["commands"] if c[0] != "systemctl"] == [c for i, c in enumerate(expected) if c not in expected[:i]]
+    assert {" ".join(c[5:-6]) for c in expected} == set(ACCEPTS) and all(c[2:4] == ["-I", "DOCKER-USER"] for c in expected)
     assert ["systemctl", "enable", docker_forward.UNIT] in plan["commands"]
     unit = plan["files"][docker_forward.UNIT_PATH]
     assert unit["owned"] and unit["before"] is None and unit["after"].startswith("# Managed by podnet.doctor")
     for line in ("After=docker.service", "PartOf=docker.service", "WantedBy=docker.service", "Type=oneshot"):
         assert line + "\n" in unit["after"]
-    assert ("ExecStart=/bin/sh -c 'iptables-nft -w -C DOCKER-USER -s 10.244.0.0/16 -m comment --comment podnet.doctor -j ACCEPT "
-            "|| iptables-nft -w -I DOCKER-USER 1 -s 10.244.0.0/16 -m comment --comment podnet.doctor -j ACCEPT'\n") in unit["after"]
+    rule = "-i cni0 -o flannel.1 -d 10.244.0.0/16 -m comment --comment podnet.doctor -j ACCEPT"
+    # present: nothing; else just above DOCKER-USER's final RETURN (below the admin's rules), else appended; $$ is systemd's $
+    assert ("ExecStart=/bin/sh -c 'iptables-nft -w -C DOCKER-USER %s || if iptables-nft -w -S DOCKER-USER | tail -n 1 | grep -qx "
+            "-e \"-A DOCKER-USER -j RETURN\"; then iptables-nft -w -I DOCKER-USER $$(iptables-nft -w -S DOCKER-USER | grep -c -e \"^-A \") %s; "
+            "else iptables-nft -w -A DOCKER-USER %s; fi'\n" % (rule, rule, rule)) in unit["after"]
+    assert unit["after"].count("ExecStart=") == len(ACCEPTS)
     # never Docker's own chains, never the policy, never rules.v4 for this
     assert not any(set(c) & {"FORWARD", "DOCKER", "DOCKER-ISOLATION-STAGE-1", "-P"} for c in plan["commands"])
     assert set(plan["files"]) == {docker_forward.UNIT_PATH}
@@ -167,7 +182,7 @@ def test_runtime_rules_present_plan_only_installs_the_unit(tmp_path):
 
 def test_a_changed_pod_cidr_rewrites_our_unit(tmp_path):
     root = installed_unit(tmp_path)
-    files, commands = docker_forward.unit_changes(root, [("iptables-nft", "10.200.0.0/16")])
+    files, commands = docker_forward.unit_changes(root, docker_forward.unit_entries("iptables-nft", "10.200.0.0/16", pod_packets("10.200.0.0/16")))
     assert "10.200.0.0/16" in files[docker_forward.UNIT_PATH]["after"] and POD not in files[docker_forward.UNIT_PATH]["after"]
     assert commands == [["systemctl", "daemon-reload"]]
 
