@@ -54,18 +54,36 @@ def _spec(proto, port, last=None):
     return "%s/%s" % (port_span(port, last, "-"), proto) if port else proto
 
 
-def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True, groups=()):
+def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True, groups=(), undecided=None):
     """[(packet, result, source network, purpose)] for every packet some backend drops: the overlay
     ``ports`` from the node networks, and each port set of ``groups`` ([(entries, networks)], see
     :func:`flows.range_packets`) opened whole where any port of it is dropped.
 
-    Raises Unevaluable: nothing is changed in a ruleset that cannot be read."""
+    Raises Unevaluable: nothing is changed in a ruleset that cannot be read. A port set of ``groups``
+    the evaluator cannot decide (e.g. a NodePort source 0.0.0.0/0 that a 10.0.0.0/8 DROP splits) is left
+    out and named in ``undecided`` when that list is given, so the overlay's own openings still happen."""
     wanted = []
     backends = flows.firewall_backends(facts)
-    for probe, whole, network, desc in flows.range_packets(facts, flows.port_groups(ports, node_networks) + list(groups)):
-        result = flows.packet_result(backends, probe)
-        if result["verdict"] != "accept":
-            wanted.append((whole, result, network, desc))
+
+    def judge(port_sets):
+        for probe, whole, network, desc in flows.range_packets(facts, port_sets):
+            result = flows.packet_result(backends, probe)
+            if result["verdict"] != "accept":
+                wanted.append((whole, result, network, desc))
+
+    judge(flows.port_groups(ports, node_networks))
+    for group in groups:
+        if undecided is None:
+            judge([group])
+            continue
+        before = len(wanted)
+        try:
+            judge([group])
+        except Unevaluable as exc:
+            del wanted[before:]
+            entries, networks = group
+            undecided.append("%s from %s: not opened, the firewall cannot be evaluated for it (%s)" % (
+                ", ".join(_spec(proto, first, last) for proto, first, last, _desc in entries), ", ".join(networks), exc))
     if forward:
         for _name, packet in flows.forward_packets(facts, node_networks, pod_cidr, cni):
             result = flows.packet_result(backends, packet)
@@ -74,11 +92,24 @@ def desired_openings(facts, ports, node_networks, pod_cidr, cni, forward=True, g
     return wanted
 
 
-def _rich_rule(network, proto, port, last=None):
+def _rich_rule(network, proto, port, last=None, priority=None):
     proto = tool_protocol(proto)  # a number for IP protocols: firewalld hands names to /etc/protocols
     # firewalld writes a range first-last (firewalld.richlanguage.Rich_Port, checked by its portStr)
     match = 'port port="%s" protocol="%s"' % (port_span(port, last, "-"), proto) if port else 'protocol value="%s"' % proto
-    return 'rule family="ipv4" source address="%s" %s accept' % (network, match)
+    head = 'rule priority="%d" family="ipv4"' % priority if priority is not None else 'rule family="ipv4"'
+    return '%s source address="%s" %s accept' % (head, network, match)
+
+
+def _rich_priority(firewalld_facts, zone):
+    """None, or the priority our accept rich rule in ``zone`` needs to run before the zone's own drop/reject rich
+    rules: firewalld runs rich rules with priority < 0 first (lowest first), then priority-0 drop/reject rules, then
+    the allow chain a plain accept joins (firewalld >= 0.9, rich rule priorities). One below the lowest of them
+    runs first, as an iptables accept is inserted above the rule that drops (a reject of 31000/tcp would otherwise
+    keep the NodePort range closed there)."""
+    config = ((firewalld_facts or {}).get("zones") or {}).get(zone) or ((firewalld_facts or {}).get("policies") or {}).get(zone) or {}
+    denies = [rule["priority"] for rule in (firewalld.parse_rich_rule(text) for text in config.get("rich rules", []))
+              if rule["action"] in ("drop", "reject") and rule["priority"] <= 0]
+    return min(denies) - 1 if denies else None
 
 
 def _nft_tokens(packet, network):
@@ -116,7 +147,8 @@ def opening(facts, packet, result, network, desc=None):
     label = _label(packet, network, result, desc, "")
     if backend == "firewalld":
         if packet.hook == "input":
-            rich = _rich_rule(network, packet.proto, packet.dport, packet.dport_last)
+            rich = _rich_rule(network, packet.proto, packet.dport, packet.dport_last,
+                              _rich_priority(facts.get("firewalld"), result["zone"]))
             change["commands"] += [["firewall-cmd", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich],
                                    ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], "--add-rich-rule=%s" % rich]]
         else:
@@ -126,7 +158,7 @@ def opening(facts, packet, result, network, desc=None):
         if packet.hook == "forward":
             change["commands"] += [["ufw", "route", "allow", direction, network, "comment", COMMENT] for direction in ("from", "to")]
         elif packet.dport:
-            change["commands"].append(_ufw_allow(packet, network))
+            change["commands"].append(_ufw_allow(packet, network, facts))
         else:
             change["unresolved"].append(_ufw_cannot_open(label, packet))
     elif packet.hook == "forward" and docker_forward.docker_owned_drop(facts, result, flows.parsed_ruleset, network):
@@ -167,12 +199,13 @@ def boot_opening(boot, packet, result, network, firewalld_running, desc=None):
     backend = result["backend"]
     label = _label(packet, network, result, desc, " at the next boot")
     if backend == "firewalld":
-        rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last)
+        rich = "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last,
+                                                 _rich_priority(boot.get("firewalld"), result["zone"]))
         change["commands"].append(["firewall-cmd", "--permanent", "--zone=%s" % result["zone"], rich] if firewalld_running else
                                   ["firewall-offline-cmd", "--zone=%s" % result["zone"], rich])
     elif backend.startswith("iptables") and boot.get("ufw_active"):
         if packet.dport:
-            change["commands"].append(_ufw_allow(packet, network))
+            change["commands"].append(_ufw_allow(packet, network, boot))
         else:
             change["unresolved"].append(_ufw_cannot_open(label, packet))
     elif backend.startswith("iptables") and result.get("table", "filter") != "filter":
@@ -240,17 +273,30 @@ def _label(packet, network, result, desc, when):
     return "%s%s from %s: %s%s by %s" % (spec, " (%s)" % desc if desc else "", network, result["verdict"], when, result["where"])
 
 
-def _ufw_allow(packet, network):
-    return ufw_allow_command(network, packet.proto, packet.dport, packet.dport_last)
+UFW_USER_DENY = re.compile(r"^-A ufw-user-input .*-j (DROP|REJECT|ufw-user-limit)\b", re.M)
 
 
-def ufw_allow_command(network, proto, first, last=None):
-    """``ufw allow`` for one port or a range; ufw takes a range as first:last and only with ``proto`` tcp or
-    udp (ufw's parser: "Port ranges must be tcp or udp"), so anything else is a ValueError."""
+def _ufw_user_denies(facts):
+    """Whether ufw's user rules (ufw deny/reject/limit) drop anything, in the iptables dumps of ``facts``."""
+    return any(UFW_USER_DENY.search(facts.get(key) or "") for key in ("iptables_nft", "iptables_legacy"))
+
+
+def _ufw_allow(packet, network, facts):
+    # with a user deny/reject/limit rule, `ufw allow` would append after it and iptables stops at the first match
+    # (a deny of 31000/tcp inside the NodePort range keeps it closed): the accept goes first (`ufw prepend`,
+    # ufw >= 0.36), as an iptables accept is inserted above the rule that drops
+    return ufw_allow_command(network, packet.proto, packet.dport, packet.dport_last, prepend=_ufw_user_denies(facts))
+
+
+def ufw_allow_command(network, proto, first, last=None, prepend=False):
+    """``ufw allow`` (``ufw prepend allow`` with ``prepend``) for one port or a range; ufw takes a range as
+    first:last and only with ``proto`` tcp or udp (ufw's parser: "Port ranges must be tcp or udp"), so anything
+    else is a ValueError."""
     if last is not None and last != first and proto not in ("tcp", "udp"):
         raise ValueError("ufw opens the port range %s only for proto tcp or udp (got %r); give each range its protocol"
                          % (port_span(first, last, ":"), proto))
-    return ["ufw", "allow", "from", network, "to", "any", "port", port_span(first, last, ":"), "proto", proto, "comment", COMMENT]
+    verb = ["prepend", "allow"] if prepend else ["allow"]
+    return ["ufw"] + verb + ["from", network, "to", "any", "port", port_span(first, last, ":"), "proto", proto, "comment", COMMENT]
 
 
 def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forward=True, permanent_zones=None,
@@ -261,7 +307,7 @@ def plan_overlay_fix(facts, ports, node_networks, pod_cidr, cni, root="/", forwa
     port sets to open from their own sources (the Kubernetes component ports and the NodePort range,
     :func:`k8s_ports_checks.port_groups`), ranges whole, by the same steps as the overlay's ports."""
     plan = {"commands": [], "files": {}, "unresolved": [], "openings": []}
-    wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward, groups)
+    wanted = desired_openings(facts, ports, node_networks, pod_cidr, cni, forward, groups, undecided=plan["unresolved"])
     groups = flows.port_groups(ports, node_networks) + list(groups)
     nft_lines, ipt_lines = [], []
     seen = set()
@@ -340,7 +386,8 @@ def _plan_firewalld_permanent(plan, facts, groups, permanent_zones):
         if result["verdict"] == "accept":
             continue
         command = ["firewall-cmd", "--permanent", "--zone=%s" % result["zone"],
-                   "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last)]
+                   "--add-rich-rule=%s" % _rich_rule(network, packet.proto, packet.dport, packet.dport_last,
+                                                     _rich_priority({"zones": permanent_zones}, result["zone"]))]
         if command not in plan["commands"]:
             plan["commands"].append(command)
             plan["openings"].append("%s (%s) from %s: accepted now, but the permanent firewalld config "

@@ -14,18 +14,20 @@ from .test_k8s_ports_fix import BASE_IPT, BASE_NFT, NODE_NET, POD, _firewalld_fa
 UFW_ANCHOR = "-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n"
 
 
-def _ufw_rules(commands):
-    """What ``ufw allow`` adds to ufw-user-input for each command (multiport for a range, as ufw renders it)."""
+def _ufw_rules(commands, prepend):
+    """What ``ufw allow`` / ``ufw prepend allow`` add to ufw-user-input for each command of that kind (multiport
+    for a range, as ufw renders it)."""
     rules = []
     for c in commands:
-        port, proto = c[7], c[9]
+        if c[0] != "ufw" or (c[1] == "prepend") != prepend:
+            continue
+        args = c[2:] if prepend else c[1:]
+        port, proto = args[6], args[8]
         match = "-m multiport --dports %s" % port if ":" in port else "-m %s --dport %s" % (proto, port)
-        rules.append("-A ufw-user-input -s %s -p %s %s -j ACCEPT\n" % (c[3], proto, match))
+        rules.append("-A ufw-user-input -s %s -p %s %s -j ACCEPT\n" % (args[2], proto, match))
     return "".join(rules)
 
 
-@pytest.mark.xfail(strict=True, reason="ufw allow appends after a user's ufw deny inside the NodePort range: the port stays "
-                                       "dropped, the fix claims it opened the range and re-runs every time")
 def test_ufw_user_deny_inside_the_range_is_not_claimed_opened_by_an_appended_allow():
     # `ufw deny 31000/tcp` then remediate: ufw (without `insert N`) appends the allow after the deny (ufw's
     # UFWBackendIptables.set_rule appends at position 0), and iptables stops at the first match
@@ -34,15 +36,15 @@ def test_ufw_user_deny_inside_the_range_is_not_claimed_opened_by_an_appended_all
     assert "31000/tcp" in k8s_status(live)["observed"]
     plan = plan_for(live, "/nonexistent")
     deny = "-A ufw-user-input -p tcp -m tcp --dport 31000 -j DROP\n"
-    opened = dump.replace(deny, deny + _ufw_rules(plan["commands"]))
+    # ufw prepend puts its rule first in ufw-user-input, ufw allow after the user's rules
+    opened = dump.replace(UFW_ANCHOR, _ufw_rules(plan["commands"], True) + UFW_ANCHOR).replace(
+        deny, deny + _ufw_rules(plan["commands"], False))
     again = plan_for(facts(iptables_nft=opened, ufw_active=True), "/nonexistent")
     # either the rule really opens the range (second plan empty), or the fixer says it cannot
     assert (k8s_status(facts(iptables_nft=opened, ufw_active=True))["status"] == "pass" and again["commands"] == []) \
         or any("31000" in text for text in plan["unresolved"]), plan
 
 
-@pytest.mark.xfail(strict=True, reason="a priority-0 accept rich rule runs after the zone's priority-0 reject rich rule "
-                                       "(firewalld's deny chain before allow): the range stays closed at that port")
 def test_firewalld_reject_rich_rule_inside_the_range_is_not_claimed_opened():
     zone = firewalld.parse_list_all(fixture("firewalld.list-all").split("\n", 2)[2])
     zone["rich rules"] = ['rule family="ipv4" port port="31000" protocol="tcp" reject']
@@ -97,7 +99,6 @@ UNDECIDABLE = ("one call for both areas: a NodePort source the evaluator cannot 
                "makes the whole plan refuse, the overlay's opening too, while the k8s check's fix says remediate opens it")
 
 
-@pytest.mark.xfail(strict=True, raises=Unevaluable, reason=UNDECIDABLE)
 def test_an_undecidable_nodeport_source_does_not_block_the_overlay_opening(tmp_path):
     ipt = BASE_IPT.replace("-A INPUT -p tcp", "-A INPUT -s 10.0.0.0/8 -j DROP\n-A INPUT -p tcp")
     live = facts(iptables_legacy=ipt)
