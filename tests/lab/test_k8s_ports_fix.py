@@ -20,6 +20,7 @@ FLEET, SUBNET, OUTSIDE_SUBNET = "podnet-k8r", "192.168.111.0/24", "192.168.112.0
 OUTSIDE = {1: "192.168.112.11", 2: "192.168.112.12"}
 COMPONENTS = [("tcp", 10250, "kubelet"), ("tcp", 6443, "kube-apiserver"), ("tcp", 2379, "etcd"), ("tcp", 2380, "etcd"),
               ("tcp", 10259, "kube-scheduler"), ("tcp", 10257, "kube-controller-manager")]
+ADMIN_DENIED = 31337  # the NodePort probe in the middle of the range, denied by the admin's own rule (ufw, firewalld)
 # the NodePort range's ends and a port in the middle, TCP and UDP
 PROBES = COMPONENTS + [(proto, port, "NodePort") for proto in ("tcp", "udp") for port in (30000, 31337, 32767)]
 BACKENDS = ("firewalld", "nftables", "iptables-legacy", "ufw")
@@ -45,6 +46,14 @@ def drop_everything(node, backend):
     """A default-drop input firewall (SSH, loopback and ICMP only), persistent like a real node's."""
     if backend != "iptables-legacy":
         faults.block_overlay(node, backend)  # firewalld's public zone, the nft default-drop chain, ufw deny incoming
+        # and the administrator's own deny of a port inside the NodePort range: an accept that goes after it
+        # (ufw allow appends; a priority-0 accept rich rule runs after priority-0 rejects) leaves it closed
+        if backend == "ufw":
+            node_exec(node, ["ufw", "deny", "%d/tcp" % ADMIN_DENIED])
+        elif backend == "firewalld":
+            rich = 'rule family="ipv4" port port="%d" protocol="tcp" reject' % ADMIN_DENIED
+            for permanent in ([], ["--permanent"]):
+                node_exec(node, ["firewall-cmd"] + permanent + ["--zone=public", "--add-rich-rule=" + rich])
         return
     faults.use_iptables_backend(node, "legacy")
     node_sh(node, "\n".join("iptables-legacy %s" % rule for rule in IPT_DEFAULT_DROP) +
@@ -56,6 +65,9 @@ def drop_everything(node, backend):
 
 
 def undo(node, backend):
+    if backend == "firewalld":  # the permanent rich rule outlives firewalld's disable: remove it for the next case
+        node_exec(node, ["firewall-cmd", "--permanent", "--zone=public", "--remove-rich-rule=rule family=\"ipv4\" "
+                         "port port=\"%d\" protocol=\"tcp\" reject" % ADMIN_DENIED], check=False)
     if backend != "iptables-legacy":
         faults.unblock_overlay(node, backend)
         return
