@@ -130,6 +130,17 @@ def backends_truth(fleet, layout, ports, arrived, rng):
     return ("pass" if all(arrived.values()) and not entered else "fail"), shown
 
 
+def judged(status, truth, counts, wrong, errors, record):
+    """"agree", "wrong" or "error" of a verdict against the oracle's truth; counts it in each of ``counts`` and
+    keeps the record of a wrong one or an error."""
+    outcome = "error" if status in ("error", "crash") else "wrong" if status != truth else "agree"
+    if outcome != "agree":
+        for count in counts:
+            count[outcome] += 1
+        (errors if outcome == "error" else wrong).append(record)
+    return outcome
+
+
 def seeds():
     text = os.environ.get("PODNET_FUZZ_SEED")
     return [int(s) for s in text.split(",")] if text else CI_SEEDS
@@ -171,32 +182,18 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
             split["drawn"] += layout.unused_file()[0] is not None
             split["packets_fail"] += split_truth == "fail"
             split["stale_chains_ran"] += "counters moved" in shown
-            split_record = "%s\nkernel: %s\niptables.backends: %s" % (layout.describe(), shown, json.dumps(backends))
-            if backends["status"] in ("error", "crash"):
-                split["error"] += 1
-                errors.append(split_record)
-            elif backends["status"] != split_truth:
-                split["wrong"] += 1
-                wrong.append(split_record)
-            else:
-                split["agree"] += 1
+            outcome = judged(backends["status"], split_truth, [split], wrong, errors,
+                             "%s\nkernel: %s\niptables.backends: %s" % (layout.describe(), shown, json.dumps(backends)))
+            split["agree"] += outcome == "agree"
             stats = score["by_backend"].setdefault(layout.backend, {"layouts": 0, "wrong": 0, "error": 0,
                                                                     "packets_pass": 0, "seconds": 0.0})
             score["layouts"] += 1
             stats["layouts"] += 1
             stats["packets_pass"] += truth == "pass"  # the oracle's own split: both outcomes must occur
             stats["seconds"] = round(stats["seconds"] + time.time() - layout_started, 1)
-            record = "%s\narrived: %s\noverlay.inbound: %s" % (
+            judged(check["status"], truth, [score, stats], wrong, errors, "%s\narrived: %s\noverlay.inbound: %s" % (
                 layout.describe(), ", ".join("%s/%s=%s" % (p[1], p[0], ok) for p, ok in arrived.items()),
-                json.dumps(check))
-            if check["status"] in ("error", "crash"):
-                score["error"] += 1
-                stats["error"] += 1
-                errors.append(record)
-            elif check["status"] != truth:
-                score["wrong"] += 1
-                stats["wrong"] += 1
-                wrong.append(record)
+                json.dumps(check)))
     finally:
         firewall_layouts.open_firewall(node, stop_firewalld=True)
     elapsed = time.time() - started
