@@ -596,6 +596,9 @@ def load(node, layout):
     if layout.alternative != "nft":
         commands = ["update-alternatives --quiet --set %s /usr/sbin/%s-%s" % (name, name, layout.alternative)
                     for name in ("iptables", "ip6tables")] + commands
+    if layout.stale_chains:  # counters at zero right before the probes (stale_chains_entered reads them)
+        commands = commands + ["iptables-%s -t %s -Z" % (layout.unused_backend(), table)
+                               for table in sorted(set(t for t, _c in layout.stale_chains))]
     script = "\n".join(commands + layout.runtime).replace("firewall-cmd -q ", "firewall-cmd ")
     proc = node_exec(node, ["sh", "-ec", script], check=False, timeout=180)
     return proc
