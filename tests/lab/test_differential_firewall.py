@@ -9,7 +9,26 @@ passed every firewall; nothing is bound to the ports. The verdict under test: ov
 computed on node1 by the collection's module_utils (the node_info code path), and by the real
 ``podnet.doctor.node_info`` module on every ``SAMPLE_EVERY``-th layout.
 
-Score: wrong (pass/fail disagreeing with the packets) must be 0, error <= 5 %.
+Split iptables backends (issue 15): about a third of the nftables and iptables layouts also hold
+rules in the iptables backend the node's ``iptables`` does NOT use (``Layout.unused``): iptables-legacy
+under Debian's nft alternative, or iptables-nft on a node whose alternatives were switched to legacy;
+an administrator's leftovers (harmless ones, DROPs/REJECTs of overlay ports, policy DROP), raw/mangle
+rules and stale chains of kube-proxy and Calico; and the iptables layouts that write iptables-legacy
+themselves. ``iptables.backends`` is judged on every layout (no rules there: it must pass). Its oracle
+is the kernel with that backend's rules ALONE (every other firewall cleared, the save file restored
+again): (1) a probe of the overlay that does not arrive is dropped by the unused backend; (2) a stale
+cluster chain runs when the kernel's packet counter of a jump into it (``iptables-*-save -c``, zeroed
+right before the probes) moved while the probes passed. The whole layout's probes already answer when
+every probe arrived (each passed every hook of both backends: no rule drew marks or notrack that the
+unused backend matches on) or a counter moved; only the other layouts are probed again, alone. The hooks drawn for stale chains hold for every probe (unconditional, NEW,
+dst-type LOCAL), so "a probe's counter moved" and "the kernel runs this chain" are the same fact; a
+chain nothing jumps to (its hook flushed) and a jump to an emptied chain run nothing: they must pass.
+Truth: fail iff (1) or (2). Not drawn: FORWARD rules and chains (KUBE-FORWARD, FLANNEL-FWD): the lab
+forwards no pod traffic, so the check is computed without a pod CIDR, as node_info is without
+podnet_pod_cidr; IPv6 rules: the lab's networks are IPv4-only (test_iptables_backends.py probes IPv6
+over ::1 by hand); the kubelet's hint chains (they move the cluster's backend: unit tests).
+
+Score: wrong (pass/fail disagreeing with the packets) must be 0, error <= 5 %, for each check.
 ``PODNET_FUZZ_SEED`` (comma-separated) replaces the CI seeds; ``PODNET_FUZZ_LAYOUTS`` the count.
 """
 import json
@@ -37,7 +56,7 @@ NODE_LIB = "/opt/podnet-dfw"
 VERDICT = r"""
 import json, shutil, subprocess, sys
 sys.path.insert(0, "%s")
-from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, overlay_checks
+from ansible_collections.podnet.doctor.plugins.module_utils.firewall import gather_live, iptables_backends, overlay_checks
 from ansible_collections.podnet.doctor.plugins.module_utils.network import cni_catalog
 cni, mode, net = sys.argv[1:4]
 env = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -45,8 +64,9 @@ def run(argv):
     p = subprocess.run(argv, capture_output=True, text=True, env=env)
     return p.returncode, p.stdout, p.stderr
 facts = gather_live.gather_firewall(run, "/", lambda name: shutil.which(name, path=env["PATH"]))
-checks = overlay_checks.evaluate_overlay(facts, cni_catalog.overlay_ports_for(cni, mode), [net], "10.244.0.0/16", cni)
-print(json.dumps(checks[0]))
+ports = cni_catalog.overlay_ports_for(cni, mode)
+checks = overlay_checks.evaluate_overlay(facts, ports, [net], "10.244.0.0/16", cni)
+print(json.dumps([checks[0], iptables_backends.evaluate(facts, "/", ports, [net], None, cni)]))
 """ % NODE_LIB
 
 
@@ -74,21 +94,57 @@ def real_node_info(fleet, layout):
                            "-a", json.dumps(args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
         result = json.JSONDecoder().raw_decode(proc.stdout)[0]["plays"][0]["tasks"][0]["hosts"]["node1"]
-        return dict((c["id"], c) for c in result["checks"])["overlay.inbound"]
+        checks = dict((c["id"], c) for c in result["checks"])
+        return [checks["overlay.inbound"], checks["iptables.backends"]]
     except (ValueError, KeyError, IndexError):
-        return {"status": "crash", "observed": (proc.stdout + proc.stderr)[-3000:]}
+        return [{"status": "crash", "observed": (proc.stdout + proc.stderr)[-3000:]}] * 2
 
 
 def our_verdict(fleet, layout, real_module):
+    """[overlay.inbound, iptables.backends]"""
     if real_module:
-        check = real_node_info(fleet, layout)
-        check["via"] = "podnet.doctor.node_info"
+        checks = real_node_info(fleet, layout)
+        for check in checks:
+            check["via"] = "podnet.doctor.node_info"
     else:
         proc = node_exec(fleet.node(1), ["python3", "-c", VERDICT, layout.cni, layout.mode, SUBNET], check=False)
         if proc.returncode != 0:
-            return {"status": "crash", "observed": proc.stderr[-2000:]}
-        check = json.loads(proc.stdout)
-    return check
+            return [{"status": "crash", "observed": proc.stderr[-2000:]}] * 2
+        checks = json.loads(proc.stdout)
+    return checks
+
+
+def backends_truth(fleet, layout, ports, arrived, entered, rng):
+    """(pass/fail, what the kernel showed) for iptables.backends: the unused backend's rules alone (see the docstring).
+    ``arrived``, ``entered``: the probes and counters of the whole layout, which already tell when every probe arrived
+    (it passed every hook of both backends) or a stale chain ran; else the unused backend's rules are loaded alone."""
+    path, only = layout.unused_file()
+    if path is None or not layout.files[path].strip():
+        return "pass", "the unused backend holds no rules"
+    node = fleet.node(1)
+    alone = not (only or all(arrived.values()) or entered)
+    if alone:
+        proc = firewall_layouts.load_unused_only(node, layout)
+        if proc.returncode != 0:
+            pytest.fail("the node refused the unused backend's rules alone:\n%s\n%s" % (layout.describe(), proc.stderr[-1500:]))
+        arrived = arrivals.arrived(node, fleet.node(2), fleet.address(1), ports, rng)
+        entered = firewall_layouts.stale_chains_entered(node, layout)
+    shown = "%s: %s" % ("unused backend alone" if alone else "whole layout",
+                        ", ".join("%s/%s=%s" % (p[1], p[0], ok) for p, ok in arrived.items()))
+    if entered:
+        shown += "; counters moved on: %s" % "; ".join(entered)
+    return ("pass" if all(arrived.values()) and not entered else "fail"), shown
+
+
+def judged(status, truth, counts, wrong, errors, record):
+    """"agree", "wrong" or "error" of a verdict against the oracle's truth; counts it in each of ``counts`` and
+    keeps the record of a wrong one or an error."""
+    outcome = "error" if status in ("error", "crash") else "wrong" if status != truth else "agree"
+    if outcome != "agree":
+        for count in counts:
+            count[outcome] += 1
+        (errors if outcome == "error" else wrong).append(record)
+    return outcome
 
 
 def seeds():
@@ -107,6 +163,8 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
     node = dfw_fleet.node(1)
     started = time.time()
     score = {"layouts": 0, "wrong": 0, "error": 0, "by_backend": {}}
+    # iptables.backends: every layout; "drawn": those with rules in the unused backend
+    split = {"layouts": 0, "drawn": 0, "agree": 0, "wrong": 0, "error": 0, "packets_fail": 0, "stale_chains_ran": 0}
     wrong, errors = [], []
     firewalld_up = False
     try:
@@ -121,34 +179,39 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
             rng = random.Random("%d/%d" % (layout.seed, layout.index))
             ports = catalog_ports(layout.cni, layout.mode)
             arrived = arrivals.arrived(node, dfw_fleet.node(2), dfw_fleet.address(1), ports, rng)
-            check = our_verdict(dfw_fleet, layout, real_module=(number % SAMPLE_EVERY == 0))
+            entered = firewall_layouts.stale_chains_entered(node, layout)  # before the verdict's SSH moves counters
+            check, backends = our_verdict(dfw_fleet, layout, real_module=(number % SAMPLE_EVERY == 0))
             truth = "pass" if all(arrived.values()) else "fail"
+            oracle_started = time.time()
+            split_truth, shown = backends_truth(dfw_fleet, layout, ports, arrived, entered, rng)
+            split["oracle_seconds"] = round(split.get("oracle_seconds", 0.0) + time.time() - oracle_started, 1)
+            split["layouts"] += 1
+            split["drawn"] += layout.unused_file()[0] is not None
+            split["packets_fail"] += split_truth == "fail"
+            split["stale_chains_ran"] += "counters moved" in shown
+            outcome = judged(backends["status"], split_truth, [split], wrong, errors,
+                             "%s\nkernel: %s\niptables.backends: %s" % (layout.describe(), shown, json.dumps(backends)))
+            split["agree"] += outcome == "agree"
             stats = score["by_backend"].setdefault(layout.backend, {"layouts": 0, "wrong": 0, "error": 0,
                                                                     "packets_pass": 0, "seconds": 0.0})
             score["layouts"] += 1
             stats["layouts"] += 1
             stats["packets_pass"] += truth == "pass"  # the oracle's own split: both outcomes must occur
             stats["seconds"] = round(stats["seconds"] + time.time() - layout_started, 1)
-            record = "%s\narrived: %s\noverlay.inbound: %s" % (
+            judged(check["status"], truth, [score, stats], wrong, errors, "%s\narrived: %s\noverlay.inbound: %s" % (
                 layout.describe(), ", ".join("%s/%s=%s" % (p[1], p[0], ok) for p, ok in arrived.items()),
-                json.dumps(check))
-            if check["status"] in ("error", "crash"):
-                score["error"] += 1
-                stats["error"] += 1
-                errors.append(record)
-            elif check["status"] != truth:
-                score["wrong"] += 1
-                stats["wrong"] += 1
-                wrong.append(record)
+                json.dumps(check)))
     finally:
         firewall_layouts.open_firewall(node, stop_firewalld=True)
     elapsed = time.time() - started
     n = max(score["layouts"], 1)
-    line = "%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s" % (
-        SUITE, score["layouts"], score["wrong"], score["error"], 100.0 * score["error"] / n,
-        ",".join(str(s) for s in seed_list))
+    line = "%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s; iptables.backends: drawn=%d agree=%d wrong=%d error=%d " \
+        "truth-fail=%d stale-chains-ran=%d" % (
+            SUITE, score["layouts"], score["wrong"], score["error"], 100.0 * score["error"] / n,
+            ",".join(str(s) for s in seed_list), split["drawn"], split["agree"], split["wrong"], split["error"],
+            split["packets_fail"], split["stale_chains_ran"])
     print("\n" + line + " time=%.0fs" % elapsed)
-    score.update(suite=SUITE, seeds=seed_list, seconds=round(elapsed, 1), error_percent=round(100.0 * score["error"] / n, 2))
+    score.update(iptables_backends=split, suite=SUITE, seeds=seed_list, seconds=round(elapsed, 1), error_percent=round(100.0 * score["error"] / n, 2))
     out_dir = os.path.join(REPO, "tests/output/differential")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "%s.json" % SUITE), "w") as handle:
@@ -157,6 +220,7 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
         print("\nERROR (counted, not wrong):\n" + record)
     assert not wrong, "%s\n\n%s" % (line, "\n\n".join("WRONG:\n" + r for r in wrong))
     assert score["error"] <= 0.05 * n, line
+    assert split["error"] <= 0.05 * n, line
     # not vacuous: the packets both arrived and were dropped, overall and for every backend drawn
     # often enough to tell (a generator that only ever opened, or only ever closed, proves little)
     passed = sum(stats["packets_pass"] for stats in score["by_backend"].values())
@@ -165,3 +229,5 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
         if stats["layouts"] >= 10:
             assert 0 < stats["packets_pass"] < stats["layouts"], "%s: packets arrived in %d of %d layouts" % (
                 backend, stats["packets_pass"], stats["layouts"])
+    if split["drawn"] >= 10:  # the unused backend both dropped and let through
+        assert 0 < split["packets_fail"] < split["drawn"], line

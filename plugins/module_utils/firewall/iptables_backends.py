@@ -295,13 +295,33 @@ def _drops6(facts, ruleset, name, ports, node_networks6, cni):
 CLUSTER_CHAIN_PREFIXES = ("KUBE-", "CALI-", "cali-", "FLANNEL-", "CILIUM_", "OLD_CILIUM_", "WEAVE", "ANTREA-", "KUBE-ROUTER")
 
 
+def _targets(rules):
+    """The chains ``rules`` jump (-j) or go (-g) to."""
+    return [args[i + 1] for args in rules for i, arg in enumerate(args[:-1]) if arg in ("-j", "--jump", "-g", "--goto")]
+
+
+def _reachable(body):
+    """The chains of one table the kernel runs: the built-in ones (those with a policy) and every chain a jump or
+    goto of a chain it runs leads to. A user chain nothing jumps to holds rules no packet meets."""
+    todo = [chain for chain, policy in body["policies"].items() if policy != "-"]
+    seen = set(todo)
+    while todo:
+        for target in _targets(body["rules"].get(todo.pop(), [])):
+            if target in body["policies"] and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
 def cluster_chains(ruleset):
-    """Each "table chain" with rules whose name is kube-proxy's, the kubelet's or a CNI's, or
-    that jumps to one."""
+    """Each "table chain" the kernel runs (reached from a built-in chain) that is kube-proxy's, the kubelet's or a
+    CNI's and holds rules, or that jumps to such a chain. One nothing jumps to (its hook flushed, the chain left)
+    rewrites and drops nothing: named by the holdings, not a failure; nor is a jump to an emptied one."""
     found = []
     for table, body in sorted(ruleset.tables.items()):
-        for chain, rules in sorted(body["rules"].items()):
-            targets = [args[args.index("-j") + 1] for args in rules if "-j" in args[:-1]]
-            if rules and (chain.startswith(CLUSTER_CHAIN_PREFIXES) or any(t.startswith(CLUSTER_CHAIN_PREFIXES) for t in targets)):
+        reachable = _reachable(body)
+        held = set(c for c in reachable if c.startswith(CLUSTER_CHAIN_PREFIXES) and body["rules"].get(c))
+        for chain in sorted(reachable):
+            if chain in held or any(t in held for t in _targets(body["rules"].get(chain, []))):
                 found.append("%s %s" % (table, chain))
     return found

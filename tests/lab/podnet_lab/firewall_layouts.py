@@ -37,11 +37,28 @@ class Layout(object):
         self.files = {}        # path -> text, written before the commands
         self.commands = []     # shell lines run after the files (in one sh -e)
         self.runtime = []      # firewalld: runtime-only commands after the reload
+        self.alternative = "nft"  # what the node's iptables/ip6tables alternatives point to (Debian's default)
+        self.unused = None     # path of the iptables-save file drawn into the backend the alternative does not use
+        self.stale_chains = []  # (table, chain) of kube-proxy's/a CNI's chains drawn there, each holding rules
+
+    def unused_backend(self):
+        return "legacy" if self.alternative == "nft" else "nft"
+
+    def unused_file(self):
+        """(path, only): the save file the unused backend holds, and whether it is all the layout loads."""
+        if self.unused:
+            return self.unused, False
+        stale_path = "/etc/podnet-dfw/rules-%s.v4" % self.unused_backend()
+        if stale_path in self.files:  # an iptables layout that wrote the unused backend itself
+            return stale_path, self.backend == "iptables-%s" % self.unused_backend()
+        return None, False
 
     def describe(self):
         out = ["layout #%d (seed %d): %s, CNI %s/%s" % (self.index, self.seed, self.backend, self.cni, self.mode)]
         for path, text in sorted(self.files.items()):
             out.append("--- %s\n%s" % (path, text.rstrip()))
+        if self.alternative != "nft":
+            out.append("(iptables and ip6tables alternatives: %s)" % self.alternative)
         for line in self.commands + self.runtime:
             out.append("$ %s" % line)
         return "\n".join(out)
@@ -295,7 +312,8 @@ def _ipt_save(rng, node_net, cni_ports=()):
 
 
 def draw_iptables(layout, rng, node_net, cni_ports=()):
-    which = rng.choice(["legacy", "nft", "both"])
+    # a layout that also draws rules in the unused backend writes its own firewall with the node's iptables
+    which = rng.choice(["legacy", "nft", "both"]) if layout.unused is None else layout.alternative
     for backend in (["legacy", "nft"] if which == "both" else [which]):
         path = "/etc/podnet-dfw/rules-%s.v4" % backend
         layout.files[path] = _ipt_save(rng, node_net, cni_ports)
@@ -416,11 +434,106 @@ def draw_ufw(layout, rng, node_net, cni_ports):
     layout.commands = [" && ".join(lines)]
 
 
+# -- rules in the iptables backend the node's iptables does not use (iptables.backends) -------------
+# Stale chains of kube-proxy and the CNIs as they write them (kube-proxy pkg/proxy/iptables/proxier.go,
+# pkg/kubelet/kubelet_network_linux.go; calico felix's cali-* raw chains): (table, hook chain, chain, rules).
+# Only chains on the path of a packet to the node itself: the lab forwards no pod traffic, so FORWARD chains
+# (KUBE-FORWARD, FLANNEL-FWD, cali-FORWARD) and FORWARD rules are not drawn (see the suite's docstring).
+STALE_CHAINS = [
+    ("filter", "INPUT", "KUBE-FIREWALL", [
+        '-m comment --comment "kubernetes firewall for dropping marked packets" -m mark --mark 0x8000/0x8000 -j DROP',
+        '! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" '
+        '-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP']),
+    ("filter", "INPUT", "KUBE-NODEPORTS", [
+        '-p tcp -m comment --comment "default/web:http health check node port" -m tcp --dport 30080 -j ACCEPT']),
+    ("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", [
+        '-p tcp -m comment --comment "default/web has no local endpoints" -m addrtype --dst-type LOCAL '
+        '-m tcp --dport 30081 -j DROP']),
+    ("nat", "PREROUTING", "KUBE-SERVICES", [
+        '-d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp --dport 53 '
+        '-j DNAT --to-destination 10.244.9.9:53']),
+    ("raw", "PREROUTING", "cali-PREROUTING", [
+        '-m comment --comment "cali:6gwbT8clXdHdC1b1" -j MARK --set-xmark 0x0/0xf0000']),
+    ("mangle", "PREROUTING", "cali-PREROUTING", [
+        '-m comment --comment "cali:6BJqBjBC7crtA-7-" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT']),
+]
+# how the hook jumps into a stale chain: each condition holds for every probe of the suite (a new flow to a local
+# address), so "a probe's counter moved on the jump" and "the kernel runs the chain" are the same observation
+STALE_HOOKS = ["", "", "-m conntrack --ctstate NEW ", "-m addrtype --dst-type LOCAL "]
+TABLE_CHAINS = {"filter": ["INPUT", "FORWARD", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+                "raw": ["PREROUTING", "OUTPUT"], "mangle": ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]}
+
+
+def _stale_save(layout, rng, node_net, cni_ports):
+    """iptables-save text of what a node's unused backend holds: an administrator's rules from before the switch
+    (harmless ones, DROPs/REJECTs of overlay ports, a policy DROP), raw/mangle rules, stale cluster chains."""
+    tables = dict((t, {"declared": [], "rules": []}) for t in TABLE_CHAINS)
+    policy = "DROP" if rng.random() < 0.25 else "ACCEPT"
+    body = []
+    if policy == "DROP" or rng.random() < 0.5:
+        body.append("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT")  # nobody locks out their own SSH (nor Ansible's)
+        if rng.random() < 0.6:
+            body.append("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    body += [_ipt_rule(rng, node_net, "INPUT", []) for _count in range(rng.choice([0, 1, 1, 2, 3]))]
+    if policy == "DROP":
+        for proto, port in openings(rng, cni_ports):
+            body.insert(rng.randint(1, len(body)), _ipt_opening(rng, node_net, proto, port))
+    tables["filter"]["rules"] += body
+    for table in ("raw", "mangle"):
+        if rng.random() < 0.25:
+            tables[table]["rules"] += [_ipt_rule(rng, node_net, "PREROUTING", [], True) for _count in range(rng.randint(1, 2))]
+    if rng.random() < 0.5:
+        for table, hook, chain, rules in rng.sample(STALE_CHAINS, rng.choice([1, 1, 2])):
+            if chain in tables[table]["declared"]:
+                continue
+            tables[table]["declared"].append(chain)
+            kept = [] if rng.random() < 0.15 else list(rules)  # kube-proxy's cleanup flushed it, the jump stayed
+            if rng.random() < 0.3 and table == "filter":
+                proto, port = rng.choice(cni_ports)
+                kept.append("-p %s %s-j DROP" % (proto if port else rng.choice(PROTOCOL_SPELLINGS[proto]),
+                                                 "-m %s --dport %d " % (proto, port) if port else ""))
+            tables[table]["rules"] += ["-A %s %s" % (chain, rule) for rule in kept]
+            if kept:
+                layout.stale_chains.append((table, chain))
+            if rng.random() < 0.75:  # else an admin flushed the hook chain and left the cluster's chains
+                tables[table]["rules"].insert(rng.randint(0, len(tables[table]["rules"])),
+                                              "-A %s %s-j %s" % (hook, rng.choice(STALE_HOOKS), chain))
+    out = []
+    for table, chains in TABLE_CHAINS.items():
+        held = tables[table]
+        if not held["rules"] and not held["declared"] and (table != "filter" or policy == "ACCEPT"):
+            continue
+        out.append("*%s" % table)
+        out += [":%s %s [0:0]" % (c, policy if (table, c) == ("filter", "INPUT") else "ACCEPT") for c in chains]
+        out += [":%s - [0:0]" % c for c in held["declared"]]
+        out += held["rules"]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def draw_unused_backend(layout, rng, node_net, cni_ports):
+    """Rules in the backend the node's iptables does not use: iptables-legacy under Debian's nft alternative, or
+    iptables-nft on a node switched to legacy (what kubeadm's docs told admins before 1.17)."""
+    stale = layout.unused_backend()
+    layout.unused = "/etc/podnet-dfw/unused-%s.v4" % stale
+    layout.files[layout.unused] = _stale_save(layout, rng, node_net, cni_ports)
+    # after the layout's own firewall: an nft script starts with "flush ruleset", which would remove iptables-nft's
+    layout.commands.append("iptables-%s-restore < %s" % (stale, layout.unused))
+
+
+# Share of nftables and iptables layouts that also hold rules in the unused iptables backend
+UNUSED_BACKEND_SHARE = 0.35
+
+
 def draw_layout(rng, index, seed, node_net, overlay_ports):
     backend = rng.choices([b for b, _w in BACKEND_WEIGHTS], [w for _b, w in BACKEND_WEIGHTS])[0]
     cni, mode = rng.choice(CNI_MODES)
     layout = Layout(index, seed, backend, cni, mode)
     cni_ports = [(p[0], p[1]) for p in overlay_ports(cni, mode)]
+    unused = backend in ("nftables", "iptables") and rng.random() < UNUSED_BACKEND_SHARE
+    if unused:
+        layout.alternative = rng.choice(["nft", "nft", "legacy"])
+        layout.unused = True  # drawn below, after the layout's own firewall
     if backend == "nftables":
         draw_nftables(layout, rng, node_net, cni_ports)
     elif backend == "iptables":
@@ -429,6 +542,8 @@ def draw_layout(rng, index, seed, node_net, overlay_ports):
         draw_firewalld(layout, rng, node_net, cni_ports)
     else:
         draw_ufw(layout, rng, node_net, cni_ports)
+    if unused:
+        draw_unused_backend(layout, rng, node_net, cni_ports)
     return layout
 
 
@@ -450,6 +565,9 @@ done
 # every table but a running firewalld's own (flushing that one makes its next reload fail)
 nft list tables | while read -r _kw family name; do
   [ "$family $name" = "inet firewalld" ] && [ -n "$KEEP_FIREWALLD" ] || nft delete table "$family" "$name"
+done
+for name in iptables ip6tables; do
+  [ "$(readlink /etc/alternatives/$name)" = /usr/sbin/$name-nft ] || update-alternatives --quiet --set $name /usr/sbin/$name-nft
 done
 conntrack -F >/dev/null 2>&1 || true
 nft list tables | grep -v '^table inet firewalld$' || true
@@ -474,7 +592,14 @@ def load(node, layout):
         node_exec(node, ["systemctl", "start", "firewalld"], timeout=180)
     for path, text in sorted(layout.files.items()):
         node_exec(node, ["sh", "-c", 'mkdir -p "$(dirname "$0")" && cat > "$0"', path], input=text)
-    script = "\n".join(layout.commands + layout.runtime).replace("firewall-cmd -q ", "firewall-cmd ")
+    commands = layout.commands
+    if layout.alternative != "nft":
+        commands = ["update-alternatives --quiet --set %s /usr/sbin/%s-%s" % (name, name, layout.alternative)
+                    for name in ("iptables", "ip6tables")] + commands
+    if layout.stale_chains:  # counters at zero right before the probes (stale_chains_entered reads them)
+        commands = commands + ["iptables-%s -t %s -Z" % (layout.unused_backend(), table)
+                               for table in sorted(set(t for t, _c in layout.stale_chains))]
+    script = "\n".join(commands + layout.runtime).replace("firewall-cmd -q ", "firewall-cmd ")
     proc = node_exec(node, ["sh", "-ec", script], check=False, timeout=180)
     return proc
 
@@ -482,3 +607,36 @@ def load(node, layout):
 # -- the firewall tests' own fleet (conftest.own_fleet) ------------------------------------------
 FLEET_NAME, SUBNET = "podnet-dfw", "192.168.82.0/24"
 OUTSIDE_SUBNET = "192.168.92.0/24"  # off the node network (not the shared fleet's 192.168.98.0/24)
+
+
+# -- the oracle of iptables.backends: the unused backend alone, and the kernel's counters --------------------
+def load_unused_only(node, layout):
+    """Clear every firewall, then load only what the layout put in the unused iptables backend, counters at zero."""
+    path, _only = layout.unused_file()
+    open_firewall(node, stop_firewalld=False)
+    stale = layout.unused_backend()
+    tables = [line[1:] for line in layout.files[path].splitlines() if line.startswith("*")]
+    script = ["update-alternatives --quiet --set %s /usr/sbin/%s-%s" % (name, name, layout.alternative)
+              for name in ("iptables", "ip6tables") if layout.alternative != "nft"]
+    script.append("iptables-%s-restore < %s" % (stale, path))
+    script += ["iptables-%s -t %s -Z" % (stale, table) for table in tables]
+    return node_exec(node, ["sh", "-ec", "\n".join(script)], check=False)
+
+
+def stale_chains_entered(node, layout):
+    """["table: [packets:bytes] -A ... -j CHAIN"]: each jump into a stale cluster chain (one holding rules) whose
+    packet counter the kernel moved: a probe went through the chain's rules."""
+    if not layout.stale_chains:
+        return []
+    text = node_exec(node, ["iptables-%s-save" % layout.unused_backend(), "-c"]).stdout
+    entered, table = [], None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        elif line.startswith("[") and " -A " in line:
+            counters, rule = line.split(" ", 1)
+            args = rule.split()
+            targets = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg in ("-j", "-g")]
+            if int(counters[1:].split(":")[0]) and any((table, t) in layout.stale_chains for t in targets):
+                entered.append("%s: %s" % (table, line))
+    return entered
