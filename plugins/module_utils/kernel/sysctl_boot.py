@@ -28,7 +28,7 @@ suite (tests/lab/test_differential_sysctl.py) runs both on real nodes to keep th
 * every line is written in file order, repeats included. A glob skips any path that some
   line of any file names exactly (an assignment or a ``-key``); ``-key`` does nothing else.
   ``- key = 1`` (a blank after the dash) names no existing path.
-* globs only since procps-ng 4.0: 3.3.17 (Debian 11, RHEL 8/9's 3.3.17 alike) opens a glob key as
+* globs only since procps-ng 4.0: 3.3.17 (Debian 11; RHEL 8/9 and Ubuntu 22.04 ship 3.3.x too) opens a glob key as
   a literal path ("cannot stat /proc/sys/net/ipv4/conf/*/forwarding") and writes nothing for it,
   seen on a bullseye lab node. Which one a node has is read from ``sysctl --version``
   (:func:`procps_version`); the model is told it, never the distribution's name.
@@ -337,7 +337,7 @@ def _read_file(path):
         return Unreadable(str(exc))
 
 
-# procps-ng applies glob keys since 4.0 (its NEWS, 4.0.0: "sysctl: Support systemd glob patterns").
+# procps-ng applies glob keys since 4.0 (lab: 4.0.2 and 4.0.4 apply them, 3.3.17 writes nothing for one).
 PROCPS_GLOBS_SINCE = (4, 0)
 # What a caller that cannot ask a node (a fixture tree) assumes: the current procps.
 PROCPS_CURRENT = (4, 0, 4)
