@@ -17,10 +17,12 @@ with the node (or a successful run left it broken), error = a state with an ``er
                                it replays seed n alone); PODNET_FUZZ_SEED=issue-12: the pinned sequence
     PODNET_FUZZ_LAYOUTS=<n>    draw sequences from consecutive seeds until n states are judged
 
-The fleet has one node per Debian release (image.matrix_releases: bullseye, bookworm, trixie);
-sequence k lives on node k mod 3 (its peer is the next node), so the sequences spread over the
-releases instead of tripling, and the score is given per release too. PODNET_LAB_RELEASE=<release>
-puts every node on that release.
+The fleet has one subject node per Debian release (image.matrix_releases: node1 bullseye, node2
+bookworm, node3 trixie) and node4, the peer, which no sequence touches (a peer that was an earlier
+sequence's subject would carry that sequence's firewall and drop the forwarded pod traffic the
+oracle sends). Sequence k lives on node k mod 3 + 1, so the sequences spread over the releases
+instead of tripling, and the score is given per release too. PODNET_LAB_RELEASE=<release> puts
+every node on that release.
 """
 import json
 import os
@@ -40,7 +42,8 @@ CI_SEEDS = (1219, 1235, 1236, 1259, 1272)
 PINNED = ({"seed": "issue-12", "on_override": "outrank", "steps": [
     {"kind": "remediate"}, {"kind": "scan_reset", "key": lifecycles.BRIDGE_NF}, {"kind": "remediate"},
     {"kind": "reboot"}]},)
-NODES = 3  # one per release of image.MATRIX
+NODES = 3  # subjects, one per release of image.MATRIX
+PEER = NODES + 1  # never a subject: no fault of any sequence
 RESULT_FILE = os.path.join(REPO, "tests", "output", "differential", "lifecycle.json")
 
 
@@ -63,14 +66,13 @@ def boot_nodes_from_kernel_defaults(lab):
         lifecycles.boot_from_kernel_defaults(node)
 
 
-life_fleet = own_fleet("podnet-life", NODES, "192.168.84.0/24", prepare=boot_nodes_from_kernel_defaults,
-                       release=image.matrix_releases(NODES))
+life_fleet = own_fleet("podnet-life", NODES + 1, "192.168.84.0/24", prepare=boot_nodes_from_kernel_defaults,
+                       release=image.matrix_releases(NODES) + [image.default_release()])
 
 
 def subject_and_peer(number):
     """The node that lives sequence ``number`` (0, 1, ...) and the peer that sends it VXLAN."""
-    subject = number % NODES + 1
-    return subject, subject % NODES + 1
+    return number % NODES + 1, PEER
 
 
 def start_remediate(inventory, host, sequence, step):
