@@ -155,7 +155,7 @@ from ansible_collections.podnet.doctor.plugins.module_utils.argument_specs impor
     node_argument_spec, validated_cidr, validated_owned_files)
 from ansible_collections.podnet.doctor.plugins.module_utils.exceptions import FixError
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import (
-    interface_sysctl, link_sysctl_checks, port_ranges, prereq_checks, prereq_fix)
+    interface_sysctl, link_sysctl_checks, port_ranges, prereq_checks, prereq_fix, sysctl_boot)
 from ansible_collections.podnet.doctor.plugins.module_utils.network.cni_catalog import CATALOG
 
 KNOWN_CNIS = sorted(CATALOG) + ["custom"]
@@ -198,11 +198,12 @@ def fix(module):
         module.fail_json(msg="podnet.doctor.kernel_prereqs cannot tell which interfaces take their IPv6 default route "
                              "from router advertisements (%s), so it writes no IPv6 forwarding that could delete "
                              "them (nothing was changed)" % "; ".join(links["errors"]), **result)
+    procps = sysctl_boot.node_procps_version(run, root)  # which sysctl --system semantics the node's files get
     try:
         plan = prereq_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
                                    params["modules_file"], params["on_override"],
                                    options={"nodeport_range": params["nodeport_range"], "cni": params["cni"]},
-                                   links=links)
+                                   links=links, procps=procps)
     except (IOError, OSError, interface_sysctl.UnreadableSysctl) as exc:
         module.fail_json(msg="podnet.doctor.kernel_prereqs could not read the node state: %s" % exc, **result)
     result.update(changed=prereq_fix.plan_changes(plan), unresolved=plan["unresolved"],
@@ -235,12 +236,13 @@ def fix(module):
             module.warn(text)
     # A fresh read of both kernel areas, whichever this run fixed: the drop-in it rewrote holds
     # the other area's keys too, and the role's final verdict takes these checks as the word.
-    facts = prereq_checks.gather_facts(root, params["ip_families"])
+    loaded = sysctl_boot.load_boot_assignments(root, procps=procps)
+    facts = prereq_checks.gather_facts(root, params["ip_families"], loaded=loaded)
     result["checks"] = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
-    result["checks"] += port_ranges.checks(root, params["nodeport_range"], params["sysctl_file"], {})
+    result["checks"] += port_ranges.checks(root, params["nodeport_range"], params["sysctl_file"], {}, loaded)
     after = link_sysctl_checks.gather_links(run, params["node_networks"])
     result["checks"] += link_sysctl_checks.evaluate(root, params["cni"], params["ip_families"], after["addresses"],
-                                                    after["routes"], params["node_networks"])[0]
+                                                    after["routes"], params["node_networks"], loaded)[0]
     # shown by Ansible on every run, with no extra task per host in the roles
     for text in ([result["msg"]] if result.get("msg") else []) + result["unresolved"]:
         module.warn(text)

@@ -134,6 +134,12 @@ facts:
     module:
       description: State of C(br_netfilter).
       type: dict
+    sysctl_tools:
+      description: The node's C(sysctl --system) tool as the boot verdicts model it, from one C(sysctl --version)
+        (procps-ng applies glob keys only since 4.0). C(procps) is null when the version could not be read; then a
+        glob line that could decide a value makes the verdict C(error).
+      type: dict
+      sample: {"procps": "3.3.17", "procps_globs": false}
     host_networks:
       description: Every interface network and route (all tables) of the node, with its source; CNI-owned
         interfaces, default routes, link-local and multicast left out.
@@ -232,9 +238,12 @@ def main():
     except (CatalogError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     try:
-        # the sysctl files, read once for every check that resolves a boot value
-        loaded = sysctl_boot.load_boot_assignments(params["root"])
+        # the sysctl files, read once for every check that resolves a boot value, as the node's procps reads them
+        procps = sysctl_boot.node_procps_version(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
+                                                 params["root"])
+        loaded = sysctl_boot.load_boot_assignments(params["root"], procps=procps)
         facts = prereq_checks.gather_facts(params["root"], params["ip_families"], loaded=loaded)
+        facts["sysctl_tools"] = sysctl_boot.describe_tools(procps)
         checks = prereq_checks.evaluate(facts, (), params["sysctl_file"], params["modules_file"])
         firewall = gather_live.gather_firewall(
             lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),

@@ -12,6 +12,11 @@ confirmed by a real reboot, one of them after the fixer.
 
 Only net.* keys are applied (systemd-sysctl --prefix=/net, sysctl -r): the nodes share the host
 kernel. Replay or vary: PODNET_FUZZ_SEED (first seed), PODNET_FUZZ_LAYOUTS (how many).
+
+The fleet has one node per Debian release (image.matrix_releases: bullseye, bookworm, trixie:
+systemd 247/252/257, procps 3.3.17/4.0.2/4.0.4); layout i runs on node i mod 3, so the draws are
+spread over the releases, not tripled, and the score is given per release too.
+PODNET_LAB_RELEASE=<release> runs every layout on that release (to replay a layout there).
 """
 import json
 import os
@@ -23,7 +28,7 @@ import pytest
 
 from conftest import REPO
 from podnet_lab import fleet as lab_fleet
-from podnet_lab import sysctl_layouts
+from podnet_lab import image, sysctl_layouts
 from podnet_lab.podman import lab_env, node_sh
 
 # tests/conftest.py makes the checkout importable as the collection
@@ -34,6 +39,7 @@ FIRST_SEED = int(os.environ.get("PODNET_FUZZ_SEED", "1200"))
 LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "200"))
 MODULE_EVERY = 10  # node_info + fixer on the node for every 10th layout
 REBOOTS = 3
+NODES = 3  # one per release of image.MATRIX
 ORIGINAL = "/root/podnet-sysctl-original.tar"
 VARIABLES = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding",
              "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables")
@@ -60,15 +66,22 @@ reset; sysctl -q -r '%s' --system >/dev/null 2>&1 || true; values procps
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    with sysctl_layouts.mirrored_node("podnet-dsys", "192.168.81.0/24", tmp_path_factory, ORIGINAL) as (fleet, name, base):
-        yield {"fleet": fleet, "name": name, "base": base, "inventory": fleet.inventory_path,
-               "module": node_module_facts(fleet.inventory_path), "boot_defaults": boot_values(name)}
+def nodes(tmp_path_factory):
+    releases = image.matrix_releases(NODES)
+    releases = releases[:1] if len(set(releases)) == 1 else releases  # pinned: one node is enough
+    with sysctl_layouts.mirrored_nodes("podnet-dsys", "192.168.81.0/24", tmp_path_factory, ORIGINAL, releases) as (fleet, found):
+        for node in found:
+            facts = node_facts(fleet.inventory_path, node["host"])
+            # the resolver on this host is told what node_info read on the node (sysctl --version), never the release
+            procps = facts["sysctl_tools"]["procps"]
+            node.update(inventory=fleet.inventory_path, module=facts["module"], boot_defaults=boot_values(node["name"]),
+                        procps=tuple(int(p) for p in procps.split(".")) if procps else None)
+        yield found
 
 
-def ansible(inventory, tasks):
-    """Run ``tasks`` on node1 in one play; return the per-task results."""
-    play = [{"hosts": "node1", "gather_facts": False, "tasks": tasks}]
+def ansible(inventory, tasks, host="node1"):
+    """Run ``tasks`` on ``host`` in one play; return the per-task results."""
+    play = [{"hosts": host, "gather_facts": False, "tasks": tasks}]
     path = inventory + ".play.yml"
     with open(path, "w") as handle:
         json.dump(play, handle)
@@ -77,7 +90,7 @@ def ansible(inventory, tasks):
     proc = subprocess.run(["ansible-playbook", "-i", inventory, path], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     data = json.JSONDecoder().raw_decode(proc.stdout)[0]
-    return [task["hosts"]["node1"] for task in data["plays"][0]["tasks"]]
+    return [task["hosts"][host] for task in data["plays"][0]["tasks"]]
 
 
 def boot_values(name):
@@ -86,8 +99,8 @@ def boot_values(name):
     return dict(zip(VARIABLES, node_sh(name, "cat %s" % " ".join("/proc/sys/" + v for v in VARIABLES)).stdout.split()))
 
 
-def node_module_facts(inventory):
-    return ansible(inventory, [{"podnet.doctor.node_info": {}}])[0]["facts"]["module"]
+def node_facts(inventory, host):
+    return ansible(inventory, [{"podnet.doctor.node_info": {}}], host)[0]["facts"]
 
 
 def host_tree(base, layout, tmp):
@@ -135,13 +148,13 @@ def run_oracle(name):
     return values
 
 
-def predicted(root, layout, module):
-    loaded = sysctl_boot.load_boot_assignments(root)
+def predicted(root, layout, node):
+    loaded = sysctl_boot.load_boot_assignments(root, procps=node["procps"])
     values = {}
     for tool in sysctl_boot.TOOLS:
         values[tool] = dict((v, sysctl_boot.effective_boot_value(v, root, loaded=loaded)[tool]) for v in VARIABLES)
-    facts = prereq_checks.gather_facts(root, layout.ip_families)
-    facts["module"] = module
+    facts = prereq_checks.gather_facts(root, layout.ip_families, loaded=loaded)
+    facts["module"] = node["module"]
     checks = dict((c["id"], c) for c in prereq_checks.evaluate(facts))
     return values, checks
 
@@ -178,7 +191,7 @@ def check_module_and_fix(node, layout, checks):
     args = {"ip_families": layout.ip_families}
     info, fix = ansible(node["inventory"], [
         {"podnet.doctor.node_info": args},
-        {"podnet.doctor.kernel_prereqs": dict(args, on_override=layout.override), "ignore_errors": True}])
+        {"podnet.doctor.kernel_prereqs": dict(args, on_override=layout.override), "ignore_errors": True}], node["host"])
     wrong = []
     for check in info["checks"]:
         if check["id"] in ("ip_forward.boot", "bridge_nf_call.boot") and check["status"] != checks[check["id"]]["status"]:
@@ -216,29 +229,36 @@ def fix_survives_reboot(node, layout, fix):
         for key in keys if booted[sysctl_boot.key_to_path(key)] != "1" and key not in unresolved]
 
 
-def write_score(line, data):
+def write_score(lines, data):
     out = os.path.join(REPO, "tests", "output", "differential")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "%s.json" % SUITE), "w") as handle:
         json.dump(data, handle, indent=2)
-    print(line)
+    for line in lines:
+        print(line)
 
 
-def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_path):
+def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(nodes, tmp_path):
     started = time.time()
     seeds = list(range(FIRST_SEED, FIRST_SEED + LAYOUTS))
     # spread over the run, never on a layout that also runs the modules
     reboot_at = set(seeds[i + (i % MODULE_EVERY == MODULE_EVERY // 2)] for i in
                     sorted(set(len(seeds) * k // REBOOTS + 1 for k in range(REBOOTS))) if i + 1 < len(seeds))
     failures, errors, stats = [], [], {"module_runs": 0, "fixes": 0, "unresolved": 0, "reboots": 0, "fix_reboots": 0}
+    per_release = dict((n["release"], {"layouts": 0, "wrong": 0, "error": 0, "seeds": [], "versions": n["versions"]})
+                       for n in nodes)
     # one fixed layout is also rebooted: the fix, not only the tools run by hand, must hold at boot
     fix_reboot_at = MODULE_EVERY * (len(seeds) // MODULE_EVERY // 2) + MODULE_EVERY // 2
     try:
         for index, seed in enumerate(seeds):
+            node = nodes[index % len(nodes)]  # the draws spread over the releases
+            score = per_release[node["release"]]
+            score["layouts"] += 1
+            score["seeds"].append(seed)
             layout = sysctl_layouts.generate(seed)
             push(node["name"], layout)
             observed = run_oracle(node["name"])
-            values, checks = predicted(host_tree(node["base"], layout, str(tmp_path)), layout, node["module"])
+            values, checks = predicted(host_tree(node["base"], layout, str(tmp_path)), layout, node)
             wrong, undecided = compare(layout, values, checks, observed)
             if seed in reboot_at:
                 # A lab node's fresh network namespace starts where the host's is for IPv4 (the
@@ -269,19 +289,26 @@ def test_boot_sysctl_verdicts_agree_with_systemd_sysctl_and_procps(node, tmp_pat
                 stats["fixes"] += 1
                 stats["unresolved"] += bool(fix and fix.get("unresolved"))
             if wrong:
-                failures.append("%s\n  " % layout.describe() + "\n  ".join(wrong))
+                failures.append("%s (%s)\n  " % (layout.describe(), node["release"]) + "\n  ".join(wrong))
+                score["wrong"] += 1
             elif undecided:
-                errors.append("seed %d: %s" % (seed, "; ".join(undecided)))
+                errors.append("seed %d (%s): %s" % (seed, node["release"], "; ".join(undecided)))
+                score["error"] += 1
     finally:
-        node_sh(node["name"], RESTORE)
+        for node in nodes:
+            node_sh(node["name"], RESTORE)
     n = len(seeds)
     line = ("%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%d..%d module_runs=%d fixes=%d unresolved=%d reboots=%d "
             "fix_reboots=%d %.0fs" % (SUITE, n, len(failures), len(errors), 100.0 * len(errors) / n, seeds[0], seeds[-1],
                                       stats["module_runs"], stats["fixes"], stats["unresolved"], stats["reboots"],
                                       stats["fix_reboots"], time.time() - started))
-    write_score(line, {"suite": SUITE, "layouts": n, "wrong": len(failures), "error": len(errors),
-                       "error_percent": round(100.0 * len(errors) / n, 2), "seeds": [seeds[0], seeds[-1]],
-                       "stats": stats, "seconds": round(time.time() - started), "failures": failures, "errors": errors})
+    lines = [line] + ["%s[%s]: layouts=%d wrong=%d error=%d (%s)" % (
+        SUITE, release, score["layouts"], score["wrong"], score["error"], "; ".join(score["versions"]))
+        for release, score in sorted(per_release.items(), key=lambda item: image.MATRIX.index(item[0]))]
+    write_score(lines, {"suite": SUITE, "layouts": n, "wrong": len(failures), "error": len(errors),
+                        "error_percent": round(100.0 * len(errors) / n, 2), "seeds": [seeds[0], seeds[-1]],
+                        "releases": per_release, "stats": stats, "seconds": round(time.time() - started),
+                        "failures": failures, "errors": errors})
     for text in errors:
         print("error:", text)
     assert not failures, "\n\n".join(failures)

@@ -16,6 +16,13 @@ with the node (or a successful run left it broken), error = a state with an ``er
     PODNET_FUZZ_SEED=<n>       seeds n, n+1, ... (as many sequences as CI; with PODNET_FUZZ_LAYOUTS=1
                                it replays seed n alone); PODNET_FUZZ_SEED=issue-12: the pinned sequence
     PODNET_FUZZ_LAYOUTS=<n>    draw sequences from consecutive seeds until n states are judged
+
+The fleet has one subject node per Debian release (image.matrix_releases: node1 bullseye, node2
+bookworm, node3 trixie) and node4, the peer, which no sequence touches (a peer that was an earlier
+sequence's subject would carry that sequence's firewall and drop the forwarded pod traffic the
+oracle sends). Sequence k lives on node k mod 3 + 1, so the sequences spread over the releases
+instead of tripling, and the score is given per release too. PODNET_LAB_RELEASE=<release> puts
+every node on that release.
 """
 import json
 import os
@@ -23,7 +30,7 @@ import subprocess
 import time
 
 from conftest import REPO, node_info, own_fleet
-from podnet_lab import faults, fleet as lab_fleet, lifecycles
+from podnet_lab import faults, fleet as lab_fleet, image, lifecycles
 from podnet_lab.podman import node_exec
 
 # Fixed seeds for CI, one per firewall backend (ufw, firewalld, iptables-nft, iptables-legacy,
@@ -35,7 +42,8 @@ CI_SEEDS = (1219, 1235, 1236, 1259, 1272)
 PINNED = ({"seed": "issue-12", "on_override": "outrank", "steps": [
     {"kind": "remediate"}, {"kind": "scan_reset", "key": lifecycles.BRIDGE_NF}, {"kind": "remediate"},
     {"kind": "reboot"}]},)
-SUBJECT, PEER = 2, 1
+NODES = 3  # subjects, one per release of image.MATRIX
+PEER = NODES + 1  # never a subject: no fault of any sequence
 RESULT_FILE = os.path.join(REPO, "tests", "output", "differential", "lifecycle.json")
 
 
@@ -58,7 +66,13 @@ def boot_nodes_from_kernel_defaults(lab):
         lifecycles.boot_from_kernel_defaults(node)
 
 
-life_fleet = own_fleet("podnet-life", 2, "192.168.84.0/24", prepare=boot_nodes_from_kernel_defaults)
+life_fleet = own_fleet("podnet-life", NODES + 1, "192.168.84.0/24", prepare=boot_nodes_from_kernel_defaults,
+                       release=image.matrix_releases(NODES) + [image.default_release()])
+
+
+def subject_and_peer(number):
+    """The node that lives sequence ``number`` (0, 1, ...) and the peer that sends it VXLAN."""
+    return number % NODES + 1, PEER
 
 
 def start_remediate(inventory, host, sequence, step):
@@ -71,9 +85,9 @@ def start_remediate(inventory, host, sequence, step):
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def apply_step(fleet, sequence, step):
-    """Carry out ``step`` on the subject node; returns the remediate runs (process, output)."""
-    node = fleet.node(SUBJECT)
+def apply_step(fleet, sequence, step, subject):
+    """Carry out ``step`` on node ``subject``; returns the remediate runs (process, output)."""
+    node = fleet.node(subject)
     kind = step["kind"]
     if kind == "harden":
         lifecycles.harden(node, step["path"], step["settings"])
@@ -88,7 +102,7 @@ def apply_step(fleet, sequence, step):
     elif kind == "reload_firewall":
         node_exec(node, lifecycles.RELOAD[step["backend"]], timeout=120)
     elif kind in ("remediate", "two_fixers"):
-        runs = [start_remediate(fleet.inventory_path, "node%d" % SUBJECT, sequence, step)
+        runs = [start_remediate(fleet.inventory_path, "node%d" % subject, sequence, step)
                 for _run in range(2 if kind == "two_fixers" else 1)]
         return [(run, run.communicate(timeout=600)[0]) for run in runs]
     elif kind == "reboot":
@@ -96,24 +110,24 @@ def apply_step(fleet, sequence, step):
     return []
 
 
-def read_checks(fleet):
+def read_checks(fleet, subject):
     try:
-        return node_info(fleet.inventory_path, "node%d" % SUBJECT), None
+        return node_info(fleet.inventory_path, "node%d" % subject), None
     except (ValueError, KeyError, subprocess.SubprocessError) as exc:
         return None, "node_info failed: %r" % exc
 
 
-def live_sequence(fleet, sequence, log):
-    """Run one sequence; return a list of judged states."""
+def live_sequence(fleet, sequence, log, subject, peer):
+    """Run one sequence on node ``subject``; return a list of judged states."""
     states = []
-    lifecycles.fresh_node(fleet, SUBJECT)
+    lifecycles.fresh_node(fleet, subject)
     previous_boot, previous_checks, promised = None, None, None  # promised: the step of the last remediate that reported success
     for number, step in enumerate([{"kind": "fresh node"}] + sequence["steps"]):
         label = "step %d: %s" % (number, lifecycles.describe_step(step) if number else "a fresh node")
         state = {"step": label, "wrong": [], "errors": [], "oracle": []}
-        runs = apply_step(fleet, sequence, step) if number else []
-        checks, failure = read_checks(fleet)
-        seen = lifecycles.observe(fleet, PEER, SUBJECT)
+        runs = apply_step(fleet, sequence, step, subject) if number else []
+        checks, failure = read_checks(fleet, subject)
+        seen = lifecycles.observe(fleet, peer, subject)
         if failure:
             state["errors"].append(failure)
         else:
@@ -167,9 +181,11 @@ def test_lifecycle_verdicts_agree_with_the_node(life_fleet, request):
         if wanted is not None and layouts >= wanted:
             break
         sequence = seed if isinstance(seed, dict) else lifecycles.draw_sequence(seed)
-        print(lifecycles.describe(sequence))
-        states = live_sequence(life_fleet, sequence, print)
-        results.append({"sequence": sequence, "states": states})
+        subject, peer = subject_and_peer(len(results))
+        release = life_fleet.release(subject)
+        print("%s (node%d, %s)" % (lifecycles.describe(sequence), subject, release))
+        states = live_sequence(life_fleet, sequence, print, subject, peer)
+        results.append({"sequence": sequence, "states": states, "release": release})
         layouts += len(states)
         seeds.append(sequence["seed"])
 
@@ -179,20 +195,31 @@ def test_lifecycle_verdicts_agree_with_the_node(life_fleet, request):
     share = 100.0 * len(errors) / layouts if layouts else 0.0
     line = "lifecycle: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s" % (
         layouts, len(wrong), len(errors), share, ",".join(str(s) for s in seeds))
+    per_release = {}
+    for result in results:
+        score = per_release.setdefault(result["release"], {"layouts": 0, "wrong": 0, "error": 0, "seeds": []})
+        score["layouts"] += len(result["states"])
+        score["wrong"] += sum(1 for s in result["states"] if s["wrong"])
+        score["error"] += sum(1 for s in result["states"] if s["errors"] and not s["wrong"])
+        score["seeds"].append(result["sequence"]["seed"])
+    lines = [line] + ["lifecycle[%s]: layouts=%d wrong=%d error=%d seeds=%s" % (
+        release, score["layouts"], score["wrong"], score["error"], ",".join(str(s) for s in score["seeds"]))
+        for release, score in sorted(per_release.items(), key=lambda item: image.MATRIX.index(item[0]))]
     capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():  # the score line shows in a quiet, passing run too
-        print("\n" + line)
+    with capture.global_and_fixture_disabled():  # the score lines show in a quiet, passing run too
+        print("\n" + "\n".join(lines))
     os.makedirs(os.path.dirname(RESULT_FILE), exist_ok=True)
     with open(RESULT_FILE, "w") as handle:
         json.dump({"suite": "lifecycle", "layouts": layouts, "wrong": len(wrong), "error": len(errors),
                    "error_percent": round(share, 1), "seeds": seeds, "sequences": len(results),
-                   "seconds": round(time.time() - started), "oracle_disagreements": len(oracle),
+                   "seconds": round(time.time() - started), "oracle_disagreements": len(oracle), "releases": per_release,
                    "results": results}, handle, indent=1, default=str)
 
     report = []
     for result, state in wrong + errors + oracle:
         problems = "\n    ".join(state["wrong"] + state["errors"] + state["oracle"])
-        report.append("%s\n  at %s:\n    %s" % (lifecycles.describe(result["sequence"]), state["step"], problems))
+        report.append("%s (%s)\n  at %s:\n    %s" % (lifecycles.describe(result["sequence"]), result["release"], state["step"],
+                                                     problems))
     assert not oracle, "the lab's replay oracle disagrees with a real reboot:\n" + "\n".join(report)
     # not vacuous: some remediate run must have reported success (its promises were checked)
     succeeded = [rc for r in results for s in r["states"] for rc in s.get("remediate_rc", []) if rc == 0]

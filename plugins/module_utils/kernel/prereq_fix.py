@@ -333,12 +333,12 @@ def _comment_out(root, path, settings):
 
 def plan_fix(root="/", areas=("ip_forward", "bridge_netfilter"), ip_families=("ipv4",),
              sysctl_file=prereq_checks.DEFAULT_SYSCTL_FILE, modules_file=prereq_checks.DEFAULT_MODULES_FILE,
-             on_override="outrank", module="br_netfilter", options=None, links=None):
+             on_override="outrank", module="br_netfilter", options=None, links=None, procps=sysctl_boot.PROCPS_CURRENT):
     """``options``: the areas' parameters (``nodeport_range``, ``cni``); ``links``: the node's ``addresses``
-    (``ip -j address``), ``routes`` (host_networks.gather_routes) and ``uplinks``, for accept_ra; see the
-    module docstring."""
+    (``ip -j address``), ``routes`` (host_networks.gather_routes) and ``uplinks``, for accept_ra; ``procps``:
+    the node's procps version (sysctl_boot.node_procps_version); see the module docstring."""
     owned = owned_files(root)
-    loaded = sysctl_boot.load_boot_assignments(root)
+    loaded = sysctl_boot.load_boot_assignments(root, procps=procps)
     context = {"root": root, "ip_families": ip_families, "options": options or {}, "loaded": loaded,
                "owned": owned, "links": links or {}}
     # The drop-in holds ``settings`` (this run's areas and what it held before); this run
@@ -429,7 +429,7 @@ def plan_overrides(plan, root, settings, loaded, owned, on_override):
     overlay = dict((e["path"], None) for e in plan["remove"])
     overlay.update((e["path"], e["after"]) for e in plan["files"] if "/sysctl.d/" in e["path"] or
                    e["path"] == "/" + sysctl_boot.SYSCTL_CONF)
-    after = sysctl_boot.load_boot_assignments(root, overlay)
+    after = sysctl_boot.load_boot_assignments(root, overlay, procps=loaded.get("procps_version", sysctl_boot.PROCPS_CURRENT))
     for setting, path in ((s, p) for s in settings for p in s.probes):
         key = sysctl_boot.key_to_dotted(path)
         resolved = sysctl_boot.effective_boot_value(key, root, setting.kernel_default, loaded=after,

@@ -28,6 +28,10 @@ suite (tests/lab/test_differential_sysctl.py) runs both on real nodes to keep th
 * every line is written in file order, repeats included. A glob skips any path that some
   line of any file names exactly (an assignment or a ``-key``); ``-key`` does nothing else.
   ``- key = 1`` (a blank after the dash) names no existing path.
+* globs only since procps-ng 4.0: 3.3.17 (Debian 11; RHEL 8/9 and Ubuntu 22.04 ship 3.3.x too) opens a glob key as
+  a literal path ("cannot stat /proc/sys/net/ipv4/conf/*/forwarding") and writes nothing for it,
+  seen on a bullseye lab node. Which one a node has is read from ``sysctl --version``
+  (:func:`procps_version`); the model is told it, never the distribution's name.
 
 The kernel: two names can be one variable (net.ipv4.ip_forward is
 net.ipv4.conf.all.forwarding), so the last write under either name decides. A value it refuses
@@ -123,7 +127,7 @@ class Assignment(object):
     """One line of a sysctl file as one tool reads it."""
 
     __slots__ = ("key", "path", "raw", "value", "source", "line", "ignore_failure", "is_glob",
-                 "is_exclusion", "order_name", "file")
+                 "is_exclusion", "order_name", "file", "glob_unknown")
 
     def __init__(self, key, path, raw, value, source, line, ignore_failure=False):
         self.key = key  # as written, without the '-'
@@ -135,6 +139,7 @@ class Assignment(object):
         self.ignore_failure = ignore_failure
         self.is_exclusion = value is None
         self.is_glob = bool(GLOB_CHARS.search(key))
+        self.glob_unknown = None  # procps: why it is unknown whether this glob is applied (None: known)
         self.order_name = None  # the sysctl.d file name it is ordered by (None: sysctl.conf, last)
         self.file = None  # the node path of the file that holds the line
 
@@ -332,8 +337,52 @@ def _read_file(path):
         return Unreadable(str(exc))
 
 
-def load_tool_assignments(root="/", tool="systemd", overlay=None):
-    """Every assignment ``tool`` reads, in order; its problems, masked files and undecidable files."""
+# procps-ng applies glob keys since 4.0 (lab: 4.0.2 and 4.0.4 apply them, 3.3.17 writes nothing for one).
+PROCPS_GLOBS_SINCE = (4, 0)
+# What a caller that cannot ask a node (a fixture tree) assumes: the current procps.
+PROCPS_CURRENT = (4, 0, 4)
+
+
+def procps_version(output):
+    """The version tuple in ``sysctl --version`` output ("sysctl from procps-ng 3.3.17"), or None."""
+    match = re.search(r"procps(?:-ng)?\s+(?:version\s+)?([0-9]+(?:\.[0-9]+)+)", output or "")
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
+
+
+def node_procps_version(run_command, root="/"):
+    """The node's procps version from one ``sysctl --version`` (``run_command(argv)`` -> (rc, out, err));
+    PROCPS_CURRENT for a fixture tree (``root`` other than /), None when the node's cannot be read."""
+    if root not in ("/", ""):
+        return PROCPS_CURRENT
+    try:
+        rc, out, err = run_command(["sysctl", "--version"])
+    except (IOError, OSError):
+        return None
+    return procps_version(out + "\n" + err) if rc == 0 else None
+
+
+def describe_tools(procps):
+    """The facts a report shows for the tool versions the model was told."""
+    return {"procps": ".".join(str(part) for part in procps) if procps else None,
+            "procps_globs": None if procps is None else tuple(procps[:2]) >= PROCPS_GLOBS_SINCE}
+
+
+def _mark_procps_globs(assignments, version):
+    """procps before 4.0 writes a glob key as the literal path it is (no such file: nothing written);
+    with ``version`` None whether a glob line is applied is unknown."""
+    for assignment in assignments:
+        if not assignment.is_glob:
+            continue
+        if version is None:
+            assignment.glob_unknown = ("sysctl --version could not be read, and procps applies a glob line only "
+                                       "since 4.0 (3.3 writes nothing for it)")
+        elif tuple(version[:2]) < PROCPS_GLOBS_SINCE:
+            assignment.is_glob = False  # a literal path with '*', '?' or '[' in it: no such /proc/sys file
+
+
+def load_tool_assignments(root="/", tool="systemd", overlay=None, procps=PROCPS_CURRENT):
+    """Every assignment ``tool`` reads, in order; its problems, masked files and undecidable files.
+    ``procps``: the node's procps version (:func:`node_procps_version`; None: unknown)."""
     assignments, problems, masked, undecided = [], [], [], []
     files = sysctl_files(root, tool, overlay)
     if tool == "procps":
@@ -359,16 +408,19 @@ def load_tool_assignments(root="/", tool="systemd", overlay=None):
             assignment.file = "/" + SYSCTL_CONF if entry["shown"].startswith("/" + SYSCTL_CONF) else entry["path"]
         assignments.extend(found)
         problems.extend(bad)
+    if tool == "procps":
+        _mark_procps_globs(assignments, procps)
     return assignments, problems, masked, undecided
 
 
-def load_boot_assignments(root="/", overlay=None, runtime=True):
+def load_boot_assignments(root="/", overlay=None, runtime=True, procps=PROCPS_CURRENT):
     """Read every sysctl file once, for both tools. /run is emptied at every boot, so where
     /run/sysctl.d has files, ``after_reboot`` holds what both tools read once they are gone
-    (unless whatever wrote them writes them again)."""
-    loaded = {"problems": [], "masked": [], "undecided": {}, "service_masked": service_masked(root)}
+    (unless whatever wrote them writes them again). ``procps``: the node's procps version
+    (:func:`node_procps_version`; None: unknown), kept as ``procps_version`` for later reads."""
+    loaded = {"problems": [], "masked": [], "undecided": {}, "service_masked": service_masked(root), "procps_version": procps}
     for tool in TOOLS:
-        assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay)
+        assignments, problems, masked, undecided = load_tool_assignments(root, tool, overlay, procps)
         # a masked systemd-sysctl.service applies no file at boot: the kernel defaults stay
         loaded[tool] = [] if tool == "systemd" and loaded["service_masked"] else assignments
         loaded["problems"] += [p for p in problems if p not in loaded["problems"]]
@@ -378,7 +430,7 @@ def load_boot_assignments(root="/", overlay=None, runtime=True):
     if volatile:
         gone = dict(overlay or {})
         gone.update((path, None) for path in volatile)
-        loaded["after_reboot"] = load_boot_assignments(root, gone, runtime=False)
+        loaded["after_reboot"] = load_boot_assignments(root, gone, runtime=False, procps=procps)
         loaded["after_reboot"]["runtime_files"] = volatile
     return loaded
 
@@ -453,7 +505,10 @@ def _procps_writes(assignments, names):
         if assignment.is_exclusion:
             continue
         if assignment.is_glob:
-            writes += [(n, assignment) for n in names if n not in named and _decided_glob(assignment, n)]
+            matched = [n for n in names if n not in named and _decided_glob(assignment, n)]
+            if matched and assignment.glob_unknown:
+                raise Undecided("%s: %s" % (assignment.where(), assignment.glob_unknown))
+            writes += [(n, assignment) for n in matched]
         elif assignment.path in names:
             writes.append((assignment.path, assignment))
     return writes

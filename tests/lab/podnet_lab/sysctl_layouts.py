@@ -238,18 +238,39 @@ def generate(seed):
 @contextlib.contextmanager
 def mirrored_node(fleet_name, subnet, tmp_path_factory, original):
     """A one-node fleet (podman connection) for a differential suite, and a copy of the node's own
-    sysctl files on this host: yields (fleet, node name, base directory). The node's files are
-    saved in ``original`` (a tar on the node) to restore them between layouts, and unpacked under
-    base with /lib -> usr/lib as on Debian, so the resolver reads the tree the node's tools do."""
+    sysctl files on this host: yields (fleet, node name, base directory); see mirrored_nodes."""
+    with mirrored_nodes(fleet_name, subnet, tmp_path_factory, original, [None]) as (fleet, nodes):
+        yield fleet, nodes[0]["name"], nodes[0]["base"]
+
+
+@contextlib.contextmanager
+def mirrored_nodes(fleet_name, subnet, tmp_path_factory, original, releases):
+    """A fleet (podman connection) of one node per entry of ``releases`` (None: the lab's default),
+    and per node a copy of its own sysctl files on this host: yields (fleet, nodes), each node a dict
+    with name, host (inventory name), release, base (the directory) and versions (the first lines of
+    ``systemctl --version`` and ``sysctl --version``, for the score). The node's files are saved in
+    ``original`` (a tar on the node) to restore them between layouts, and unpacked under base with
+    /lib as the node has it (a link to usr/lib on every merged-/usr Debian), so the resolver reads the
+    tree the node's tools do."""
     from . import fleet as lab_fleet
     from .podman import lab_env, node_sh
-    fleet = lab_fleet.Fleet(name=fleet_name, size=1, subnet=subnet)
+    fleet = lab_fleet.Fleet(name=fleet_name, size=len(releases), subnet=subnet, release=list(releases))
     with fleet.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), "podman"):
-        name = fleet.node(1)
-        node_sh(name, "tar cf %s -C / etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf" % original)
-        data = subprocess.run(["podman", "exec", name, "cat", original], capture_output=True, env=lab_env(),
-                              timeout=120, check=True).stdout
-        base = str(tmp_path_factory.mktemp("sysctl-base"))
-        subprocess.run(["tar", "xf", "-", "-C", base], input=data, check=True)
-        os.symlink("usr/lib", os.path.join(base, "lib"))
-        yield fleet, name, base
+        nodes = []
+        for index in range(1, fleet.size + 1):
+            name = fleet.node(index)
+            # trixie has no /etc/sysctl.conf (its procps packages none): save what exists
+            # (lib/sysctl.d only where /lib is a directory of its own)
+            node_sh(name, "cd / && [ -L lib ] || extra=lib/sysctl.d; tar cf %s $(for p in etc/sysctl.d usr/lib/sysctl.d "
+                          "etc/sysctl.conf $extra; do [ ! -e $p ] || echo $p; done)" % original)
+            data = subprocess.run(["podman", "exec", name, "cat", original], capture_output=True, env=lab_env(),
+                                  timeout=120, check=True).stdout
+            base = str(tmp_path_factory.mktemp("sysctl-base"))
+            subprocess.run(["tar", "xf", "-", "-C", base], input=data, check=True)
+            lib = node_sh(name, "readlink /lib || true").stdout.strip()
+            if lib:
+                os.symlink(lib, os.path.join(base, "lib"))
+            versions = node_sh(name, "systemctl --version | head -n1; sysctl --version | head -n1").stdout.strip().splitlines()
+            nodes.append({"name": name, "host": fleet.hostname(index), "release": fleet.release(index),
+                          "base": base, "versions": versions})
+        yield fleet, nodes

@@ -176,3 +176,50 @@ def test_a_run_file_that_masks_usr_lib_is_an_error_naming_it(tmp_path):
         assert result[tool]["value"] is None
         assert "/run/sysctl.d/50-x.conf" in result[tool]["error"] and "once a reboot empties" in result[tool]["error"]
         assert result[tool]["after_reboot"]["value"] == "0"
+
+
+# procps 3.3.17 (Debian 11) writes nothing for a glob key (a bullseye lab node: "cannot stat
+# /proc/sys/net/ipv4/conf/*/forwarding"); 4.0+ applies it. systemd-sysctl applies it in every version.
+GLOB_LAYOUT = {"usr/lib/sysctl.d/50-default.conf": "net.ipv4.ip_forward = 1\nnet/ipv4/conf/*/forwarding = 0\n"}
+
+
+@pytest.mark.parametrize("procps,expected", [((4, 0, 2), "0"), ((4, 0, 4), "0"), ((3, 3, 17), "1"), ((3, 3, 16), "1")])
+def test_procps_applies_glob_keys_only_since_4_0(tmp_path, procps, expected):
+    root = make_tree(tmp_path, GLOB_LAYOUT)
+    loaded = sysctl_boot.load_boot_assignments(root, procps=procps)
+    result = sysctl_boot.effective_boot_value(KEY, root, loaded=loaded)
+    assert result["procps"]["value"] == expected
+    assert result["systemd"]["value"] == "0"
+
+
+def test_a_glob_that_decides_is_an_error_when_the_procps_version_is_unknown(tmp_path):
+    root = make_tree(tmp_path, GLOB_LAYOUT)
+    result = sysctl_boot.effective_boot_value(KEY, root, loaded=sysctl_boot.load_boot_assignments(root, procps=None))
+    assert result["procps"]["value"] is None
+    assert "50-default.conf line 2" in result["procps"]["error"] and "sysctl --version" in result["procps"]["error"]
+    # a glob that matches nothing the key has decides nothing: no error
+    other = make_tree(tmp_path / "other", {"etc/sysctl.d/50.conf": "net.ipv6.conf.*.forwarding = 0\nnet.ipv4.ip_forward = 1\n"})
+    result = sysctl_boot.effective_boot_value(KEY, other, loaded=sysctl_boot.load_boot_assignments(other, procps=None))
+    assert result["procps"]["value"] == "1" and result["procps"]["error"] is None
+
+
+@pytest.mark.parametrize("output,version", [
+    ("sysctl from procps-ng 3.3.17\n", (3, 3, 17)), ("sysctl from procps-ng 4.0.4\n", (4, 0, 4)),
+    ("sysctl from procps-ng 4.0.2\n", (4, 0, 2)), ("sysctl (procps version 3.2.8)\n", (3, 2, 8)), ("", None),
+    ("sysctl: unknown option\n", None)])
+def test_procps_version_from_sysctl_version(output, version):
+    assert sysctl_boot.procps_version(output) == version
+
+
+def test_node_procps_version_asks_the_node_once_and_only_on_the_node():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "sysctl from procps-ng 3.3.17\n", ""
+    assert sysctl_boot.node_procps_version(run) == (3, 3, 17)
+    assert calls == [["sysctl", "--version"]]
+    assert sysctl_boot.node_procps_version(run, "/tmp/fixture") == sysctl_boot.PROCPS_CURRENT and len(calls) == 1
+    assert sysctl_boot.node_procps_version(lambda argv: (127, "", "sysctl: not found")) is None
+    assert sysctl_boot.describe_tools((3, 3, 17)) == {"procps": "3.3.17", "procps_globs": False}
+    assert sysctl_boot.describe_tools(None) == {"procps": None, "procps_globs": None}
