@@ -9,7 +9,13 @@ passed every firewall; nothing is bound to the ports. The verdict under test: ov
 computed on node1 by the collection's module_utils (the node_info code path), and by the real
 ``podnet.doctor.node_info`` module on every ``SAMPLE_EVERY``-th layout.
 
-Score: wrong (pass/fail disagreeing with the packets) must be 0, error <= 5 %.
+Three generations at once (issue 16): nodes 1-3 are bullseye, bookworm and trixie
+(``image.matrix_releases``; ``PODNET_LAB_RELEASE`` pins all three to one release) and judge the
+layouts in turn, layout i on node ``i % 3 + 1``; node4 is the sender and never holds a firewall.
+The draws are spread over the releases, not tripled, so the suite costs what it did.
+
+Score: wrong (pass/fail disagreeing with the packets) must be 0, error <= 5 %, overall and per
+release (``by_release`` in the JSON, one score line per release).
 ``PODNET_FUZZ_SEED`` (comma-separated) replaces the CI seeds; ``PODNET_FUZZ_LAYOUTS`` the count.
 """
 import json
@@ -21,7 +27,7 @@ import time
 import pytest
 
 from conftest import REPO, own_fleet
-from podnet_lab import arrivals, firewall_layouts
+from podnet_lab import arrivals, firewall_layouts, image
 from podnet_lab.podman import node_exec, run
 
 SUBNET = firewall_layouts.SUBNET
@@ -55,36 +61,43 @@ def catalog_ports(cni, mode):
     return cni_catalog.overlay_ports_for(cni, mode)
 
 
+# the judged nodes, one per release (node1 bullseye, node2 bookworm, node3 trixie), and the sender
+JUDGED = image.matrix_releases(len(image.MATRIX))
+SENDER = len(JUDGED) + 1
+
+
 def copy_module_utils(lab):
-    """The module_utils under test onto node1, where VERDICT imports them."""
-    node = lab.node(1)
-    node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
-    run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
+    """The module_utils under test onto every judged node, where VERDICT imports them."""
+    for index in range(1, SENDER):
+        node = lab.node(index)
+        node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
+        run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
 
 
-dfw_fleet = own_fleet(firewall_layouts.FLEET_NAME, 2, SUBNET, prepare=copy_module_utils)
+dfw_fleet = own_fleet(firewall_layouts.FLEET_NAME, SENDER, SUBNET, prepare=copy_module_utils,
+                      release=JUDGED + [image.default_release()])
 
 
-def real_node_info(fleet, layout):
+def real_node_info(fleet, layout, index):
     """overlay.inbound from the real podnet.doctor.node_info module, over SSH like a user runs it."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="json")
     args = {"cni": layout.cni, "cni_mode": layout.mode, "node_networks": [SUBNET]}
-    proc = subprocess.run(["ansible", "-i", fleet.inventory_path, "node1", "-m", "podnet.doctor.node_info",
+    proc = subprocess.run(["ansible", "-i", fleet.inventory_path, fleet.hostname(index), "-m", "podnet.doctor.node_info",
                            "-a", json.dumps(args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     try:
-        result = json.JSONDecoder().raw_decode(proc.stdout)[0]["plays"][0]["tasks"][0]["hosts"]["node1"]
+        result = json.JSONDecoder().raw_decode(proc.stdout)[0]["plays"][0]["tasks"][0]["hosts"][fleet.hostname(index)]
         return dict((c["id"], c) for c in result["checks"])["overlay.inbound"]
     except (ValueError, KeyError, IndexError):
         return {"status": "crash", "observed": (proc.stdout + proc.stderr)[-3000:]}
 
 
-def our_verdict(fleet, layout, real_module):
+def our_verdict(fleet, layout, real_module, index):
     if real_module:
-        check = real_node_info(fleet, layout)
+        check = real_node_info(fleet, layout, index)
         check["via"] = "podnet.doctor.node_info"
     else:
-        proc = node_exec(fleet.node(1), ["python3", "-c", VERDICT, layout.cni, layout.mode, SUBNET], check=False)
+        proc = node_exec(fleet.node(index), ["python3", "-c", VERDICT, layout.cni, layout.mode, SUBNET], check=False)
         if proc.returncode != 0:
             return {"status": "crash", "observed": proc.stderr[-2000:]}
         check = json.loads(proc.stdout)
@@ -104,50 +117,62 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
     for seed, count in zip(seed_list, per_seed):
         layouts += firewall_layouts.draw_layouts(seed, count, SUBNET, catalog_ports)
     layouts.sort(key=lambda l: l.backend == "firewalld")  # one firewalld start for all of them
-    node = dfw_fleet.node(1)
     started = time.time()
-    score = {"layouts": 0, "wrong": 0, "error": 0, "by_backend": {}}
+    score = {"layouts": 0, "wrong": 0, "error": 0, "by_backend": {}, "by_release": {}}
     wrong, errors = [], []
-    firewalld_up = False
+    firewalld_up = set()  # the judged nodes whose firewalld runs
     try:
         for number, layout in enumerate(layouts):
             layout_started = time.time()
-            firewall_layouts.open_firewall(node, stop_firewalld=firewalld_up and layout.backend != "firewalld")
+            index = number % len(JUDGED) + 1  # the judged node cycles through the releases
+            node, release = dfw_fleet.node(index), dfw_fleet.release(index)
+            firewall_layouts.open_firewall(node, stop_firewalld=index in firewalld_up and layout.backend != "firewalld")
             proc = firewall_layouts.load(node, layout)
-            firewalld_up = firewalld_up or layout.backend == "firewalld"
+            if layout.backend == "firewalld":
+                firewalld_up.add(index)
             if proc.returncode != 0:
                 # the generator drew something the real tool refuses: a generator bug, shown, not scored
-                pytest.fail("the node refused layout:\n%s\n%s" % (layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
+                pytest.fail("%s (%s) refused layout:\n%s\n%s" % (node, release, layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
             rng = random.Random("%d/%d" % (layout.seed, layout.index))
             ports = catalog_ports(layout.cni, layout.mode)
-            arrived = arrivals.arrived(node, dfw_fleet.node(2), dfw_fleet.address(1), ports, rng)
-            check = our_verdict(dfw_fleet, layout, real_module=(number % SAMPLE_EVERY == 0))
+            arrived = arrivals.arrived(node, dfw_fleet.node(SENDER), dfw_fleet.address(index), ports, rng)
+            check = our_verdict(dfw_fleet, layout, (number % SAMPLE_EVERY == 0), index)
             truth = "pass" if all(arrived.values()) else "fail"
             stats = score["by_backend"].setdefault(layout.backend, {"layouts": 0, "wrong": 0, "error": 0,
                                                                     "packets_pass": 0, "seconds": 0.0})
-            score["layouts"] += 1
-            stats["layouts"] += 1
+            per_release = score["by_release"].setdefault(release, {"layouts": 0, "wrong": 0, "error": 0, "packets_pass": 0})
+            for counts in (score, stats, per_release):
+                counts["layouts"] += 1
+            per_release["packets_pass"] += truth == "pass"
             stats["packets_pass"] += truth == "pass"  # the oracle's own split: both outcomes must occur
             stats["seconds"] = round(stats["seconds"] + time.time() - layout_started, 1)
-            record = "%s\narrived: %s\noverlay.inbound: %s" % (
-                layout.describe(), ", ".join("%s/%s=%s" % (p[1], p[0], ok) for p, ok in arrived.items()),
+            record = "%s (%s)\n%s\narrived: %s\noverlay.inbound: %s" % (
+                node, release, layout.describe(), ", ".join("%s/%s=%s" % (p[1], p[0], ok) for p, ok in arrived.items()),
                 json.dumps(check))
             if check["status"] in ("error", "crash"):
-                score["error"] += 1
-                stats["error"] += 1
+                for counts in (score, stats, per_release):
+                    counts["error"] += 1
                 errors.append(record)
             elif check["status"] != truth:
-                score["wrong"] += 1
-                stats["wrong"] += 1
+                for counts in (score, stats, per_release):
+                    counts["wrong"] += 1
                 wrong.append(record)
     finally:
-        firewall_layouts.open_firewall(node, stop_firewalld=True)
+        for index in range(1, SENDER):
+            firewall_layouts.open_firewall(dfw_fleet.node(index), stop_firewalld=True)
     elapsed = time.time() - started
     n = max(score["layouts"], 1)
     line = "%s: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s" % (
         SUITE, score["layouts"], score["wrong"], score["error"], 100.0 * score["error"] / n,
         ",".join(str(s) for s in seed_list))
     print("\n" + line + " time=%.0fs" % elapsed)
+    release_lines = []
+    for release, counts in sorted(score["by_release"].items()):
+        counts["error_percent"] = round(100.0 * counts["error"] / max(counts["layouts"], 1), 2)
+        release_lines.append("%s[%s]: layouts=%d wrong=%d error=%d (%.1f %%) packets_pass=%d" % (
+            SUITE, release, counts["layouts"], counts["wrong"], counts["error"], counts["error_percent"],
+            counts["packets_pass"]))
+    print("\n".join(release_lines))
     score.update(suite=SUITE, seeds=seed_list, seconds=round(elapsed, 1), error_percent=round(100.0 * score["error"] / n, 2))
     out_dir = os.path.join(REPO, "tests/output/differential")
     os.makedirs(out_dir, exist_ok=True)
@@ -157,6 +182,8 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
         print("\nERROR (counted, not wrong):\n" + record)
     assert not wrong, "%s\n\n%s" % (line, "\n\n".join("WRONG:\n" + r for r in wrong))
     assert score["error"] <= 0.05 * n, line
+    for release, counts in sorted(score["by_release"].items()):
+        assert counts["error"] <= 0.05 * max(counts["layouts"], 1), "\n".join(release_lines)
     # not vacuous: the packets both arrived and were dropped, overall and for every backend drawn
     # often enough to tell (a generator that only ever opened, or only ever closed, proves little)
     passed = sum(stats["packets_pass"] for stats in score["by_backend"].values())
