@@ -236,17 +236,18 @@ def generate(seed):
 
 
 @contextlib.contextmanager
-def mirrored_node(fleet_name, subnet, tmp_path_factory, original):
+def mirrored_node(fleet_name, subnet, tmp_path_factory, original, release=None):
     """A one-node fleet (podman connection) for a differential suite, and a copy of the node's own
     sysctl files on this host: yields (fleet, node name, base directory). The node's files are
     saved in ``original`` (a tar on the node) to restore them between layouts, and unpacked under
     base with /lib -> usr/lib as on Debian, so the resolver reads the tree the node's tools do."""
     from . import fleet as lab_fleet
     from .podman import lab_env, node_sh
-    fleet = lab_fleet.Fleet(name=fleet_name, size=1, subnet=subnet)
+    fleet = lab_fleet.Fleet(name=fleet_name, size=1, subnet=subnet, release=release)  # release: image.RELEASES
     with fleet.running(str(tmp_path_factory.mktemp("inventory") / "hosts.json"), "podman"):
         name = fleet.node(1)
-        node_sh(name, "tar cf %s -C / etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf" % original)
+        # the ones the release has (trixie ships no /etc/sysctl.conf)
+        node_sh(name, "cd / && tar cf %s $(ls -d etc/sysctl.d usr/lib/sysctl.d etc/sysctl.conf 2>/dev/null)" % original)
         data = subprocess.run(["podman", "exec", name, "cat", original], capture_output=True, env=lab_env(),
                               timeout=120, check=True).stdout
         base = str(tmp_path_factory.mktemp("sysctl-base"))
