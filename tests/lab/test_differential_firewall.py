@@ -67,11 +67,15 @@ SENDER = len(JUDGED) + 1
 
 
 def copy_module_utils(lab):
-    """The module_utils under test onto every judged node, where VERDICT imports them."""
+    """The module_utils under test onto every judged node, where VERDICT imports them, with the controller's
+    ansible.module_utils they import (six...), as AnsiballZ ships them: bullseye's image has no ansible-core."""
+    import ansible
     for index in range(1, SENDER):
         node = lab.node(index)
-        node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins"])
+        node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins", NODE_LIB + "/ansible"])
         run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])
+        run(["cp", os.path.join(os.path.dirname(ansible.__file__), "module_utils"), "%s:%s/ansible/" % (node, NODE_LIB)])
+        node_exec(node, ["touch", NODE_LIB + "/ansible/__init__.py"])
 
 
 dfw_fleet = own_fleet(firewall_layouts.FLEET_NAME, SENDER, SUBNET, prepare=copy_module_utils,
@@ -119,20 +123,28 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
     layouts.sort(key=lambda l: l.backend == "firewalld")  # one firewalld start for all of them
     started = time.time()
     score = {"layouts": 0, "wrong": 0, "error": 0, "by_backend": {}, "by_release": {}}
-    wrong, errors = [], []
+    wrong, errors, refusals = [], [], []
     firewalld_up = set()  # the judged nodes whose firewalld runs
     try:
         for number, layout in enumerate(layouts):
             layout_started = time.time()
-            index = number % len(JUDGED) + 1  # the judged node cycles through the releases
-            node, release = dfw_fleet.node(index), dfw_fleet.release(index)
-            firewall_layouts.open_firewall(node, stop_firewalld=index in firewalld_up and layout.backend != "firewalld")
-            proc = firewall_layouts.load(node, layout)
-            if layout.backend == "firewalld":
-                firewalld_up.add(index)
-            if proc.returncode != 0:
-                # the generator drew something the real tool refuses: a generator bug, shown, not scored
-                pytest.fail("%s (%s) refused layout:\n%s\n%s" % (node, release, layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
+            # the judged node cycles through the releases; a layout an older tool refuses (nft 0.9.8 has no
+            # "meta l4proto . th dport" concatenation: "Byteorder mismatch") cannot exist on that release, so the
+            # next release judges it and the refusal is counted for the release that refused
+            for attempt in range(len(JUDGED)):
+                index = (number + attempt) % len(JUDGED) + 1
+                node, release = dfw_fleet.node(index), dfw_fleet.release(index)
+                firewall_layouts.open_firewall(node, stop_firewalld=index in firewalld_up and layout.backend != "firewalld")
+                proc = firewall_layouts.load(node, layout)
+                if layout.backend == "firewalld":
+                    firewalld_up.add(index)
+                if proc.returncode == 0:
+                    break
+                refusals.append((release, "%s (%s) refused layout #%d (seed %d): %s" % (
+                    node, release, layout.index, layout.seed, (proc.stdout + proc.stderr).strip()[-300:])))
+            else:
+                # every release refuses it: a generator bug, shown, not scored
+                pytest.fail("every release refused layout:\n%s\n%s" % (layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
             rng = random.Random("%d/%d" % (layout.seed, layout.index))
             ports = catalog_ports(layout.cni, layout.mode)
             arrived = arrivals.arrived(node, dfw_fleet.node(SENDER), dfw_fleet.address(index), ports, rng)
@@ -141,6 +153,7 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
             stats = score["by_backend"].setdefault(layout.backend, {"layouts": 0, "wrong": 0, "error": 0,
                                                                     "packets_pass": 0, "seconds": 0.0})
             per_release = score["by_release"].setdefault(release, {"layouts": 0, "wrong": 0, "error": 0, "packets_pass": 0})
+
             for counts in (score, stats, per_release):
                 counts["layouts"] += 1
             per_release["packets_pass"] += truth == "pass"
@@ -167,12 +180,15 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
         ",".join(str(s) for s in seed_list))
     print("\n" + line + " time=%.0fs" % elapsed)
     release_lines = []
+    for release, _text in refusals:
+        score["by_release"].setdefault(release, {"layouts": 0, "wrong": 0, "error": 0, "packets_pass": 0})
     for release, counts in sorted(score["by_release"].items()):
+        counts["refused"] = [text for refused_by, text in refusals if refused_by == release]
         counts["error_percent"] = round(100.0 * counts["error"] / max(counts["layouts"], 1), 2)
-        release_lines.append("%s[%s]: layouts=%d wrong=%d error=%d (%.1f %%) packets_pass=%d" % (
+        release_lines.append("%s[%s]: layouts=%d wrong=%d error=%d (%.1f %%) packets_pass=%d refused=%d" % (
             SUITE, release, counts["layouts"], counts["wrong"], counts["error"], counts["error_percent"],
-            counts["packets_pass"]))
-    print("\n".join(release_lines))
+            counts["packets_pass"], len(counts["refused"])))
+    print("\n".join(release_lines + ["REFUSED (judged on the next release): " + text for _release, text in refusals]))
     score.update(suite=SUITE, seeds=seed_list, seconds=round(elapsed, 1), error_percent=round(100.0 * score["error"] / n, 2))
     out_dir = os.path.join(REPO, "tests/output/differential")
     os.makedirs(out_dir, exist_ok=True)
