@@ -141,7 +141,7 @@ def test_overlay_inbound_agrees_with_real_packets(dfw_fleet):
                 if proc.returncode == 0:
                     break
                 refusals.append((release, "%s (%s) refused layout #%d (seed %d): %s" % (
-                    node, release, layout.index, layout.seed, (proc.stdout + proc.stderr).strip()[-300:])))
+                    node, release, layout.index, layout.seed, (proc.stdout + proc.stderr).strip()[:400])))
             else:
                 # every release refuses it: a generator bug, shown, not scored
                 pytest.fail("every release refused layout:\n%s\n%s" % (layout.describe(), (proc.stdout + proc.stderr)[-1500:]))
