@@ -10,8 +10,13 @@ the kernel fixer (area ports) plans on the mirror, its files go to the node, and
 leave a list that covers the NodePort range and keeps every port either tool reserved before
 (unless the plan said what it could not resolve).
 
+Three generations (issue 16): one mirrored node per release (bullseye, bookworm, trixie:
+systemd 247/252/257, procps 3.3/4.0), layout i on the i-th of them (``image.matrix_releases``), so
+the layouts are spread over the releases, not tripled; the score line is printed per release.
+
 Replay or vary: PODNET_FUZZ_SEED (first seed), PODNET_FUZZ_LAYOUTS (how many).
 """
+import contextlib
 import os
 import random
 import shutil
@@ -19,7 +24,7 @@ import subprocess
 
 import pytest
 
-from podnet_lab import sysctl_layouts
+from podnet_lab import image, sysctl_layouts
 from podnet_lab.podman import lab_env, node_sh
 
 from ansible_collections.podnet.doctor.plugins.module_utils.kernel import port_ranges, prereq_fix, sysctl_boot
@@ -124,15 +129,26 @@ def ports_of(text):
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    with sysctl_layouts.mirrored_node("podnet-ports-diff", "192.168.93.0/24", tmp_path_factory, ORIGINAL) as (_fleet, name, base):
-        yield name, base
+def nodes(tmp_path_factory):
+    """[(release, node name, mirror base)], one one-node fleet per release, each on a /26 of 192.168.122.0/24."""
+    with contextlib.ExitStack() as stack:
+        mirrored = []
+        for number, release in enumerate(image.matrix_releases(len(image.MATRIX))):
+            _fleet, name, base = stack.enter_context(sysctl_layouts.mirrored_node(
+                "podnet-rfports%d" % (number + 1), "192.168.122.%d/26" % (64 * number), tmp_path_factory, ORIGINAL,
+                release=release))
+            mirrored.append((release, name, base))
+        yield mirrored
 
 
-def test_boot_model_and_fix_agree_with_the_tools(node, tmp_path):
-    name, base = node
+def test_boot_model_and_fix_agree_with_the_tools(nodes, tmp_path):
     wrong, errors, fixes, unresolved = [], 0, 0, 0
+    by_release = dict((release, {"layouts": 0, "wrong": 0, "error": 0}) for release, _name, _base in nodes)
     for seed in range(FIRST_SEED, FIRST_SEED + LAYOUTS):
+        release, name, base = nodes[(seed - FIRST_SEED) % len(nodes)]  # the judged node cycles through the releases
+        counts = by_release[release]
+        counts["layouts"] += 1
+        wrong_before = len(wrong)
         files = layout(seed)
         node_sh(name, RESTORE)
         write_node(name, files)
@@ -143,8 +159,9 @@ def test_boot_model_and_fix_agree_with_the_tools(node, tmp_path):
         for tool in sysctl_boot.TOOLS:
             if model[tool] is None:
                 errors += 1
+                counts["error"] += 1
             elif model[tool] != real[tool]:
-                wrong.append("seed %d %s: model %r, node %r; layout %r" % (seed, tool, model[tool], real[tool], files))
+                wrong.append("seed %d %s (%s): model %r, node %r; layout %r" % (seed, tool, release, model[tool], real[tool], files))
         # the fix: planned on the mirror (booted values as runtime), written to the node
         os.makedirs(os.path.join(root, "proc/sys/net/ipv4"))
         write_mirror(root, {"/proc/sys/net/ipv4/ip_local_port_range": real["systemd"][0] + "\n",
@@ -153,6 +170,7 @@ def test_boot_model_and_fix_agree_with_the_tools(node, tmp_path):
         plan = prereq_fix.plan_fix(root, areas=["ports"], on_override=policy)
         if plan["unresolved"]:
             unresolved += 1
+            counts["wrong"] += len(wrong) > wrong_before
             continue
         fixes += 1
         write_node(name, dict((e["path"], e["after"]) for e in prereq_fix.changed_files(plan)))
@@ -163,9 +181,13 @@ def test_boot_model_and_fix_agree_with_the_tools(node, tmp_path):
         for tool in sysctl_boot.TOOLS:
             now = ports_of(after[tool][1])
             if not port_ranges.covers(port_ranges.parse_reserved(after[tool][1]) or [], 30000, 32767) or kept - now:
-                wrong.append("seed %d fix (%s) %s: %r before, %r after; plan %r; layout %r" % (
-                    seed, policy, tool, real[tool][1], after[tool][1], plan["files"], files))
-    node_sh(name, RESTORE)
+                wrong.append("seed %d fix (%s) %s (%s): %r before, %r after; plan %r; layout %r" % (
+                    seed, policy, tool, release, real[tool][1], after[tool][1], plan["files"], files))
+        counts["wrong"] += len(wrong) > wrong_before  # layouts with anything wrong
+    for release, name, _base in nodes:
+        node_sh(name, RESTORE)
+        counts = by_release[release]
+        print("ports differential[%s]: layouts=%d wrong=%d error=%d" % (release, counts["layouts"], counts["wrong"], counts["error"]))
     print("ports differential: layouts=%d wrong=%d error=%d (of %d tool verdicts) fixes=%d unresolved=%d seeds=%d-%d"
           % (LAYOUTS, len(wrong), errors, 2 * LAYOUTS, fixes, unresolved, FIRST_SEED, FIRST_SEED + LAYOUTS - 1))
     assert not wrong, "\n".join(wrong[:10])

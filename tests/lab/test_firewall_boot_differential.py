@@ -13,7 +13,9 @@ dropped after the reboot, or a ``fail`` whose packets arrive, is wrong.
 
 ``PODNET_FUZZ_SEED`` (comma-separated) replays or varies the seeds; ``PODNET_FUZZ_LAYOUTS``
 sets the layouts per seed. The score is printed and written to
-tests/output/differential/firewall_boot.json.
+tests/output/differential/firewall_boot.json, with a score per release: the judged node cycles
+through the boot fleet's bullseye, bookworm and trixie nodes (test_overlay_boot.JUDGED), layout
+i on the i-th of them, so the draws are spread over the releases, not tripled.
 """
 import json
 import os
@@ -24,7 +26,7 @@ from conftest import REPO, node_info
 from podnet_lab import fleet as lab_fleet
 from podnet_lab.podman import node_exec
 # the fleet fixture (the same fleet, one module at a time) and the probe
-from test_overlay_boot import RESTORE_UNIT, boot_fleet, reset_firewalls, vtep_ping  # noqa: F401 pylint: disable=unused-import
+from test_overlay_boot import JUDGED, RESTORE_UNIT, boot_fleet, reset_firewalls, vtep_ping  # noqa: F401 pylint: disable=unused-import
 
 SEEDS = [int(s) for s in os.environ.get("PODNET_FUZZ_SEED", "1201").split(",") if s.strip()]
 LAYOUTS = int(os.environ.get("PODNET_FUZZ_LAYOUTS", "8"))
@@ -187,39 +189,47 @@ def open_by_hand(node, backend, verdict):
 
 
 def test_overlay_boot_agrees_with_real_reboots(boot_fleet):
-    fleet, node = boot_fleet, boot_fleet.node(2)
-    score = {"suite": "firewall_boot", "layouts": 0, "wrong": 0, "error": 0, "seeds": SEEDS, "cases": []}
+    fleet = boot_fleet
+    score = {"suite": "firewall_boot", "layouts": 0, "wrong": 0, "error": 0, "seeds": SEEDS, "cases": [], "by_release": {}}
     started = time.time()
     for seed in SEEDS:
         rng = random.Random(seed)
         for index in range(LAYOUTS):
             layout = draw_layout(rng, str(fleet.subnet))
+            judged, release = JUDGED[score["layouts"] % len(JUDGED)]  # cycles through the releases
+            node = fleet.node(judged)
             reset_firewalls(node)
             apply_layout(node, layout)
-            check = node_info(fleet.inventory_path, "node2")["overlay.boot"]
+            check = node_info(fleet.inventory_path, fleet.hostname(judged))["overlay.boot"]
             lab_fleet.reboot(node)
-            arrived = vtep_ping(fleet)
-            case = {"seed": seed, "index": index, "layout": layout, "status": check["status"],
+            arrived = vtep_ping(fleet, dst=judged)
+            case = {"seed": seed, "index": index, "node": fleet.hostname(judged), "release": release,
+                    "layout": layout, "status": check["status"],
                     "observed": check["observed"], "after_reboot": "arrived" if arrived.loss == 0 else
                     ("dropped" if arrived.loss == 100 else "loss %s%%" % arrived.loss)}
-            score["layouts"] += 1
+            per_release = score["by_release"].setdefault(release, {"layouts": 0, "wrong": 0, "error": 0})
             if check["status"] == "error":
-                score["error"] += 1
                 case["verdict"] = "error"
             elif (check["status"] == "pass") != (arrived.loss == 0):
-                score["wrong"] += 1
                 case["verdict"] = "WRONG"
             else:
                 case["verdict"] = "ok"
+            for counts in (score, per_release):
+                counts["layouts"] += 1
+                counts["error"] += case["verdict"] == "error"
+                counts["wrong"] += case["verdict"] == "WRONG"
             score["cases"].append(case)
             if case["verdict"] != "ok":
                 print("firewall_boot seed=%d layout %d: %s\n  %s" % (seed, index, case["verdict"], json.dumps(case)))
-    reset_firewalls(node)
+    for judged, _release in JUDGED:
+        reset_firewalls(fleet.node(judged))
     score["seconds"] = round(time.time() - started, 1)
     percent = 100.0 * score["error"] / max(score["layouts"], 1)
     line = "firewall_boot: layouts=%d wrong=%d error=%d (%.1f %%) seeds=%s" % (
         score["layouts"], score["wrong"], score["error"], percent, ",".join(str(s) for s in SEEDS))
     print(line)
+    for release, counts in sorted(score["by_release"].items()):
+        print("firewall_boot[%s]: layouts=%d wrong=%d error=%d" % (release, counts["layouts"], counts["wrong"], counts["error"]))
     out = os.path.join(REPO, "tests", "output", "differential")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "firewall_boot.json"), "w") as handle:

@@ -7,9 +7,12 @@ reboot (``podman restart``) the packets are dropped. Then remediate on that runt
 state: overlay.boot passes, and after a reboot the packets arrive. The same for a firewall
 enabled at boot but stopped now (nothing filters now; the next boot does).
 
-The oracle is a ping from node1 to node2's VTEP address (flannel.1): it crosses node2's
+The oracle is a ping from node1 to the judged node's VTEP address (flannel.1): it crosses that node's
 firewall inside UDP 8472 and ends on node2 itself, so it judges exactly the inbound overlay
 port (forwarding to pods is overlay.forward's business).
+
+Three generations (issue 16): node1 sends, nodes 2-4 are bullseye, bookworm and trixie
+(``image.matrix_releases``), and every case runs on each of them (the test id names the release).
 """
 import os
 import time
@@ -17,14 +20,18 @@ import time
 import pytest
 
 from conftest import ansible_playbook, node_info, own_fleet
-from podnet_lab import faults, fleet as lab_fleet, pods, probes
+from podnet_lab import faults, fleet as lab_fleet, image, pods, probes
 from podnet_lab.podman import node_exec, node_sh
 
-FLEET_NAME = os.environ.get("PODNET_BOOT_FLEET", "podnet-dboot")
-FLEET_SUBNET = os.environ.get("PODNET_BOOT_SUBNET", "192.168.83.0/24")
+FLEET_NAME = os.environ.get("PODNET_BOOT_FLEET", "podnet-rfboot")
+FLEET_SUBNET = os.environ.get("PODNET_BOOT_SUBNET", "192.168.120.0/24")
+# node1 sends; the judged nodes 2, 3, 4 are one release each (bullseye, bookworm, trixie)
+JUDGED_RELEASES = image.matrix_releases(len(image.MATRIX))
+JUDGED = [(index + 2, release) for index, release in enumerate(JUDGED_RELEASES)]
+JUDGED_IDS = ["node%d-%s" % judged for judged in JUDGED]
 
 
-boot_fleet = own_fleet(FLEET_NAME, 2, FLEET_SUBNET)
+boot_fleet = own_fleet(FLEET_NAME, 1 + len(JUDGED), FLEET_SUBNET, release=[image.default_release()] + JUDGED_RELEASES)
 
 
 RESTORE_UNIT = faults.IPT_FAULT_UNIT
@@ -80,50 +87,54 @@ def open_at_runtime_only(node, case):
         node_exec(node, argv, timeout=120)
 
 
+@pytest.mark.parametrize("judged", JUDGED, ids=JUDGED_IDS)
 @pytest.mark.parametrize("case", sorted(RUNTIME_ONLY_OPENING))
-def test_overlay_boot_agrees_with_the_next_boot(boot_fleet, case):
-    fleet, node = boot_fleet, boot_fleet.node(2)
+def test_overlay_boot_agrees_with_the_next_boot(boot_fleet, case, judged):
+    fleet, index = boot_fleet, judged[0]
+    node, host = fleet.node(index), fleet.hostname(index)
     backend = "firewalld" if case == "firewalld-stopped" else case
     faults.block_overlay(node, backend)
     try:
         open_at_runtime_only(node, case)
-        assert vtep_ping(fleet).loss == 0, "the runtime opening did not let VXLAN in"
-        checks = node_info(fleet.inventory_path, "node2")
+        assert vtep_ping(fleet, dst=index).loss == 0, "the runtime opening did not let VXLAN in"
+        checks = node_info(fleet.inventory_path, host)
         assert checks["overlay.inbound"]["status"] == "pass", checks["overlay.inbound"]
         boot = checks["overlay.boot"]
         assert boot["status"] == "fail", boot
         assert "at the next boot" in boot["observed"] and boot.get("fix")
 
         lab_fleet.reboot(node)  # the oracle of that fail
-        assert vtep_ping(fleet).loss == 100, "overlay.boot failed, but after a reboot VXLAN still arrives"
+        assert vtep_ping(fleet, dst=index).loss == 100, "overlay.boot failed, but after a reboot VXLAN still arrives"
 
         open_at_runtime_only(node, case)  # the runtime-only state again, now for remediate
-        rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.remediate", "-l", "node2", "--diff")
+        rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.remediate", "-l", host, "--diff")
         assert rc == 0, out
-        checks = node_info(fleet.inventory_path, "node2")
+        checks = node_info(fleet.inventory_path, host)
         assert checks["overlay.boot"]["status"] == "pass", checks["overlay.boot"]
         assert checks["overlay.inbound"]["status"] == "pass", checks["overlay.inbound"]
-        rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.remediate", "-l", "node2")
+        rc, out = ansible_playbook(fleet.inventory_path, "podnet.doctor.remediate", "-l", host)
         assert rc == 0 and "changed=0" in out, out
 
         lab_fleet.reboot(node)  # the oracle of that pass
-        assert vtep_ping(fleet).loss == 0, "overlay.boot passed, but after a reboot VXLAN is dropped"
+        assert vtep_ping(fleet, dst=index).loss == 0, "overlay.boot passed, but after a reboot VXLAN is dropped"
     finally:
         reset_firewalls(node)
         faults.forget_podnet_doctor(node)
 
 
-def test_a_firewall_running_now_but_not_enabled_does_not_count_at_boot(boot_fleet):
-    fleet, node = boot_fleet, boot_fleet.node(2)
+@pytest.mark.parametrize("judged", JUDGED, ids=JUDGED_IDS)
+def test_a_firewall_running_now_but_not_enabled_does_not_count_at_boot(boot_fleet, judged):
+    fleet, index = boot_fleet, judged[0]
+    node, host = fleet.node(index), fleet.hostname(index)
     faults.block_overlay(node, "nftables")
     try:
         node_exec(node, ["systemctl", "disable", "nftables"])  # still loaded now
-        assert vtep_ping(fleet).loss == 100
-        checks = node_info(fleet.inventory_path, "node2")
+        assert vtep_ping(fleet, dst=index).loss == 100
+        checks = node_info(fleet.inventory_path, host)
         assert checks["overlay.inbound"]["status"] == "fail"
         assert checks["overlay.boot"]["status"] == "pass", checks["overlay.boot"]
         assert "loaded at boot: no firewall" in checks["overlay.boot"]["observed"]
         lab_fleet.reboot(node)
-        assert vtep_ping(fleet).loss == 0
+        assert vtep_ping(fleet, dst=index).loss == 0
     finally:
         reset_firewalls(node)

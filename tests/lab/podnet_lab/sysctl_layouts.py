@@ -236,10 +236,10 @@ def generate(seed):
 
 
 @contextlib.contextmanager
-def mirrored_node(fleet_name, subnet, tmp_path_factory, original):
+def mirrored_node(fleet_name, subnet, tmp_path_factory, original, release=None):
     """A one-node fleet (podman connection) for a differential suite, and a copy of the node's own
     sysctl files on this host: yields (fleet, node name, base directory); see mirrored_nodes."""
-    with mirrored_nodes(fleet_name, subnet, tmp_path_factory, original, [None]) as (fleet, nodes):
+    with mirrored_nodes(fleet_name, subnet, tmp_path_factory, original, [release]) as (fleet, nodes):
         yield fleet, nodes[0]["name"], nodes[0]["base"]
 
 
