@@ -3,7 +3,7 @@ reboot: observed with real VXLAN traffic from a peer and from an outsider.
 
 On the shared (bookworm) fleet, and on the other generations (issue 16): a fleet of its own
 whose node1 (the default release) is the peer and whose nodes 2, 3 are the matrix's other
-releases (bullseye, trixie), each judged with every firewall backend."""
+releases (bullseye, trixie), each judged with the backends whose tools differ between generations."""
 import pytest
 
 from conftest import ansible_playbook, node_info, own_fleet
@@ -57,7 +57,14 @@ def test_remediation_opens_overlay_to_node_network_only(fleet, backend):
     remediation_opens_overlay_to_node_network_only(fleet, 2, backend)
 
 
-@pytest.mark.parametrize("backend", faults.FIREWALL_BACKENDS)
+# on the other generations, the backends whose tools differ between them (firewalld 0.9/1.3/2.3, nftables 0.9.8/1.0.6/
+# 1.1.3, iptables-nft 1.8.7/1.8.9/1.8.11); iptables-legacy and ufw (0.36 everywhere, on iptables-nft) run the same
+# fixer path as here, are remediated on bookworm above, and their verdicts are judged on every release by the
+# differential suites. Three backends, not five: the 60-minute CI budget.
+OTHER_RELEASE_BACKENDS = ("firewalld", "nftables", "iptables-nft")
+
+
+@pytest.mark.parametrize("backend", OTHER_RELEASE_BACKENDS)
 @pytest.mark.parametrize("release", OTHER_RELEASES)
 def test_remediation_on_the_other_releases(releases_fleet, release, backend, monkeypatch):
     monkeypatch.setattr(probes, "OUTSIDER_SUBNET", RELEASES_OUTSIDER_SUBNET)
