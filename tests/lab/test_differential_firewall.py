@@ -20,7 +20,8 @@ again): (1) a probe of the overlay that does not arrive is dropped by the unused
 cluster chain runs when the kernel's packet counter of a jump into it (``iptables-*-save -c``, zeroed
 right before the probes) moved while the probes passed. The whole layout's probes already answer when
 every probe arrived (each passed every hook of both backends: no rule drew marks or notrack that the
-unused backend matches on) or a counter moved; only the other layouts are probed again, alone. The hooks drawn for stale chains hold for every probe (unconditional, NEW,
+unused backend matches on) or a counter moved; only the other layouts are probed again, alone. The
+hooks drawn for stale chains hold for every probe (unconditional, NEW,
 dst-type LOCAL), so "a probe's counter moved" and "the kernel runs this chain" are the same fact; a
 chain nothing jumps to (its hook flushed) and a jump to an emptied chain run nothing: they must pass.
 Truth: fail iff (1) or (2). Not drawn: FORWARD rules and chains (KUBE-FORWARD, FLANNEL-FWD): the lab
