@@ -198,7 +198,7 @@ def fix(module):
         module.fail_json(msg="podnet.doctor.kernel_prereqs cannot tell which interfaces take their IPv6 default route "
                              "from router advertisements (%s), so it writes no IPv6 forwarding that could delete "
                              "them (nothing was changed)" % "; ".join(links["errors"]), **result)
-    procps = sysctl_boot.node_procps_version(run, root)  # which sysctl --system semantics the node's files get
+    procps = sysctl_boot.node_procps_version(run, root, module.get_bin_path)  # which sysctl --system semantics the node's files get
     try:
         plan = prereq_fix.plan_fix(root, params["areas"], params["ip_families"], params["sysctl_file"],
                                    params["modules_file"], params["on_override"],

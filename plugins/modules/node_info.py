@@ -240,7 +240,7 @@ def main():
     try:
         # the sysctl files, read once for every check that resolves a boot value, as the node's procps reads them
         procps = sysctl_boot.node_procps_version(lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}),
-                                                 params["root"])
+                                                 params["root"], module.get_bin_path)
         loaded = sysctl_boot.load_boot_assignments(params["root"], procps=procps)
         facts = prereq_checks.gather_facts(params["root"], params["ip_families"], loaded=loaded)
         facts["sysctl_tools"] = sysctl_boot.describe_tools(procps)

@@ -91,7 +91,7 @@ def copy_module_utils(lab):
     """The module_utils under test onto every judged node, where VERDICT imports them, with the controller's
     ansible.module_utils they import (six...), as AnsiballZ ships them: bullseye's image has no ansible-core."""
     import ansible
-    for index in range(1, SENDER):
+    for index in range(1, lab.size + 1):  # every node of the fleet (test_differential_k8s_ports' has two)
         node = lab.node(index)
         node_exec(node, ["mkdir", "-p", NODE_LIB + "/ansible_collections/podnet/doctor/plugins", NODE_LIB + "/ansible"])
         run(["cp", MODULE_UTILS, "%s:%s/ansible_collections/podnet/doctor/plugins/" % (node, NODE_LIB)])

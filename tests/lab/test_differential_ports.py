@@ -115,8 +115,8 @@ def oracle(name):
     return values
 
 
-def predicted(root):
-    loaded = sysctl_boot.load_boot_assignments(root)
+def predicted(root, procps):
+    loaded = sysctl_boot.load_boot_assignments(root, procps=procps)
     values = {}
     for tool in sysctl_boot.TOOLS:
         ranges, reserved = port_ranges.boot_values(loaded, tool)
@@ -141,6 +141,12 @@ def nodes(tmp_path_factory):
         yield mirrored
 
 
+def node_procps(name):
+    """The node's procps version as node_info reads it (``sysctl --version``), never from the release name."""
+    proc = node_sh(name, "sysctl --version", check=False)
+    return sysctl_boot.procps_version(proc.stdout + proc.stderr) if proc.returncode == 0 else None
+
+
 def test_boot_model_and_fix_agree_with_the_tools(nodes, tmp_path):
     wrong, errors, fixes, unresolved = [], 0, 0, 0
     by_release = dict((release, {"layouts": 0, "wrong": 0, "error": 0}) for release, _name, _base in nodes)
@@ -155,7 +161,8 @@ def test_boot_model_and_fix_agree_with_the_tools(nodes, tmp_path):
         root = str(tmp_path / ("s%d" % seed))
         shutil.copytree(base, root, symlinks=True)
         write_mirror(root, files)
-        real, model = oracle(name), predicted(root)
+        procps = node_procps(name)
+        real, model = oracle(name), predicted(root, procps)
         for tool in sysctl_boot.TOOLS:
             if model[tool] is None:
                 errors += 1
@@ -167,7 +174,7 @@ def test_boot_model_and_fix_agree_with_the_tools(nodes, tmp_path):
         write_mirror(root, {"/proc/sys/net/ipv4/ip_local_port_range": real["systemd"][0] + "\n",
                             "/proc/sys/net/ipv4/ip_local_reserved_ports": real["systemd"][1] + "\n"})
         policy = "comment" if seed % 2 else "outrank"
-        plan = prereq_fix.plan_fix(root, areas=["ports"], on_override=policy)
+        plan = prereq_fix.plan_fix(root, areas=["ports"], on_override=policy, procps=procps)
         if plan["unresolved"]:
             unresolved += 1
             counts["wrong"] += len(wrong) > wrong_before

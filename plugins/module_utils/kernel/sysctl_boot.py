@@ -127,7 +127,7 @@ class Assignment(object):
     """One line of a sysctl file as one tool reads it."""
 
     __slots__ = ("key", "path", "raw", "value", "source", "line", "ignore_failure", "is_glob",
-                 "is_exclusion", "order_name", "file", "glob_unknown")
+                 "is_exclusion", "order_name", "file", "glob_unknown", "empty_unknown")
 
     def __init__(self, key, path, raw, value, source, line, ignore_failure=False):
         self.key = key  # as written, without the '-'
@@ -140,6 +140,7 @@ class Assignment(object):
         self.is_exclusion = value is None
         self.is_glob = bool(GLOB_CHARS.search(key))
         self.glob_unknown = None  # procps: why it is unknown whether this glob is applied (None: known)
+        self.empty_unknown = None  # procps: why it is unknown whether this empty value is written (None: known)
         self.order_name = None  # the sysctl.d file name it is ordered by (None: sysctl.conf, last)
         self.file = None  # the node path of the file that holds the line
 
@@ -349,13 +350,18 @@ def procps_version(output):
     return tuple(int(part) for part in match.group(1).split(".")) if match else None
 
 
-def node_procps_version(run_command, root="/"):
+def node_procps_version(run_command, root="/", which=None):
     """The node's procps version from one ``sysctl --version`` (``run_command(argv)`` -> (rc, out, err));
-    PROCPS_CURRENT for a fixture tree (``root`` other than /), None when the node's cannot be read."""
+    PROCPS_CURRENT for a fixture tree (``root`` other than /), None when the node's cannot be read.
+    ``which(name)``: the path of a command or None (a module's get_bin_path, which also searches the sbin
+    directories a non-root user's PATH lacks); without it, ``sysctl`` through PATH."""
     if root not in ("/", ""):
         return PROCPS_CURRENT
+    sysctl = which("sysctl") if which else "sysctl"
+    if not sysctl:
+        return None
     try:
-        rc, out, err = run_command(["sysctl", "--version"])
+        rc, out, err = run_command([sysctl, "--version"])
     except (IOError, OSError):
         return None
     return procps_version(out + "\n" + err) if rc == 0 else None
@@ -378,6 +384,26 @@ def _mark_procps_globs(assignments, version):
                                        "since 4.0 (3.3 writes nothing for it)")
         elif tuple(version[:2]) < PROCPS_GLOBS_SINCE:
             assignment.is_glob = False  # a literal path with '*', '?' or '[' in it: no such /proc/sys file
+
+
+# procps-ng writes an empty value (``key =``) since 4.0 (lab: 4.0.2 and 4.0.4 clear ip_local_reserved_ports with
+# one); 3.3.17 refuses the line ("malformed setting", the value must not be empty) and writes nothing.
+PROCPS_EMPTY_VALUES_SINCE = (4, 0)
+
+
+def _procps_empty_values(assignments, version):
+    """The assignments procps ``version`` applies: before 4.0 a line with an empty value is refused (dropped here);
+    with ``version`` None whether it is written is unknown (marked: resolving through it is undecided)."""
+    kept = []
+    for assignment in assignments:
+        if assignment.value == "":
+            if version is None:
+                assignment.empty_unknown = ("sysctl --version could not be read, and procps writes an empty value only "
+                                            "since 4.0 (3.3 refuses the line)")
+            elif tuple(version[:2]) < PROCPS_EMPTY_VALUES_SINCE:
+                continue
+        kept.append(assignment)
+    return kept
 
 
 def load_tool_assignments(root="/", tool="systemd", overlay=None, procps=PROCPS_CURRENT):
@@ -410,6 +436,7 @@ def load_tool_assignments(root="/", tool="systemd", overlay=None, procps=PROCPS_
         problems.extend(bad)
     if tool == "procps":
         _mark_procps_globs(assignments, procps)
+        assignments = _procps_empty_values(assignments, procps)
     return assignments, problems, masked, undecided
 
 
@@ -510,6 +537,8 @@ def _procps_writes(assignments, names):
                 raise Undecided("%s: %s" % (assignment.where(), assignment.glob_unknown))
             writes += [(n, assignment) for n in matched]
         elif assignment.path in names:
+            if assignment.empty_unknown:
+                raise Undecided("%s: %s" % (assignment.where(), assignment.empty_unknown))
             writes.append((assignment.path, assignment))
     return writes
 

@@ -223,3 +223,36 @@ def test_node_procps_version_asks_the_node_once_and_only_on_the_node():
     assert sysctl_boot.node_procps_version(lambda argv: (127, "", "sysctl: not found")) is None
     assert sysctl_boot.describe_tools((3, 3, 17)) == {"procps": "3.3.17", "procps_globs": False}
     assert sysctl_boot.describe_tools(None) == {"procps": None, "procps_globs": None}
+
+
+# procps 3.3.17 refuses a line with an empty value ("malformed setting") and writes nothing; 4.0+ writes it (a bullseye
+# lab node kept ip_local_reserved_ports at 1-4,10 where bookworm and trixie cleared it: tests/lab/test_differential_ports.py
+# seed 1424). systemd-sysctl writes the empty value in every version.
+RESERVED = "net.ipv4.ip_local_reserved_ports"
+EMPTY_LAYOUT = {"usr/lib/sysctl.d/zz-late.conf": "net/ipv4/ip_local_reserved_ports = 1,2-4,10-10\n%s = \n" % RESERVED}
+
+
+@pytest.mark.parametrize("procps,expected", [((4, 0, 2), ""), ((4, 0, 4), ""), ((3, 3, 17), "1,2-4,10-10")])
+def test_procps_writes_an_empty_value_only_since_4_0(tmp_path, procps, expected):
+    root = make_tree(tmp_path, EMPTY_LAYOUT)
+    loaded = sysctl_boot.load_boot_assignments(root, procps=procps)
+    assert sysctl_boot.resolve(loaded["procps"], "net/ipv4/ip_local_reserved_ports", "", "procps", store=lambda n, t, p: t)["value"] \
+        == expected
+    assert sysctl_boot.resolve(loaded["systemd"], "net/ipv4/ip_local_reserved_ports", "", "systemd", store=lambda n, t, p: t)["value"] == ""
+
+
+def test_an_empty_value_that_decides_is_an_error_when_the_procps_version_is_unknown(tmp_path):
+    root = make_tree(tmp_path, EMPTY_LAYOUT)
+    loaded = sysctl_boot.load_boot_assignments(root, procps=None)
+    result = sysctl_boot.resolve(loaded["procps"], "net/ipv4/ip_local_reserved_ports", "", "procps", store=lambda n, t, p: t)
+    assert result["value"] is None and "zz-late.conf line 2" in result["error"] and "sysctl --version" in result["error"]
+
+
+def test_node_procps_version_finds_sysctl_outside_a_non_root_path():
+    # a non-root SSH user's PATH has no /usr/sbin: the module found no `sysctl` and run_command failed the whole
+    # pre-flight (tests/lab/test_privileges.py); the command is looked up like every other tool, sbin included
+    calls = []
+    run = lambda argv: calls.append(argv) or (0, "sysctl from procps-ng 4.0.2\n", "")  # noqa: E731
+    assert sysctl_boot.node_procps_version(run, "/", lambda name: "/usr/sbin/" + name) == (4, 0, 2)
+    assert calls == [["/usr/sbin/sysctl", "--version"]]
+    assert sysctl_boot.node_procps_version(run, "/", lambda name: None) is None and len(calls) == 1
