@@ -252,7 +252,10 @@ def test_node_procps_version_finds_sysctl_outside_a_non_root_path():
     # a non-root SSH user's PATH has no /usr/sbin: the module found no `sysctl` and run_command failed the whole
     # pre-flight (tests/lab/test_privileges.py); the command is looked up like every other tool, sbin included
     calls = []
-    run = lambda argv: calls.append(argv) or (0, "sysctl from procps-ng 4.0.2\n", "")  # noqa: E731
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "sysctl from procps-ng 4.0.2\n", ""
     assert sysctl_boot.node_procps_version(run, "/", lambda name: "/usr/sbin/" + name) == (4, 0, 2)
     assert calls == [["/usr/sbin/sysctl", "--version"]]
     assert sysctl_boot.node_procps_version(run, "/", lambda name: None) is None and len(calls) == 1
